@@ -1,0 +1,102 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Stage(models.TextChoices):
+    """Pipeline stages, in the order every deal goes through them."""
+
+    INTAKE = "intake"
+    SEGMENTATION = "segmentation"
+    CATEGORIZATION = "categorization"
+    APPRAISAL = "appraisal"
+    REVIEW = "review"
+    DONE = "done"
+
+
+STAGE_ORDER: tuple[str, ...] = tuple(Stage.values)
+
+
+class Deal(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # HubSpot-owned fields: written by ingestion only; HubSpot is the source of truth.
+    hubspot_deal_id = models.TextField(unique=True)  # a numeric string, e.g. "18446744073"
+    name = models.TextField(blank=True, default="")
+    amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    deal_stage = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL: HubSpot sent none
+    hubspot_created_at = models.DateTimeField(null=True, blank=True)
+    hubspot_checked_in_at = models.DateTimeField(null=True, blank=True)
+    # Pipeline-owned fields: written by the pipeline runner only.
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    current_stage = models.CharField(max_length=16, choices=Stage, default=Stage.INTAKE)
+    # When the last process_deal job was sent: the sweeper sends again if nothing happened.
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Moves on every change. QuerySet.update() skips auto_now, so every service that
+    # updates deals in bulk sets it too.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "deals"
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            # The operator queue: newest-updated first, id breaking ties (keyset paging).
+            models.Index(fields=["-updated_at", "-id"], name="deals_updated_id_desc"),
+            models.Index(fields=["-hubspot_checked_in_at"], name="deals_checked_in_desc"),
+            # The sweeper looks for unfinished deals nobody touched lately.
+            models.Index(
+                fields=["updated_at"],
+                name="deals_unfinished_updated",
+                condition=Q(status__in=["pending", "running"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hubspot_deal_id} {self.name}".strip()
+
+
+class PipelineRun(models.Model):
+    """One attempt at one stage. Every attempt is a new row: history is never overwritten."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="pipeline_runs")
+    stage = models.CharField(max_length=16, choices=Stage)
+    status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL unless failed
+    attempt = models.PositiveIntegerField()  # 1, 2, ... per deal and stage, across all passes
+
+    class Meta:
+        db_table = "pipeline_runs"
+        ordering = ["started_at", "id"]
+        constraints = [
+            # Two runners that somehow both started the same attempt cannot both record it.
+            models.UniqueConstraint(
+                fields=["deal", "stage", "attempt"], name="pipeline_runs_one_row_per_attempt"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["deal", "started_at"], name="pipeline_runs_deal_started"),
+            models.Index(
+                fields=["started_at"],
+                name="pipeline_runs_running_started",
+                condition=Q(status="running"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage} #{self.attempt} {self.status}"

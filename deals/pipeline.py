@@ -1,0 +1,215 @@
+"""The pipeline runner: takes one deal through the registered stages, in order.
+
+State lives in the database, not in the job: `deals.status` and `current_stage` say
+where a deal is, and `pipeline_runs` records every attempt. A job only says "advance
+this deal", so duplicate or redelivered jobs are harmless and a lost job can be sent
+again by the sweeper.
+"""
+
+import logging
+import time
+import uuid
+from datetime import datetime
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from .locks import deal_lock
+from .models import STAGE_ORDER, Deal, PipelineRun, Stage
+from .stages import RetryableStageError, StageError, stage_function
+
+logger = logging.getLogger(__name__)
+
+WORKER_LOST = "worker lost"
+
+
+def deal_process(*, deal_id: uuid.UUID, lock_wait_seconds: float = 0.0) -> None:
+    """Advance the deal from its current stage to done, or to the first failed stage.
+
+    Does nothing when the deal is done or failed, or when another worker holds it.
+    """
+    while True:
+        with deal_lock(deal_id, wait_seconds=lock_wait_seconds) as taken:
+            if not taken:
+                logger.info("pipeline_busy", extra={"deal_id": deal_id})
+                return
+            _process_locked(deal_id)
+        # A re-run requested while we held the lock sent a job that found the lock taken
+        # and gave up; the re-run is ours to do. (Checked after releasing, so no request
+        # falls between "the other job gave up" and "we stopped looking".)
+        if not Deal.objects.filter(id=deal_id, status=Deal.Status.PENDING).exists():
+            return
+
+
+def _process_locked(deal_id: uuid.UUID) -> None:
+    while True:
+        deal = Deal.objects.filter(id=deal_id).first()
+        if deal is None:
+            logger.warning("pipeline_deal_missing", extra={"deal_id": deal_id})
+            return
+        if deal.status == Deal.Status.RUNNING:
+            # We hold the lock, so whoever marked this deal running has died.
+            deal_close_lost_runs(deal=deal)
+            deal.refresh_from_db(fields=["status"])
+            if deal.status != Deal.Status.RUNNING:
+                return  # failed: its stage kept killing the worker
+        elif deal.status != Deal.Status.PENDING:
+            return  # done or failed: a duplicate job, nothing to do
+        # Claim it. Who else writes here: a re-run or retry (services.py) may reset a
+        # pending deal's stage between our read and this update; then we read again.
+        claimed = Deal.objects.filter(
+            id=deal.id, status=deal.status, current_stage=deal.current_stage
+        ).update(status=Deal.Status.RUNNING, updated_at=timezone.now())
+        if claimed:
+            break
+    _run_stages(deal)
+
+
+def _run_stages(deal: Deal) -> None:
+    attempts = dict(
+        PipelineRun.objects.filter(deal=deal)
+        .order_by()
+        .values("stage")
+        .annotate(last=Max("attempt"))
+        .values_list("stage", "last")
+    )
+    succeeded: PipelineRun | None = None  # closed in the same commit as the next start
+    for stage in STAGE_ORDER[STAGE_ORDER.index(deal.current_stage) :]:
+        for try_number in range(1, settings.PIPELINE_MAX_ATTEMPTS + 1):
+            attempts[stage] = attempts.get(stage, 0) + 1
+            run = _start_run(deal, stage, attempts[stage], close_succeeded=succeeded)
+            succeeded = None
+            error = _call_stage(deal, stage)
+            if error is None:
+                succeeded = run
+                break
+            retryable, message = error
+            if retryable and try_number < settings.PIPELINE_MAX_ATTEMPTS:
+                _fail_run(deal, run, message, fail_deal=False)
+                time.sleep(settings.PIPELINE_RETRY_BACKOFF_SECONDS * 2 ** (try_number - 1))
+                continue
+            _fail_run(deal, run, message, fail_deal=True)
+            return
+    _finish_deal(deal, succeeded)
+
+
+def _call_stage(deal: Deal, stage: str) -> tuple[bool, str] | None:
+    """Run one stage; None when it succeeded, else (retryable, message)."""
+    try:
+        stage_function(stage)(deal)
+    except RetryableStageError as exc:
+        return True, str(exc) or type(exc).__name__
+    except StageError as exc:
+        return False, str(exc) or type(exc).__name__
+    except SoftTimeLimitExceeded:
+        return False, f"timed out: the job passed its {settings.CELERY_TASK_SOFT_TIME_LIMIT}s limit"
+    except (OperationalError, InterfaceError):
+        # Lost connection and the like: the task retries with backoff, and the next
+        # attempt closes this run (see deal_close_lost_runs) and starts a new one.
+        raise
+    except Exception as exc:  # a bug in a stage fails the deal, with the reason on the run
+        logger.exception("stage_crashed", extra={"deal_id": deal.id, "stage": stage})
+        return False, f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _log_fields(deal: Deal, run: PipelineRun) -> dict:
+    return {
+        "deal_id": deal.id,
+        "hubspot_deal_id": deal.hubspot_deal_id,
+        "stage": run.stage,
+        "attempt": run.attempt,
+        "run_id": run.id,
+    }
+
+
+def _start_run(
+    deal: Deal, stage: str, attempt: int, *, close_succeeded: PipelineRun | None
+) -> PipelineRun:
+    now = timezone.now()
+    with transaction.atomic():
+        if close_succeeded is not None:
+            _close_run(deal, close_succeeded, PipelineRun.Status.SUCCEEDED, now)
+        run = PipelineRun.objects.create(deal=deal, stage=stage, attempt=attempt, started_at=now)
+        Deal.objects.filter(id=deal.id).update(current_stage=stage, updated_at=now)
+    deal.current_stage = stage
+    logger.info("stage_started", extra=_log_fields(deal, run))
+    return run
+
+
+def _close_run(
+    deal: Deal, run: PipelineRun, status: str, now: datetime, error: str | None = None
+) -> None:
+    PipelineRun.objects.filter(id=run.id).update(status=status, ended_at=now, error=error)
+    if status == PipelineRun.Status.SUCCEEDED:
+        logger.info("stage_succeeded", extra=_log_fields(deal, run))
+
+
+def _fail_run(deal: Deal, run: PipelineRun, message: str, *, fail_deal: bool) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        _close_run(deal, run, PipelineRun.Status.FAILED, now, message)
+        if fail_deal:
+            Deal.objects.filter(id=deal.id).update(status=Deal.Status.FAILED, updated_at=now)
+    logger.warning("stage_failed", extra={**_log_fields(deal, run), "error": message})
+    if fail_deal:
+        logger.warning("pipeline_failed", extra={"deal_id": deal.id, "stage": run.stage})
+
+
+def _finish_deal(deal: Deal, last: PipelineRun | None) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        if last is not None:
+            _close_run(deal, last, PipelineRun.Status.SUCCEEDED, now)
+        Deal.objects.filter(id=deal.id).update(
+            status=Deal.Status.DONE, current_stage=Stage.DONE, updated_at=now
+        )
+    logger.info(
+        "pipeline_done", extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id}
+    )
+
+
+def deal_close_lost_runs(*, deal: Deal) -> int:
+    """Close the runs a dead worker left `running`; returns how many. Call only while
+    holding the deal's lock.
+
+    Fails the deal when its stage has now lost its worker PIPELINE_MAX_LOST_WORKERS times
+    in a row: a stage that kills its worker would otherwise be delivered again forever.
+    """
+    now = timezone.now()
+    closed = PipelineRun.objects.filter(deal=deal, status=PipelineRun.Status.RUNNING).update(
+        status=PipelineRun.Status.FAILED, ended_at=now, error=WORKER_LOST
+    )
+    if closed:
+        logger.warning(
+            "stage_worker_lost",
+            extra={
+                "deal_id": deal.id,
+                "hubspot_deal_id": deal.hubspot_deal_id,
+                "stage": deal.current_stage,
+                "runs": closed,
+            },
+        )
+    limit = settings.PIPELINE_MAX_LOST_WORKERS
+    recent = list(
+        PipelineRun.objects.filter(deal=deal, stage=deal.current_stage).order_by("-attempt")[:limit]
+    )
+    if len(recent) < limit or not all(
+        run.error and run.error.startswith(WORKER_LOST) for run in recent
+    ):
+        return closed
+    reason = (
+        f"{WORKER_LOST} {limit} times in a row at {deal.current_stage}; "
+        "gave up so the job is not delivered again forever"
+    )
+    with transaction.atomic():
+        PipelineRun.objects.filter(id=recent[0].id).update(error=reason)
+        Deal.objects.filter(id=deal.id).update(status=Deal.Status.FAILED, updated_at=now)
+    logger.error(
+        "pipeline_failed",
+        extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id, "error": reason},
+    )
+    return closed

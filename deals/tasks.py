@@ -1,0 +1,32 @@
+import uuid
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+from .pipeline import deal_process
+from .services import deals_sweep_stuck
+
+
+@shared_task(
+    bind=True,
+    # A lost database connection: try again later on a fresh connection. The next attempt
+    # closes the interrupted run and starts the stage again as a new run.
+    autoretry_for=(OperationalError, InterfaceError),
+    max_retries=settings.PIPELINE_MAX_ATTEMPTS - 1,
+    retry_backoff=settings.PIPELINE_RETRY_BACKOFF_SECONDS,
+    retry_backoff_max=60,
+    retry_jitter=True,
+)
+def process_deal(self, deal_id: str) -> None:
+    try:
+        deal_process(deal_id=uuid.UUID(deal_id), lock_wait_seconds=3.0)
+    except (OperationalError, InterfaceError):
+        connection.close()  # drop the broken connection (and any lock it held) before retrying
+        raise
+
+
+@shared_task
+def sweep_stuck_deals() -> dict:
+    result = deals_sweep_stuck()
+    return {"lost_runs_closed": result.lost_runs_closed, "deals_enqueued": result.deals_enqueued}

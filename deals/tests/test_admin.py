@@ -1,0 +1,77 @@
+import pytest
+
+from deals.models import Deal
+from deals.tests.factories import DealFactory, PipelineRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    monkeypatch.setattr("deals.tasks.process_deal.delay", lambda deal_id: None)
+
+
+def test_the_changelist_lists_filters_and_searches(admin_user_client):
+    DealFactory(hubspot_deal_id="555001", name="Acme renewal", status="failed")
+    DealFactory(hubspot_deal_id="555002", name="Globex", status="done")
+
+    page = admin_user_client.get("/admin/deals/deal/", {"status__exact": "failed"})
+    assert page.status_code == 200
+    assert b"Acme renewal" in page.content and b"Globex" not in page.content
+
+    page = admin_user_client.get("/admin/deals/deal/", {"q": "555002"})
+    assert b"Globex" in page.content and b"Acme renewal" not in page.content
+
+
+def test_the_change_page_shows_the_runs_read_only(admin_user_client):
+    run = PipelineRunFactory(stage="segmentation", status="failed", error="no segment fits")
+
+    page = admin_user_client.get(f"/admin/deals/deal/{run.deal_id}/change/")
+
+    assert page.status_code == 200
+    assert b"no segment fits" in page.content
+    assert b'name="pipeline_runs-0-error"' not in page.content  # not an input: read-only
+    assert b'name="status"' not in page.content
+
+
+def test_the_actions_enqueue_and_report_what_they_skipped(admin_user_client):
+    failed = DealFactory(status="failed", current_stage="appraisal")
+    running = DealFactory(status="running", hubspot_deal_id="777")
+
+    response = admin_user_client.post(
+        "/admin/deals/deal/",
+        {"action": "retry_failed_stage", "_selected_action": [failed.id, running.id]},
+        follow=True,
+    )
+
+    text = response.content.decode()
+    assert "Enqueued 1 deal(s)." in text
+    assert "Skipped 1 deal(s): 777 (the deal is being processed" in text
+    failed.refresh_from_db()
+    assert (failed.status, failed.current_stage) == ("pending", "appraisal")
+
+
+def test_rerun_from_scratch_starts_every_selected_deal_over(admin_user_client):
+    deals = [DealFactory(status="done", current_stage="done") for _ in range(3)]
+
+    response = admin_user_client.post(
+        "/admin/deals/deal/",
+        {"action": "rerun_from_scratch", "_selected_action": [d.id for d in deals]},
+        follow=True,
+    )
+
+    assert "Enqueued 3 deal(s)." in response.content.decode()
+    assert set(Deal.objects.values_list("status", "current_stage")) == {("pending", "intake")}
+
+
+def test_pipeline_runs_have_a_read_only_admin(admin_user_client):
+    run = PipelineRunFactory()
+    assert (
+        admin_user_client.get(
+            "/admin/deals/pipelinerun/", {"status__exact": "succeeded"}
+        ).status_code
+        == 200
+    )
+    page = admin_user_client.get(f"/admin/deals/pipelinerun/{run.id}/change/")
+    assert page.status_code == 200
+    assert b'type="submit"' not in page.content.split(b'id="content-main"')[1]

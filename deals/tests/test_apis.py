@@ -1,0 +1,122 @@
+import uuid
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from deals.models import STAGE_ORDER
+from deals.pipeline import deal_process
+from deals.tests.factories import DealFactory, PipelineRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    monkeypatch.setattr("deals.tasks.process_deal.delay", lambda deal_id: None)
+
+
+def test_it_returns_the_deal_with_every_run_of_every_stage(staff_client):
+    deal = DealFactory(amount=None)
+    deal_process(deal_id=deal.id)  # intake fails
+    deal.amount = 5
+    deal.status = "pending"
+    deal.save()
+    deal_process(deal_id=deal.id)
+
+    response = staff_client.get(f"/api/deals/{deal.id}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["hubspot_deal_id"] == deal.hubspot_deal_id
+    assert (body["status"], body["current_stage"]) == ("done", "done")
+    assert [(r["stage"], r["attempt"], r["status"]) for r in body["runs"]] == [
+        ("intake", 1, "failed"),
+        ("intake", 2, "succeeded"),
+    ] + [(stage, 1, "succeeded") for stage in STAGE_ORDER[1:]]
+    assert body["runs"][0]["error"].endswith("is missing amount")
+
+
+def test_process_answers_202_and_starts_over(staff_client, django_capture_on_commit_callbacks):
+    deal = DealFactory(status="failed", current_stage="appraisal")
+
+    response = staff_client.post(f"/api/deals/{deal.id}/process/")
+
+    assert response.status_code == 202
+    assert response.json() == {"id": str(deal.id), "status": "pending"}
+    deal.refresh_from_db()
+    assert deal.current_stage == "intake"
+
+
+def test_retry_answers_202_and_keeps_the_failed_stage(staff_client):
+    deal = DealFactory(status="failed", current_stage="appraisal")
+
+    response = staff_client.post(f"/api/deals/{deal.id}/retry/")
+
+    assert response.status_code == 202
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("pending", "appraisal")
+
+
+@pytest.mark.parametrize("action", ["process", "retry"])
+def test_an_action_on_a_running_deal_answers_409(staff_client, action):
+    deal = DealFactory(status="running", current_stage="review")
+    PipelineRunFactory(deal=deal, stage="review", status="running", ended_at=None)
+
+    response = staff_client.post(f"/api/deals/{deal.id}/{action}/")
+
+    assert response.status_code == 409
+    assert "being processed" in response.json()["detail"]
+
+
+def test_retry_of_a_done_deal_answers_409_saying_why(staff_client):
+    deal = DealFactory(status="done", current_stage="done")
+    response = staff_client.post(f"/api/deals/{deal.id}/retry/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == "the deal is done; only a failed deal can be retried"
+
+
+@pytest.mark.parametrize("path", ["", "process/", "retry/"])
+def test_an_unknown_deal_answers_404(staff_client, path):
+    response = (staff_client.get if not path else staff_client.post)(
+        f"/api/deals/{uuid.uuid4()}/{path}"
+    )
+    assert response.status_code == 404
+
+
+def test_anonymous_clients_are_told_to_authenticate(client):
+    deal = DealFactory()
+    response = client.post(f"/api/deals/{deal.id}/process/")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Token"
+
+
+def test_a_logged_in_non_staff_user_is_forbidden(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("visitor", password="pw"))
+    deal = DealFactory(status="failed")
+    assert client.get(f"/api/deals/{deal.id}/").status_code == 403
+    assert client.post(f"/api/deals/{deal.id}/process/").status_code == 403
+    deal.refresh_from_db()
+    assert deal.status == "failed"
+
+
+def test_api_clients_authenticate_with_a_token(django_user_model):
+    user = django_user_model.objects.create_user("robot", is_staff=True)
+    token = Token.objects.create(user=user)
+    deal = DealFactory()
+    api = APIClient()
+
+    assert api.get(f"/api/deals/{deal.id}/").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert api.get(f"/api/deals/{deal.id}/").status_code == 200
+
+
+def test_session_posts_need_the_csrf_token(django_user_model):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.create_user("op", is_staff=True))
+    deal = DealFactory(status="failed")
+    response = client.post(f"/api/deals/{deal.id}/process/")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]

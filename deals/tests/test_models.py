@@ -1,0 +1,65 @@
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from deals.models import Deal, PipelineRun
+from deals.tests.factories import DealFactory, PipelineRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_requires_a_hubspot_deal_id():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Deal.objects.create(hubspot_deal_id=None, name="No id")
+
+
+def test_it_refuses_a_second_deal_with_the_same_hubspot_id():
+    DealFactory(hubspot_deal_id="123")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DealFactory(hubspot_deal_id="123")
+    assert Deal.objects.filter(hubspot_deal_id="123").count() == 1
+
+
+def test_it_refuses_two_rows_for_one_attempt_at_a_stage():
+    run = PipelineRunFactory(attempt=1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PipelineRunFactory(deal=run.deal, stage=run.stage, attempt=1)
+
+
+def test_new_deals_wait_at_intake():
+    deal = DealFactory()
+    assert (deal.status, deal.current_stage) == ("pending", "intake")
+
+
+def test_updated_at_moves_on_every_save():
+    deal = DealFactory()
+    before = deal.updated_at
+    deal.name = "Renamed"
+    deal.save()
+    assert deal.updated_at > before
+
+
+def _indexes(table: str) -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        return dict(cursor.fetchall())
+
+
+def test_the_tables_have_the_names_and_indexes_the_queries_rely_on():
+    deals = _indexes("deals")
+    assert "updated_at DESC, id DESC" in deals["deals_updated_id_desc"]
+    assert "hubspot_checked_in_at DESC" in deals["deals_checked_in_desc"]
+    assert any("UNIQUE" in d and "(hubspot_deal_id)" in d for d in deals.values())
+    runs = _indexes("pipeline_runs")
+    assert "(deal_id, started_at)" in runs["pipeline_runs_deal_started"]
+    assert PipelineRun._meta.db_table == "pipeline_runs"
+
+
+def test_the_queue_ordering_is_served_by_the_index():
+    DealFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("EXPLAIN SELECT id FROM deals ORDER BY updated_at DESC, id DESC LIMIT 50")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on")
+    assert "deals_updated_id_desc" in plan
+    assert "Sort" not in plan

@@ -1,0 +1,289 @@
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import OperationalError, connection, connections
+
+from deals.models import STAGE_ORDER, Deal
+from deals.pipeline import WORKER_LOST, deal_process
+from deals.services import deal_rerun, deal_retry
+from deals.stages import RetryableStageError, StageError
+from deals.tests.factories import DealFactory, PipelineRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _runs(deal: Deal) -> list[tuple[str, int, str]]:
+    return [
+        (run.stage, run.attempt, run.status)
+        for run in deal.pipeline_runs.order_by("started_at", "attempt")
+    ]
+
+
+def test_it_takes_a_deal_through_every_stage_to_done():
+    deal = DealFactory()
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("done", "done")
+    assert _runs(deal) == [(stage, 1, "succeeded") for stage in STAGE_ORDER]
+    assert all(run.ended_at >= run.started_at for run in deal.pipeline_runs.all())
+
+
+def test_it_stops_at_the_failed_stage_and_records_the_error():
+    deal = DealFactory(amount=None)
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("failed", "intake")
+    [run] = deal.pipeline_runs.all()
+    assert run.status == "failed"
+    assert run.error == f"deal {deal.hubspot_deal_id} is missing amount"
+    assert run.ended_at is not None
+
+
+def test_a_crashing_stage_fails_the_deal_with_the_exception(use_stage):
+    def broken(deal):
+        raise KeyError("segment")
+
+    use_stage("segmentation", broken)
+    deal = DealFactory()
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("failed", "segmentation")
+    assert deal.pipeline_runs.get(stage="segmentation").error == "KeyError: 'segment'"
+
+
+def test_it_retries_a_transient_error_each_attempt_its_own_run(use_stage):
+    calls = []
+
+    def flaky(deal):
+        calls.append(1)
+        if len(calls) < 3:
+            raise RetryableStageError("appraisal service busy")
+
+    use_stage("appraisal", flaky)
+    deal = DealFactory()
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    appraisal = [r for r in _runs(deal) if r[0] == "appraisal"]
+    assert appraisal == [
+        ("appraisal", 1, "failed"),
+        ("appraisal", 2, "failed"),
+        ("appraisal", 3, "succeeded"),
+    ]
+
+
+def test_it_gives_up_after_three_transient_failures(use_stage):
+    def always_busy(deal):
+        raise RetryableStageError("appraisal service busy")
+
+    use_stage("appraisal", always_busy)
+    deal = DealFactory()
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("failed", "appraisal")
+    assert deal.pipeline_runs.filter(stage="appraisal", status="failed").count() == 3
+    assert not deal.pipeline_runs.filter(stage="review").exists()
+
+
+def test_it_resumes_at_the_failed_stage(use_stage):
+    def not_yet(deal):
+        raise StageError("categories not loaded")
+
+    use_stage("categorization", not_yet)
+    deal = DealFactory()
+    deal_process(deal_id=deal.id)
+    use_stage("categorization", lambda deal: None)
+
+    deal_retry(deal_id=deal.id)
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    assert _runs(deal) == [
+        ("intake", 1, "succeeded"),
+        ("segmentation", 1, "succeeded"),
+        ("categorization", 1, "failed"),
+        ("categorization", 2, "succeeded"),
+        ("appraisal", 1, "succeeded"),
+        ("review", 1, "succeeded"),
+        ("done", 1, "succeeded"),
+    ]
+
+
+def test_a_rerun_starts_over_and_keeps_the_history():
+    deal = DealFactory(amount=None)
+    deal_process(deal_id=deal.id)
+    Deal.objects.filter(id=deal.id).update(amount=Decimal("10"))  # fixed upstream
+
+    deal_rerun(deal_id=deal.id)
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    assert _runs(deal)[0] == ("intake", 1, "failed")
+    assert _runs(deal)[1:] == [("intake", 2, "succeeded")] + [
+        (stage, 1, "succeeded") for stage in STAGE_ORDER[1:]
+    ]
+
+
+def test_a_second_job_for_a_finished_deal_does_nothing():
+    deal = DealFactory()
+    deal_process(deal_id=deal.id)
+
+    deal_process(deal_id=deal.id)
+
+    assert deal.pipeline_runs.count() == len(STAGE_ORDER)
+
+
+def test_it_closes_the_run_a_dead_worker_left_and_runs_the_stage_again():
+    deal = DealFactory(status="running", current_stage="appraisal")
+    for stage in STAGE_ORDER[:3]:
+        PipelineRunFactory(deal=deal, stage=stage, attempt=1)
+    PipelineRunFactory(deal=deal, stage="appraisal", attempt=1, status="running", ended_at=None)
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    lost = deal.pipeline_runs.get(stage="appraisal", attempt=1)
+    assert (lost.status, lost.error) == ("failed", WORKER_LOST)
+    assert deal.pipeline_runs.get(stage="appraisal", attempt=2).status == "succeeded"
+
+
+def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
+    settings.PIPELINE_MAX_LOST_WORKERS = 3
+    deal = DealFactory(status="running", current_stage="segmentation")
+    PipelineRunFactory(deal=deal, stage="intake", attempt=1)
+    for attempt in (1, 2):
+        PipelineRunFactory(
+            deal=deal, stage="segmentation", attempt=attempt, status="failed", error=WORKER_LOST
+        )
+    PipelineRunFactory(deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None)
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("failed", "segmentation")
+    last = deal.pipeline_runs.get(stage="segmentation", attempt=3)
+    assert last.error.startswith("worker lost 3 times in a row at segmentation")
+    assert deal.pipeline_runs.count() == 4  # no fourth attempt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_database_connection_is_retried_as_a_new_run(use_stage):
+    cut = []
+
+    def cut_connection_once(deal):
+        if not cut:
+            cut.append(1)
+            # Terminate our own session from a second connection, as a DB failover would.
+            with connections["default"].cursor() as cursor:
+                pid = cursor.connection.info.backend_pid
+            other = connection.copy()
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            other.close()
+
+    use_stage("categorization", cut_connection_once)
+    deal = DealFactory()
+
+    with pytest.raises(OperationalError):
+        deal_process(deal_id=deal.id)
+    connection.close()
+    deal_process(deal_id=deal.id)  # what the task's retry does
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    runs = [r for r in _runs(deal) if r[0] == "categorization"]
+    assert runs == [("categorization", 1, "failed"), ("categorization", 2, "succeeded")]
+
+
+def _in_thread(function, *args, **kwargs) -> threading.Thread:
+    def target():
+        try:
+            function(*args, **kwargs)
+        finally:
+            connection.close()  # each thread has its own database connection
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_job_gives_way_while_the_deal_is_being_processed(use_stage):
+    entered, release = threading.Event(), threading.Event()
+
+    def blocking_intake(deal):
+        entered.set()
+        assert release.wait(timeout=30)
+
+    use_stage("intake", blocking_intake)
+    deal = DealFactory()
+
+    first = _in_thread(deal_process, deal_id=deal.id)
+    assert entered.wait(timeout=30)
+    second = _in_thread(deal_process, deal_id=deal.id)
+    second.join(timeout=30)
+    assert not second.is_alive(), "the second job should give up at once"
+    release.set()
+    first.join(timeout=30)
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    assert _runs(deal) == [(stage, 1, "succeeded") for stage in STAGE_ORDER]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_jobs_racing_for_one_deal_give_one_pipeline(use_stage):
+    start = threading.Barrier(2)
+    use_stage("segmentation", lambda deal: None)
+    deals = DealFactory.create_batch(10)
+
+    def job(deal_id):
+        start.wait(timeout=30)
+        deal_process(deal_id=deal_id)
+
+    for deal in deals:
+        threads = [_in_thread(job, deal.id) for _ in range(2)]
+        for thread in threads:
+            thread.join(timeout=30)
+
+    for deal in deals:
+        deal.refresh_from_db()
+        assert deal.status == "done"
+        assert _runs(deal) == [(stage, 1, "succeeded") for stage in STAGE_ORDER]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rerun_is_refused_while_the_deal_is_running(use_stage):
+    entered, release = threading.Event(), threading.Event()
+
+    def blocking_review(deal):
+        entered.set()
+        assert release.wait(timeout=30)
+
+    use_stage("review", blocking_review)
+    deal = DealFactory()
+    worker = _in_thread(deal_process, deal_id=deal.id)
+    assert entered.wait(timeout=30)
+
+    with pytest.raises(Exception, match="being processed"):
+        deal_rerun(deal_id=deal.id)
+    release.set()
+    worker.join(timeout=30)
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    assert deal.pipeline_runs.count() == len(STAGE_ORDER)

@@ -1,0 +1,163 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from deals.models import Deal
+from deals.pipeline import WORKER_LOST
+from deals.services import (
+    DealConflict,
+    DealNotFound,
+    deal_rerun,
+    deal_retry,
+    deals_sweep_stuck,
+)
+from deals.tests.factories import DealFactory, PipelineRunFactory
+from vcc.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[str]:
+    """Deal ids handed to the broker (the send itself is exercised by the worker tests)."""
+    ids: list[str] = []
+    monkeypatch.setattr("deals.tasks.process_deal.delay", ids.append)
+    return ids
+
+
+def test_a_rerun_enqueues_only_after_its_commit(django_capture_on_commit_callbacks, sent):
+    deal = DealFactory(status="done", current_stage="done")
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        deal_rerun(deal_id=deal.id)
+        assert sent == []  # nothing leaves before the row is committed
+    for callback in callbacks:
+        callback()
+
+    assert sent == [str(deal.id)]
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("pending", "intake")
+    assert deal.enqueued_at is not None
+
+
+def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, sent):
+    deal = DealFactory(status="failed", current_stage="appraisal")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deal_retry(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("pending", "appraisal")
+    assert sent == [str(deal.id)]
+
+
+@pytest.mark.parametrize("status", ["pending", "done", "running"])
+def test_only_a_failed_deal_can_be_retried(status, sent):
+    deal = DealFactory(status=status)
+    with pytest.raises(DealConflict):
+        deal_retry(deal_id=deal.id)
+    deal.refresh_from_db()
+    assert deal.status == status
+
+
+def test_a_running_deal_cannot_be_rerun(sent):
+    deal = DealFactory(status="running", current_stage="review")
+    with pytest.raises(DealConflict, match="being processed"):
+        deal_rerun(deal_id=deal.id)
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("running", "review")
+
+
+def test_an_unknown_deal_is_not_found(sent):
+    with pytest.raises(DealNotFound):
+        deal_rerun(deal_id="00000000-0000-0000-0000-000000000000")
+
+
+def test_a_failed_send_is_logged_and_left_to_the_sweeper(
+    django_capture_on_commit_callbacks, monkeypatch, caplog
+):
+    def broker_down(deal_id):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr("deals.tasks.process_deal.delay", broker_down)
+    deal = DealFactory(status="failed")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deal_rerun(deal_id=deal.id)
+
+    assert [r.message for r in caplog.records] == ["deal_enqueue_failed"]
+    deal.refresh_from_db()
+    assert deal.status == "pending"  # committed; the sweeper sends it again later
+
+
+def _ago(seconds: int):
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+def test_the_sweeper_sends_again_deals_left_waiting(
+    settings, sent, django_capture_on_commit_callbacks
+):
+    settings.PIPELINE_STUCK_AFTER_SECONDS = 600
+    lost = DealFactory(status="pending", enqueued_at=_ago(601))
+    never_sent = DealFactory(status="pending", created_at=_ago(601))
+    DealFactory(status="pending", enqueued_at=_ago(30))  # still in the queue, probably
+    DealFactory(status="done", enqueued_at=_ago(9999))
+    DealFactory(status="failed", enqueued_at=_ago(9999))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deals_sweep_stuck()
+
+    assert sorted(sent) == sorted([str(lost.id), str(never_sent.id)])
+    assert result.deals_enqueued == 2
+    lost.refresh_from_db()
+    assert lost.enqueued_at > _ago(5)  # not sent again on the next sweep
+
+
+def test_the_sweeper_closes_runs_a_dead_worker_left(
+    settings, sent, django_capture_on_commit_callbacks
+):
+    settings.CELERY_TASK_TIME_LIMIT = 300
+    settings.PIPELINE_STUCK_AFTER_SECONDS = 600
+    deal = DealFactory(status="running", current_stage="segmentation")
+    Deal.objects.filter(id=deal.id).update(updated_at=_ago(601))
+    PipelineRunFactory(deal=deal, stage="intake", attempt=1)
+    run = PipelineRunFactory(
+        deal=deal,
+        stage="segmentation",
+        attempt=1,
+        status="running",
+        started_at=_ago(601),
+        ended_at=None,
+    )
+    fresh = PipelineRunFactory(
+        stage="intake", status="running", started_at=_ago(10), ended_at=None, deal__status="running"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deals_sweep_stuck()
+
+    run.refresh_from_db()
+    assert (run.status, run.error) == ("failed", WORKER_LOST)
+    fresh.refresh_from_db()
+    assert fresh.status == "running"
+    assert result.lost_runs_closed == 1
+    assert sent == [str(deal.id)]
+
+
+def test_it_sends_the_job_to_the_broker_after_commit(django_capture_on_commit_callbacks):
+    celery_app.control.purge()
+    deal = DealFactory(status="failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        deal_rerun(deal_id=deal.id)
+
+    with celery_app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        [message] = client.lrange(settings_queue(), 0, -1)
+    assert str(deal.id).encode() in message
+
+
+def settings_queue() -> str:
+    from django.conf import settings
+
+    return settings.CELERY_TASK_DEFAULT_QUEUE

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("deals/<uuid:deal_id>/", apis.DealDetailApi.as_view(), name="deal-detail"),
+    path("deals/<uuid:deal_id>/process/", apis.DealProcessApi.as_view(), name="deal-process"),
+    path("deals/<uuid:deal_id>/retry/", apis.DealRetryApi.as_view(), name="deal-retry"),
+]

@@ -1,0 +1,129 @@
+"""`python manage.py hubspot_simulator --port 8765 --deals 1000 [--seed S] [--days D] ...`
+
+Serves the part of HubSpot's CRM API the sync uses, from memory, on 127.0.0.1. Prints one
+line when ready (`hubspot simulator listening on http://127.0.0.1:PORT (N deals)`) and stops
+cleanly on SIGTERM or SIGINT. See hubspot/simulator/__init__.py for the API and knobs.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from hubspot.simulator.app import build_simulator
+from hubspot.simulator.config import SimulatorConfig
+from hubspot.simulator.server import SimulatorServer
+
+# CLI flag -> SimulatorConfig field (run-time knobs; the rest shape the initial data).
+_KNOB_FLAGS = {
+    "search_rps": float,
+    "search_burst": int,
+    "retry_after": float,
+    "index_lag": float,
+    "error_500_share": float,
+    "error_502_share": float,
+    "malformed_share": float,
+    "timeout_share": float,
+    "timeout_hold_seconds": float,
+    "disconnect_share": float,
+    "latency_ms": float,
+    "missing_amount_share": float,
+    "epoch_ms_share": float,
+    "trickle_seconds": float,
+}
+_KNOB_FIELDS = {"retry_after": "retry_after_seconds", "index_lag": "index_lag_seconds"}
+
+
+class Command(BaseCommand):
+    help = "Run a local HubSpot CRM API simulator (deals: search, batch read/update, get)."
+    requires_system_checks: list[str] = []  # starts fast, needs no database
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        defaults = SimulatorConfig()
+        parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+        parser.add_argument("--deals", type=int, default=1000, help="deals generated at start")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--days", type=float, default=30.0, help="checked-in times span")
+        parser.add_argument("--token", default="sim-token", help="the bearer token accepted")
+        parser.add_argument(
+            "--checked-in-property", default=None, help="default HUBSPOT_CHECKED_IN_PROPERTY"
+        )
+        parser.add_argument(
+            "--same-second", type=int, default=0, help="deals checked in at one same second"
+        )
+        parser.add_argument(
+            "--same-second-at", default=None, help="ISO time of that second (default mid-window)"
+        )
+        help_texts = {
+            "search_rps": "search requests per second before 429 (0: no limit)",
+            "search_burst": "search requests allowed at once after an idle spell",
+            "retry_after": "Retry-After seconds on 429s (0: no header)",
+            "index_lag": "seconds before added/changed deals show in search",
+            "timeout_share": "share of requests held timeout-hold-seconds (client timeouts)",
+            "disconnect_share": "share of requests whose connection is closed unanswered",
+            "trickle_seconds": "add one deal checked in now every so many seconds (0: off)",
+        }
+        for flag, kind in _KNOB_FLAGS.items():
+            field = _KNOB_FIELDS.get(flag, flag)
+            parser.add_argument(
+                "--" + flag.replace("_", "-"),
+                dest=flag,
+                type=kind,
+                default=getattr(defaults, field),
+                help=help_texts.get(flag, f"default {getattr(defaults, field)}"),
+            )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            config = SimulatorConfig()
+            config.update({_KNOB_FIELDS.get(flag, flag): options[flag] for flag in _KNOB_FLAGS})
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if options["deals"] < 0 or options["same_second"] > options["deals"]:
+            raise CommandError("--deals must be >= 0 and --same-second at most --deals")
+        same_second_at = None
+        if options["same_second_at"]:
+            try:
+                same_second_at = datetime.fromisoformat(options["same_second_at"])
+            except ValueError:
+                raise CommandError("--same-second-at must be an ISO-8601 datetime") from None
+            if same_second_at.tzinfo is None:
+                same_second_at = same_second_at.replace(tzinfo=UTC)
+
+        app = build_simulator(
+            deals=options["deals"],
+            seed=options["seed"],
+            days=options["days"],
+            token=options["token"],
+            checked_in_property=options["checked_in_property"]
+            or settings.HUBSPOT_CHECKED_IN_PROPERTY,
+            config=config,
+            same_second=options["same_second"],
+            same_second_at=same_second_at,
+        )
+        server = SimulatorServer(app, port=options["port"])
+        stop = threading.Event()
+        # The handlers only set a flag: shutting the server down from inside a signal
+        # handler, on the thread running serve_forever, would deadlock.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        thread = server.start_in_thread()
+        app.start_trickle()
+        sys.stdout.write(
+            f"hubspot simulator listening on {server.base_url} ({options['deals']} deals)\n"
+        )
+        sys.stdout.flush()
+        try:
+            while not stop.wait(0.5):
+                pass
+        finally:
+            app.stop()
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)

@@ -1,0 +1,177 @@
+"""The search rate limit, shared by every process that calls HubSpot.
+
+HubSpot allows about 5 search requests per second per *account*, so every worker, beat and
+web process draws from one budget. The budget lives in Redis as one key holding a
+"theoretical arrival time" (GCRA): an atomic Lua script reads Redis' own clock (`TIME`, so
+all machines share one clock), reserves the next free slot and says how long to wait for it.
+Callers never spin or retry against the limiter: they sleep the returned time and send.
+
+Public API:
+    limiter = build_search_rate_limiter()          # from settings: Redis, else in-process
+    wait = limiter.acquire()                       # seconds to sleep before the request
+    RedisRateLimiter(redis_client=..., key=..., rate=4.0, burst=1)
+    LocalRateLimiter(rate=4.0, burst=1)
+
+`rate` is requests per second; `burst` how many may go at once after an idle spell (1: every
+request is spaced by 1/rate, the safest against HubSpot's per-second window).
+
+Without Redis (REDIS_URL empty: the embedded SQLite demo) the limiter is in-process; a
+warning says once that the budget is then per process, not shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_KEY = "hubspot:ratelimit:search"
+
+# KEYS[1]: the key holding the theoretical arrival time (TAT), in microseconds since the epoch.
+# ARGV[1]: emission interval (1/rate) in microseconds; ARGV[2]: burst tolerance in microseconds.
+# Returns the wait in microseconds before the caller may send (0: at once).
+# A request may go at max(now, TAT - tolerance); the TAT then moves one interval on. Numbers
+# are formatted with %.0f because Lua would print large numbers in exponent form.
+_GCRA_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local start = tat - tolerance
+if start < now then start = now end
+local new_tat = tat + interval
+local ttl_ms = math.ceil((new_tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
+return string.format('%.0f', start - now)
+"""
+
+
+class RateLimiter(Protocol):
+    def acquire(self) -> float:
+        """Reserve the next slot; return the seconds to wait before using it."""
+        ...
+
+
+def _check_rate(rate: float, burst: int) -> None:
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    if burst < 1:
+        raise ValueError("burst must be at least 1")
+
+
+class LocalRateLimiter:
+    """The same GCRA in one process (threads share it); the fallback without Redis."""
+
+    def __init__(
+        self, *, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        _check_rate(rate, burst)
+        self.rate = rate
+        self.burst = burst
+        self._interval = 1.0 / rate
+        self._tolerance = (burst - 1) * self._interval
+        self._clock = clock
+        self._tat = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        with self._lock:
+            now = self._clock()
+            tat = max(self._tat, now)
+            start = max(now, tat - self._tolerance)
+            self._tat = tat + self._interval
+            return start - now
+
+    def __repr__(self) -> str:
+        return f"LocalRateLimiter(rate={self.rate}, burst={self.burst})"
+
+
+class RedisRateLimiter:
+    """GCRA in Redis, shared by every process using the same key.
+
+    If Redis cannot be reached, requests are spaced by an in-process limiter at the same rate
+    (and a warning is logged once per outage): the sync keeps going, and HubSpot's own 429s,
+    which the client backs off from, stay the last line of defence.
+    """
+
+    def __init__(
+        self,
+        *,
+        redis_client: redis.Redis,
+        key: str = DEFAULT_KEY,
+        rate: float,
+        burst: int = 1,
+    ) -> None:
+        _check_rate(rate, burst)
+        self.key = key
+        self.rate = rate
+        self.burst = burst
+        interval_us = 1_000_000 / rate
+        self._args = [f"{interval_us:.0f}", f"{(burst - 1) * interval_us:.0f}"]
+        self._redis = redis_client
+        self._script = redis_client.register_script(_GCRA_SCRIPT)
+        self._fallback = LocalRateLimiter(rate=rate, burst=burst)
+        self._redis_down = False
+
+    def acquire(self) -> float:
+        try:
+            wait_us = self._script(keys=[self.key], args=self._args)
+        except redis.RedisError as exc:
+            if not self._redis_down:
+                self._redis_down = True
+                logger.warning(
+                    "hubspot_rate_limiter_redis_unavailable",
+                    extra={"key": self.key, "error": type(exc).__name__},
+                )
+            return self._fallback.acquire()
+        if self._redis_down:
+            self._redis_down = False
+            logger.info("hubspot_rate_limiter_redis_back", extra={"key": self.key})
+        return int(wait_us) / 1_000_000
+
+    def __repr__(self) -> str:
+        return f"RedisRateLimiter(key={self.key!r}, rate={self.rate}, burst={self.burst})"
+
+
+_warned_not_shared = False
+_warn_lock = threading.Lock()
+
+
+def build_search_rate_limiter(
+    *,
+    rate: float | None = None,
+    burst: int = 1,
+    redis_url: str | None = None,
+    key: str = DEFAULT_KEY,
+) -> RateLimiter:
+    """The limiter for HubSpot search calls, from settings unless told otherwise."""
+    rate = settings.HUBSPOT_SEARCH_RPS if rate is None else rate
+    redis_url = settings.REDIS_URL if redis_url is None else redis_url
+    if redis_url:
+        return RedisRateLimiter(
+            # Short socket timeouts: a hung Redis must not hang the sync (see the fallback).
+            redis_client=redis.Redis.from_url(
+                redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            ),
+            key=key,
+            rate=rate,
+            burst=burst,
+        )
+    global _warned_not_shared
+    with _warn_lock:
+        if not _warned_not_shared:
+            _warned_not_shared = True
+            logger.warning(
+                "hubspot_rate_limit_not_shared",
+                extra={"reason": "REDIS_URL is empty", "rate": rate},
+            )
+    return LocalRateLimiter(rate=rate, burst=burst)

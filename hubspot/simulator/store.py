@@ -1,0 +1,219 @@
+"""The simulator's deals in memory: current records for reads, and a search index that may lag.
+
+Reads (`get`) see every change at once. Search sees an added or changed deal only once its
+index lag has passed, as HubSpot's search is eventually consistent: until then it shows the
+deal's previous version, or nothing for a new deal.
+
+Kept fast for 100,000+ deals: ids in a sorted list (bisect for `hs_object_id GT x`), the
+checked-in property in a sorted (value, id) list (bisect for a time window), and the sorted
+result ids of recent queries cached, so paging through one query with `after` costs a slice.
+Every method takes the store's lock; the HTTP server calls it from many threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left, bisect_right, insort
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
+
+from .data import DealRecord
+from .search import IndexEntry, SearchQuery, comparable, property_types
+
+_CACHE_SIZE = 64
+_INF = float("inf")
+
+
+class DealStore:
+    def __init__(
+        self, *, checked_in_property: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.checked_in_property = checked_in_property
+        self.types = property_types(checked_in_property)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._records: dict[int, DealRecord] = {}
+        # The search index: what search sees.
+        self._index: dict[int, IndexEntry] = {}
+        self._index_ids: list[int] = []  # sorted
+        self._by_checked_in: list[tuple[int, int]] = []  # sorted (checked-in ms, id)
+        self._pending: deque[tuple[float, IndexEntry]] = deque()  # (visible at, entry)
+        self._version = 0
+        self._results: OrderedDict[tuple[str, int], list[int]] = OrderedDict()
+
+    # ------------------------------------------------------------------------------
+    # Writes
+    # ------------------------------------------------------------------------------
+
+    def load(self, records: Iterable[DealRecord]) -> None:
+        """Bulk-load deals that already existed: visible to search at once."""
+        with self._lock:
+            for record in records:
+                self._records[record.id] = record
+                self._index[record.id] = IndexEntry(record, self.types)
+            self._index_ids = sorted(self._index)
+            checked = self.checked_in_property
+            self._by_checked_in = sorted(
+                (entry.keys[checked], deal_id)
+                for deal_id, entry in self._index.items()
+                if checked in entry.keys
+            )
+            self._changed()
+
+    def add(self, record: DealRecord, *, index_lag: float) -> None:
+        with self._lock:
+            self._records[record.id] = record
+            self._schedule(record, index_lag)
+
+    def update(
+        self,
+        deal_id: int,
+        properties: Mapping[str, str | None],
+        *,
+        modified_at: str,
+        index_lag: float,
+    ) -> DealRecord | None:
+        """Set properties ("" or None clears one); None when there is no such deal."""
+        with self._lock:
+            record = self._records.get(deal_id)
+            if record is None:
+                return None
+            changed = dict(record.properties)  # a new dict: the index may hold the old one
+            for name, value in properties.items():
+                changed[name] = None if value in (None, "") else str(value)
+            changed["hs_object_id"] = str(deal_id)
+            changed["hs_lastmodifieddate"] = modified_at
+            record.properties = changed
+            record.updated_at = modified_at
+            self._schedule(record, index_lag)
+            return record
+
+    def _schedule(self, record: DealRecord, index_lag: float) -> None:
+        entry = IndexEntry(record, self.types)
+        if index_lag <= 0 and not self._pending:
+            self._install(entry)
+            self._changed()
+        else:
+            # FIFO: a later change never shows before an earlier one of the same deal.
+            self._pending.append((self._clock() + index_lag, entry))
+
+    def _apply_due(self) -> None:
+        now = self._clock()
+        installed = False
+        while self._pending and self._pending[0][0] <= now:
+            self._install(self._pending.popleft()[1])
+            installed = True
+        if installed:
+            self._changed()
+
+    def _install(self, entry: IndexEntry) -> None:
+        checked = self.checked_in_property
+        old = self._index.get(entry.id)
+        if old is None:
+            insort(self._index_ids, entry.id)
+        elif checked in old.keys:
+            position = bisect_left(self._by_checked_in, (old.keys[checked], entry.id))
+            del self._by_checked_in[position]
+        if checked in entry.keys:
+            insort(self._by_checked_in, (entry.keys[checked], entry.id))
+        self._index[entry.id] = entry
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._results.clear()
+
+    # ------------------------------------------------------------------------------
+    # Reads
+    # ------------------------------------------------------------------------------
+
+    def get(self, deal_id: int) -> DealRecord | None:
+        with self._lock:
+            return self._records.get(deal_id)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            self._apply_due()
+            return {
+                "deals": len(self._records),
+                "visible_in_search": len(self._index),
+                "pending_index": len(self._pending),
+            }
+
+    def search(self, query: SearchQuery) -> tuple[int, list[IndexEntry]]:
+        """(total matches, the entries of the requested page)."""
+        with self._lock:
+            self._apply_due()
+            key = (query.cache_key, self._version)
+            ids = self._results.get(key)
+            if ids is None:
+                ids = self._matching_ids(query)
+                self._results[key] = ids
+                if len(self._results) > _CACHE_SIZE:
+                    self._results.popitem(last=False)
+            else:
+                self._results.move_to_end(key)
+            page = ids[query.after : query.after + query.limit]
+            return len(ids), [self._index[deal_id] for deal_id in page]
+
+    def _matching_ids(self, query: SearchQuery) -> list[int]:
+        groups = query.groups or ((),)
+        if len(groups) == 1:
+            matched = [
+                entry
+                for entry in self._candidates(groups[0])
+                if all(f.test(entry) for f in groups[0]) and query.matches_text(entry)
+            ]
+        else:
+            by_id: dict[int, IndexEntry] = {}
+            for group in groups:
+                for entry in self._candidates(group):
+                    if all(f.test(entry) for f in group) and query.matches_text(entry):
+                        by_id[entry.id] = entry
+            matched = list(by_id.values())
+        if query.sort_property == "hs_object_id":
+            ids = sorted(entry.id for entry in matched)
+            return ids[::-1] if query.descending else ids
+        kind = self.types.get(query.sort_property)
+        name = query.sort_property
+
+        def value(entry: IndexEntry) -> object:
+            if kind is not None:
+                return entry.keys.get(name)
+            return comparable("string", entry.properties.get(name))
+
+        present = [e for e in matched if value(e) is not None]
+        missing = sorted(e.id for e in matched if value(e) is None)
+        present.sort(key=lambda e: (value(e), e.id), reverse=query.descending)
+        # Deals without the sort property come last either way.
+        return [e.id for e in present] + missing
+
+    def _candidates(self, group: tuple) -> list[IndexEntry]:
+        """The deals a group can match, from the narrowest index its filters allow."""
+        ids: frozenset[int] | None = None
+        for f in group:
+            if f.ids is not None:
+                ids = f.ids if ids is None else ids & f.ids
+        if ids is not None:
+            return [self._index[i] for i in ids if i in self._index]
+
+        id_after = max((f.id_after for f in group if f.id_after is not None), default=None)
+        id_start = 0 if id_after is None else bisect_right(self._index_ids, id_after)
+        id_count = len(self._index_ids) - id_start
+
+        checked = self.checked_in_property
+        window = [f for f in group if f.property_name == checked and (f.low or f.high)]
+        if window:
+            low, high = 0, len(self._by_checked_in)
+            for f in window:
+                if f.low is not None:
+                    value, inclusive = f.low
+                    probe = (value, -_INF) if inclusive else (value, _INF)
+                    low = max(low, bisect_left(self._by_checked_in, probe))
+                if f.high is not None:
+                    value, inclusive = f.high
+                    probe = (value, _INF) if inclusive else (value, -_INF)
+                    high = min(high, bisect_right(self._by_checked_in, probe))
+            if high - low < id_count:
+                return [self._index[i] for _, i in self._by_checked_in[low:high]]
+        return [self._index[i] for i in self._index_ids[id_start:]]

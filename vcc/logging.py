@@ -1,0 +1,60 @@
+"""Structured log lines: `ts level logger event key=value ...`, secrets redacted.
+
+Code logs an event name and its fields as `extra`:
+    logger.info("stage_started", extra={"deal_id": deal.id, "stage": "intake"})
+"""
+
+import logging
+from datetime import UTC, datetime
+
+# Attributes every LogRecord has; anything else on a record came from `extra`.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' ="\n'):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        parts = [
+            f"ts={ts}",
+            f"level={record.levelname.lower()}",
+            f"logger={record.name}",
+            f"event={_quote(record.getMessage())}",
+        ]
+        parts += [
+            f"{key}={_quote(value)}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and not key.startswith("_")
+        ]
+        if record.exc_info:
+            parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Last line of defence: no secret from settings reaches a log line, whoever logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from django.conf import settings
+
+        secrets = [s for s in (getattr(settings, "HUBSPOT_ACCESS_TOKEN", ""),) if s]
+        if not secrets:
+            return True
+        message = record.getMessage()
+        redacted = message
+        for secret in secrets:
+            redacted = redacted.replace(secret, "[redacted]")
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                for secret in secrets:
+                    value = value.replace(secret, "[redacted]")
+                record.__dict__[key] = value
+        return True

@@ -1,0 +1,118 @@
+"""Test support shared by every app: waiting on conditions, real Celery worker processes.
+
+Tests never sleep and hope: they wait for a condition with a deadline and fail with a
+message saying what they were waiting for.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import connection
+
+from vcc.celery import app as celery_app
+
+T = TypeVar("T")
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def wait_until(
+    condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll `condition` until it returns something truthy; return that, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+
+
+def subprocess_database_url() -> str:
+    """A URL for the database the tests run against (pytest-django's test_<name> copy)."""
+    db = connection.settings_dict
+    user = db.get("USER") or "postgres"
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+
+
+class CeleryWorker:
+    """A real `celery worker` process against the test database and the test broker."""
+
+    def __init__(
+        self, *, concurrency: int = 2, env: dict[str, str] | None = None, include: str = ""
+    ) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "vcc",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            self.name,
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+        ]
+        if include:
+            args += ["--include", include]
+        self.log_path = BASE_DIR / "test-artifacts" / f"worker-{self.name.split('@')[0]}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": subprocess_database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            **(env or {}),
+        }
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            args,
+            cwd=BASE_DIR,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_until(self._answers_ping, timeout=60, interval=0.2, what=f"worker {self.name}")
+
+    def _answers_ping(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited early; see {self.log_path}")
+        return bool(celery_app.control.ping(destination=[self.name], timeout=0.5))
+
+    def pool_pids(self) -> list[int]:
+        """The prefork pool's child processes (where tasks run)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+    def kill_everything(self) -> None:
+        """SIGKILL the worker and its pool at once, as a lost host would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()

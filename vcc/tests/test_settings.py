@@ -1,0 +1,55 @@
+"""Settings come from the environment; production defaults are safe."""
+
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+PRODUCTION = {
+    "DJANGO_SECRET_KEY": "k3Jq9-vX2pLr8ZtW0sYc4NbH7mGe1QaU5dFi6oKj_TyRw2Ex9Lz",
+    "DJANGO_ALLOWED_HOSTS": "vcc.example.com",
+    "DATABASE_URL": "postgres://vcc@db.internal:5432/vcc",
+    "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HUBSPOT_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env={**clean, "DJANGO_READ_DOT_ENV_FILE": "false", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_is_clean_with_a_production_environment():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_debug_is_off_unless_asked_for():
+    code = "from django.conf import settings; print(settings.DEBUG, settings.SESSION_COOKIE_SECURE)"
+    result = _manage("shell", "--no-imports", "-c", code, env=PRODUCTION)
+    assert result.stdout.split() == ["False", "True"], result.stderr
+
+
+def test_it_refuses_to_start_without_a_secret_key_in_production():
+    env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_with_no_urls_it_uses_the_embedded_defaults(tmp_path):
+    code = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+    )
+    result = _manage("shell", "--no-imports", "-c", code, env={"DJANGO_DEBUG": "true", "DATABASE_URL": "",
+                                               "CELERY_BROKER_URL": ""})
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"], result.stderr
