@@ -1,4 +1,9 @@
+from collections.abc import Callable, Iterator
+
 import pytest
+
+from vcc.celery import app as celery_app
+from vcc.testing import CeleryWorker
 
 
 @pytest.fixture(autouse=True)
@@ -8,3 +13,31 @@ def _static_files_without_collectstatic(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[Callable[..., CeleryWorker]]:
+    """Start real worker processes (on an emptied test queue); all are stopped afterwards."""
+    celery_app.control.purge()
+    started: list[CeleryWorker] = []
+
+    def start(**kwargs) -> CeleryWorker:
+        worker = CeleryWorker(**kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[str]:
+    """Deal ids handed to `process_deal`, recorded here instead of sent to the broker
+    (the worker tests use the real broker). Fan-out batches are handed out inline."""
+    from deals.tasks import enqueue_deals
+
+    ids: list[str] = []
+    monkeypatch.setattr("deals.tasks.process_deal.delay", ids.append)
+    monkeypatch.setattr("deals.tasks.enqueue_deals.delay", enqueue_deals.run)
+    return ids

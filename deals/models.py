@@ -50,6 +50,12 @@ class Deal(models.Model):
         indexes = [
             # The operator queue: newest-updated first, id breaking ties (keyset paging).
             models.Index(fields=["-updated_at", "-id"], name="deals_updated_id_desc"),
+            # ...filtered by status or by stage: the same order within one status or stage
+            # (a rare status, e.g. failed, would otherwise walk most of the index above).
+            models.Index(fields=["status", "-updated_at", "-id"], name="deals_status_updated_id"),
+            models.Index(
+                fields=["current_stage", "-updated_at", "-id"], name="deals_stage_updated_id"
+            ),
             models.Index(fields=["-hubspot_checked_in_at"], name="deals_checked_in_desc"),
             # The sweeper looks for unfinished deals nobody touched lately.
             models.Index(

@@ -9,16 +9,15 @@ again by the sweeper.
 import logging
 import time
 import uuid
-from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from .locks import deal_lock
-from .models import STAGE_ORDER, Deal, PipelineRun, Stage
+from .models import STAGE_ORDER, Deal, PipelineRun
+from .runs import run_end, run_start
 from .stages import RetryableStageError, StageError, stage_function
 
 logger = logging.getLogger(__name__)
@@ -69,31 +68,35 @@ def _process_locked(deal_id: uuid.UUID) -> None:
 
 
 def _run_stages(deal: Deal) -> None:
-    attempts = dict(
-        PipelineRun.objects.filter(deal=deal)
-        .order_by()
-        .values("stage")
-        .annotate(last=Max("attempt"))
-        .values_list("stage", "last")
-    )
-    succeeded: PipelineRun | None = None  # closed in the same commit as the next start
+    succeeded: PipelineRun | None = None  # closed in the same write as the next start
     for stage in STAGE_ORDER[STAGE_ORDER.index(deal.current_stage) :]:
         for try_number in range(1, settings.PIPELINE_MAX_ATTEMPTS + 1):
-            attempts[stage] = attempts.get(stage, 0) + 1
-            run = _start_run(deal, stage, attempts[stage], close_succeeded=succeeded)
+            run = run_start(deal=deal, stage=stage, now=timezone.now(), close_succeeded=succeeded)
+            if succeeded is not None:
+                logger.info("stage_succeeded", extra=_log_fields(deal, succeeded))
+            logger.info("stage_started", extra=_log_fields(deal, run))
             succeeded = None
             error = _call_stage(deal, stage)
             if error is None:
                 succeeded = run
                 break
             retryable, message = error
-            if retryable and try_number < settings.PIPELINE_MAX_ATTEMPTS:
-                _fail_run(deal, run, message, fail_deal=False)
-                time.sleep(settings.PIPELINE_RETRY_BACKOFF_SECONDS * 2 ** (try_number - 1))
-                continue
-            _fail_run(deal, run, message, fail_deal=True)
-            return
-    _finish_deal(deal, succeeded)
+            will_retry = retryable and try_number < settings.PIPELINE_MAX_ATTEMPTS
+            _fail(deal, run, message, fail_deal=not will_retry)
+            if not will_retry:
+                return
+            time.sleep(settings.PIPELINE_RETRY_BACKOFF_SECONDS * 2 ** (try_number - 1))
+    run_end(
+        deal=deal,
+        run=succeeded,
+        now=timezone.now(),
+        run_status=PipelineRun.Status.SUCCEEDED,
+        deal_status=Deal.Status.DONE,
+    )
+    logger.info("stage_succeeded", extra=_log_fields(deal, succeeded))
+    logger.info(
+        "pipeline_done", extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id}
+    )
 
 
 def _call_stage(deal: Deal, stage: str) -> tuple[bool, str] | None:
@@ -116,60 +119,26 @@ def _call_stage(deal: Deal, stage: str) -> tuple[bool, str] | None:
     return None
 
 
-def _log_fields(deal: Deal, run: PipelineRun) -> dict:
-    return {
-        "deal_id": deal.id,
-        "hubspot_deal_id": deal.hubspot_deal_id,
-        "stage": run.stage,
-        "attempt": run.attempt,
-        "run_id": run.id,
-    }
-
-
-def _start_run(
-    deal: Deal, stage: str, attempt: int, *, close_succeeded: PipelineRun | None
-) -> PipelineRun:
-    now = timezone.now()
-    with transaction.atomic():
-        if close_succeeded is not None:
-            _close_run(deal, close_succeeded, PipelineRun.Status.SUCCEEDED, now)
-        run = PipelineRun.objects.create(deal=deal, stage=stage, attempt=attempt, started_at=now)
-        Deal.objects.filter(id=deal.id).update(current_stage=stage, updated_at=now)
-    deal.current_stage = stage
-    logger.info("stage_started", extra=_log_fields(deal, run))
-    return run
-
-
-def _close_run(
-    deal: Deal, run: PipelineRun, status: str, now: datetime, error: str | None = None
-) -> None:
-    PipelineRun.objects.filter(id=run.id).update(status=status, ended_at=now, error=error)
-    if status == PipelineRun.Status.SUCCEEDED:
-        logger.info("stage_succeeded", extra=_log_fields(deal, run))
-
-
-def _fail_run(deal: Deal, run: PipelineRun, message: str, *, fail_deal: bool) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        _close_run(deal, run, PipelineRun.Status.FAILED, now, message)
-        if fail_deal:
-            Deal.objects.filter(id=deal.id).update(status=Deal.Status.FAILED, updated_at=now)
+def _fail(deal: Deal, run: PipelineRun, message: str, *, fail_deal: bool) -> None:
+    deal_status = Deal.Status.FAILED if fail_deal else Deal.Status.RUNNING
+    run_end(
+        deal=deal,
+        run=run,
+        now=timezone.now(),
+        run_status=PipelineRun.Status.FAILED,
+        error=message,
+        deal_status=deal_status,
+    )
     logger.warning("stage_failed", extra={**_log_fields(deal, run), "error": message})
     if fail_deal:
         logger.warning("pipeline_failed", extra={"deal_id": deal.id, "stage": run.stage})
 
 
-def _finish_deal(deal: Deal, last: PipelineRun | None) -> None:
-    now = timezone.now()
-    with transaction.atomic():
-        if last is not None:
-            _close_run(deal, last, PipelineRun.Status.SUCCEEDED, now)
-        Deal.objects.filter(id=deal.id).update(
-            status=Deal.Status.DONE, current_stage=Stage.DONE, updated_at=now
-        )
-    logger.info(
-        "pipeline_done", extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id}
-    )
+def _log_fields(deal: Deal, run: PipelineRun | None) -> dict:
+    fields = {"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id}
+    if run is not None:
+        fields.update(stage=run.stage, attempt=run.attempt, run_id=run.id)
+    return fields
 
 
 def deal_close_lost_runs(*, deal: Deal) -> int:

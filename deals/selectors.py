@@ -1,10 +1,26 @@
 """Reads of deals, shaped for the API and the admin."""
 
 import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
 
-from django.db.models import Prefetch
+from django.db.models import Count, F, Func, Prefetch, Q, TextField
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.utils.dateparse import parse_datetime
 
-from .models import Deal, PipelineRun
+from .models import Deal, PipelineRun, Stage
+
+# The stages the operator queue shows as progress dots; review and done are pipeline
+# internals (a deal's current_stage may still be one of them).
+QUEUE_STAGES: tuple[str, ...] = (
+    Stage.INTAKE,
+    Stage.SEGMENTATION,
+    Stage.CATEGORIZATION,
+    Stage.APPRAISAL,
+)
+STEP_STATUSES: tuple[str, ...] = ("pending", *PipelineRun.Status.values)
 
 
 def deal_get_with_runs(*, deal_id: uuid.UUID) -> Deal | None:
@@ -15,3 +31,207 @@ def deal_get_with_runs(*, deal_id: uuid.UUID) -> Deal | None:
         .filter(id=deal_id)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class QueueCursor:
+    """Where a queue page ends: the (updated_at, id) of its last deal.
+
+    Without an id it is a plain timestamp: every deal updated strictly before it. The id
+    breaks ties, so deals sharing one updated_at (bulk upserts) are neither skipped nor
+    repeated across pages.
+    """
+
+    updated_at: datetime
+    id: uuid.UUID | None = None
+
+    def encode(self) -> str:
+        # Readable on purpose (a log line or a URL shows where a page started); clients
+        # treat it as opaque and pass it back verbatim.
+        stamp = self.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return stamp if self.id is None else f"{stamp}|{self.id}"
+
+    @classmethod
+    def decode(cls, value: str) -> "QueueCursor":
+        """Parse a cursor or a plain ISO timestamp; ValueError when it is neither."""
+        stamp, _, id_part = value.strip().partition("|")
+        updated_at = parse_datetime(stamp)  # ValueError for an impossible date, None for junk
+        if updated_at is None:
+            raise ValueError(f"not an ISO timestamp: {stamp!r}")
+        if updated_at.tzinfo is None:
+            updated_at = updated_at.replace(tzinfo=UTC)
+        return cls(updated_at=updated_at, id=uuid.UUID(id_part) if id_part else None)
+
+
+class UtcIso(Func):
+    """A timestamp as ISO 8601 text in UTC ("2026-01-01T09:30:00.250000Z"; no fraction when
+    it is zero, as datetime.isoformat() and DRF write it), formatted by the database.
+
+    A page reads two timestamps per deal and two per run (2,800 at limit 200 with six
+    runs a deal); loading each as a datetime through Django's timestamptz loader (pure
+    Python) cost more than both queries together, and the API wants the text anyway.
+    """
+
+    output_field = TextField()
+    template = (
+        "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
+    )
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # The embedded demo database stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC.
+        return self.as_sql(
+            compiler, connection, template="replace(%(expressions)s, ' ', 'T') || 'Z'"
+        )
+
+
+class QueueStep(NamedTuple):
+    """One progress dot: the latest run of one queue stage, or pending when it never ran.
+    Timestamps are ISO 8601 strings in UTC (see UtcIso)."""
+
+    stage: str
+    status: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    pipeline_run_id: uuid.UUID | None = None
+    error: str | None = None
+
+
+class QueueDeal(NamedTuple):
+    """A deal as the queue shows it. Timestamps are ISO 8601 strings in UTC (see UtcIso)."""
+
+    id: uuid.UUID
+    hubspot_deal_id: str
+    name: str
+    status: str
+    current_stage: str
+    created_at: str
+    updated_at: str
+    first_started_at: str | None  # of the deal's first run, any stage
+    last_ended_at: str | None  # of its latest run; None while that run is open
+    steps: tuple[QueueStep, ...]
+
+    @property
+    def is_open(self) -> bool:
+        """True while the latest run has not ended: the duration grows with the clock."""
+        return self.first_started_at is not None and self.last_ended_at is None
+
+    def duration_ms(self, *, now: datetime) -> int | None:
+        """From the first run's start to the latest run's end, or to `now` while it runs."""
+        if self.first_started_at is None:
+            return None
+        end = datetime.fromisoformat(self.last_ended_at) if self.last_ended_at else now
+        return max(
+            0, round((end - datetime.fromisoformat(self.first_started_at)).total_seconds() * 1000)
+        )
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    deals: list[QueueDeal]
+    next_before: QueueCursor | None
+
+
+_DEAL_COLUMNS = ("id", "hubspot_deal_id", "name", "status", "current_stage", "created", "updated")
+_RUN_COLUMNS = ("deal_id", "id", "stage", "status", "started", "ended", "error")
+# The parts of the two queries that never change, built once: every chained queryset
+# call copies the query, and at a poll every 2 s per open page that adds up.
+_QUEUE_DEALS = Deal.objects.order_by("-updated_at", "-id").annotate(
+    created=UtcIso("created_at"), updated=UtcIso("updated_at")
+)
+_QUEUE_RUNS = (
+    PipelineRun.objects.annotate(started=UtcIso("started_at"), ended=UtcIso("ended_at"))
+    .order_by("started_at", "id")
+    .values_list(*_RUN_COLUMNS)
+)
+
+
+def deal_queue_page(
+    *,
+    limit: int,
+    before: QueueCursor | None = None,
+    status: str | None = None,
+    stage: str | None = None,
+    q: str | None = None,
+) -> QueuePage:
+    """Deals for the operator queue, newest updated_at first, with their stage progress.
+
+    Keyset paging on (updated_at, id) over the deals_updated_id_desc index: the cost of
+    a page does not grow with its depth. Exactly two queries, whatever the page size and
+    however many runs a deal has: the deals (limit + 1 rows, to know whether a next page
+    exists) and the runs of those deals.
+    """
+    deals = _QUEUE_DEALS
+    if before is not None and before.id is not None:
+        # A row comparison, (updated_at, id) < (%s, %s): PostgreSQL walks the index from
+        # that exact position. (An OR of two conditions is not an index range.)
+        deals = deals.filter(
+            TupleLessThan(Tuple(F("updated_at"), F("id")), (before.updated_at, before.id))
+        )
+    elif before is not None:
+        deals = deals.filter(updated_at__lt=before.updated_at)
+    if status:
+        deals = deals.filter(status=status)
+    if stage:
+        deals = deals.filter(current_stage=stage)
+    if q:
+        deals = deals.filter(Q(hubspot_deal_id__startswith=q) | Q(name__icontains=q))
+    rows = list(deals.values_list(*_DEAL_COLUMNS)[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+
+    # values_list rather than a Prefetch of model instances: the same two statements,
+    # without building a model object for each of up to 200 deals x n runs.
+    runs_by_deal: dict[uuid.UUID, list[tuple]] = defaultdict(list)
+    if rows:
+        for run in _QUEUE_RUNS.filter(deal_id__in=[row[0] for row in rows]):
+            runs_by_deal[run[0]].append(run)
+
+    page = [_queue_deal(row, runs_by_deal.get(row[0], ())) for row in rows]
+    last = page[-1] if has_more else None
+    cursor = (
+        QueueCursor(updated_at=datetime.fromisoformat(last.updated_at), id=last.id)
+        if last
+        else None
+    )
+    return QueuePage(deals=page, next_before=cursor)
+
+
+def _queue_deal(row: tuple, runs: list[tuple] | tuple) -> QueueDeal:
+    """Build one queue row; `runs` are the deal's (deal_id, id, stage, ...) oldest first."""
+    latest: dict[str, tuple] = {}
+    for run in runs:
+        latest[run[2]] = run  # oldest first, so the last one written is the latest
+    steps = []
+    for stage in QUEUE_STAGES:
+        run = latest.get(stage)
+        if run is None:
+            steps.append(QueueStep(stage=stage, status="pending"))
+            continue
+        _, run_id, _, run_status, started_at, ended_at, error = run
+        failed = run_status == PipelineRun.Status.FAILED
+        steps.append(
+            QueueStep(
+                stage=stage,
+                status=run_status,
+                started_at=started_at,
+                ended_at=ended_at,
+                pipeline_run_id=run_id,
+                error=error if failed else None,
+            )
+        )
+    return QueueDeal(
+        *row,
+        first_started_at=runs[0][4] if runs else None,
+        last_ended_at=runs[-1][5] if runs else None,
+        steps=tuple(steps),
+    )
+
+
+def deal_status_counts() -> dict[str, int]:
+    """How many deals are in each status (every status present, zero when none), and total."""
+    counts = dict.fromkeys(Deal.Status.values, 0)
+    rows = Deal.objects.order_by().values_list("status").annotate(n=Count("*"))
+    counts.update(dict(rows))
+    counts["total"] = sum(counts.values())
+    return counts

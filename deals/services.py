@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,19 +26,46 @@ class DealConflict(Exception):
     """The deal is not in a state that allows the action (e.g. it is being processed)."""
 
 
-def deal_enqueue(*, deal_id: uuid.UUID, hubspot_deal_id: str, reason: str) -> None:
-    """Send `process_deal` once the current transaction commits, so no job ever sees an
-    uncommitted row. If sending fails (broker down), the sweeper sends it later."""
+def deal_send_now(*, deal_id: uuid.UUID | str, hubspot_deal_id: str, reason: str) -> bool:
+    """Hand `process_deal` to the broker now. If that fails (broker down), log it and
+    leave the deal to the sweeper, which sends it again later."""
     from .tasks import process_deal  # tasks import services; keep the cycle at call time
 
+    fields = {"deal_id": deal_id, "hubspot_deal_id": hubspot_deal_id, "reason": reason}
+    try:
+        process_deal.delay(str(deal_id))
+    except Exception as exc:
+        logger.error("deal_enqueue_failed", extra={**fields, "error": repr(exc)})
+        return False
+    logger.info("deal_enqueued", extra=fields)
+    return True
+
+
+def deal_enqueue(*, deal_id: uuid.UUID, hubspot_deal_id: str, reason: str) -> None:
+    """Send `process_deal` once the current transaction commits, so no job ever sees an
+    uncommitted row."""
+    transaction.on_commit(
+        lambda: deal_send_now(deal_id=deal_id, hubspot_deal_id=hubspot_deal_id, reason=reason)
+    )
+
+
+def deals_enqueue(*, deals: Sequence[tuple[uuid.UUID, str]], reason: str) -> None:
+    """Send `process_deal` for many deals once the transaction commits, through one fan-out
+    job: a sync page of 200 new deals costs the sync one broker round trip, not 200."""
+    from .tasks import enqueue_deals
+
+    payload = [[str(deal_id), hubspot_deal_id] for deal_id, hubspot_deal_id in deals]
+    if not payload:
+        return
+
     def send() -> None:
-        fields = {"deal_id": deal_id, "hubspot_deal_id": hubspot_deal_id, "reason": reason}
         try:
-            process_deal.delay(str(deal_id))
+            enqueue_deals.delay(payload, reason)
         except Exception as exc:
-            logger.error("deal_enqueue_failed", extra={**fields, "error": repr(exc)})
-        else:
-            logger.info("deal_enqueued", extra=fields)
+            logger.error(
+                "deal_enqueue_failed",
+                extra={"deals": len(payload), "reason": reason, "error": repr(exc)},
+            )
 
     transaction.on_commit(send)
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
 from .pipeline import deal_process
-from .services import deals_sweep_stuck
+from .services import deal_send_now, deals_sweep_stuck
 
 
 @shared_task(
@@ -30,3 +30,12 @@ def process_deal(self, deal_id: str) -> None:
 def sweep_stuck_deals() -> dict:
     result = deals_sweep_stuck()
     return {"lost_runs_closed": result.lost_runs_closed, "deals_enqueued": result.deals_enqueued}
+
+
+@shared_task
+def enqueue_deals(deals: list[list[str]], reason: str) -> int:
+    """Fan out `process_deal` for a batch of new deals (see services.deals_enqueue)."""
+    return sum(
+        deal_send_now(deal_id=deal_id, hubspot_deal_id=hubspot_deal_id, reason=reason)
+        for deal_id, hubspot_deal_id in deals
+    )

@@ -191,10 +191,11 @@ class HubspotClient:
         spent_requests = spent_throttled = 0
         while True:
             query_number += 1
+            query_after_id = last_id  # fixed for the whole query; `after` pages within it
             after: str | None = None
             query_total: int | None = None
             while True:
-                body = self._search_body(since_ms, until_ms, after_id=last_id, after=after)
+                body = self._search_body(since_ms, until_ms, after_id=query_after_id, after=after)
                 # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/search/post-crm-v3-objects-deals-search
                 reply = self._call("POST", SEARCH_PATH, json_body=body, rate_limited=True)
                 data = reply.data or {}
@@ -628,7 +629,7 @@ def _log_batch_errors(data: dict[str, Any], *, operation: str) -> None:
             extra={
                 "operation": operation,
                 "category": error.get("category"),
-                "message": str(error.get("message") or "")[:ERROR_MESSAGE_CHARS],
+                "error_message": str(error.get("message") or "")[:ERROR_MESSAGE_CHARS],
                 "ids": ",".join(str(i) for i in ids[:20]),
                 "id_count": len(ids),
             },

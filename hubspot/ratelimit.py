@@ -29,6 +29,8 @@ from typing import Protocol
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,10 @@ class RedisRateLimiter:
     """GCRA in Redis, shared by every process using the same key.
 
     If Redis cannot be reached, requests are spaced by an in-process limiter at the same rate
-    (and a warning is logged once per outage): the sync keeps going, and HubSpot's own 429s,
-    which the client backs off from, stay the last line of defence.
+    for `outage_seconds` before Redis is tried again (a warning is logged once per outage):
+    the sync keeps going, and HubSpot's own 429s, which the client backs off from, stay the
+    last line of defence. Give it a client without retries (as `build_search_rate_limiter`
+    does), or each call during an outage waits for redis-py's retries first.
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class RedisRateLimiter:
         key: str = DEFAULT_KEY,
         rate: float,
         burst: int = 1,
+        outage_seconds: float = 10.0,
     ) -> None:
         _check_rate(rate, burst)
         self.key = key
@@ -120,12 +125,17 @@ class RedisRateLimiter:
         self._redis = redis_client
         self._script = redis_client.register_script(_GCRA_SCRIPT)
         self._fallback = LocalRateLimiter(rate=rate, burst=burst)
+        self._outage_seconds = outage_seconds
         self._redis_down = False
+        self._retry_redis_at = 0.0
 
     def acquire(self) -> float:
+        if self._redis_down and time.monotonic() < self._retry_redis_at:
+            return self._fallback.acquire()
         try:
             wait_us = self._script(keys=[self.key], args=self._args)
         except redis.RedisError as exc:
+            self._retry_redis_at = time.monotonic() + self._outage_seconds
             if not self._redis_down:
                 self._redis_down = True
                 logger.warning(
@@ -158,9 +168,13 @@ def build_search_rate_limiter(
     redis_url = settings.REDIS_URL if redis_url is None else redis_url
     if redis_url:
         return RedisRateLimiter(
-            # Short socket timeouts: a hung Redis must not hang the sync (see the fallback).
+            # Short timeouts and no retries: a Redis outage must not stall the sync; the
+            # limiter falls back to spacing requests in-process instead.
             redis_client=redis.Redis.from_url(
-                redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+                redis_url,
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+                retry=Retry(NoBackoff(), 0),
             ),
             key=key,
             rate=rate,

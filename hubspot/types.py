@@ -103,6 +103,19 @@ class HubspotError(Exception):
         # schedule another attempt; False for a refusal (4xx) that will not change by itself.
         self.transient = transient
 
+    def __reduce__(self) -> tuple:
+        # The keyword-only __init__ defeats pickle's default (it replays `args`); spell out
+        # how to rebuild, for multiprocessing and result backends that pickle exceptions.
+        fields = {
+            "status": self.status,
+            "category": self.category,
+            "message": self.message,
+            "correlation_id": self.correlation_id,
+            "body_excerpt": self.body_excerpt,
+            "transient": self.transient,
+        }
+        return (_rebuild_hubspot_error, (fields,))
+
     def __str__(self) -> str:
         status = self.status if self.status is not None else "no response"
         text = f"HubSpot error ({status}, {self.category}): {self.message}"
@@ -115,6 +128,10 @@ class HubspotError(Exception):
             f"HubspotError(status={self.status!r}, category={self.category!r}, "
             f"message={self.message!r}, correlation_id={self.correlation_id!r})"
         )
+
+
+def _rebuild_hubspot_error(fields: dict) -> HubspotError:
+    return HubspotError(**fields)
 
 
 def to_epoch_ms(value: datetime) -> int:

@@ -6,9 +6,11 @@ so `bin/run` comes up on a bare machine and `DATABASE_URL` / `CELERY_BROKER_URL`
 switch to PostgreSQL and Redis.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -169,6 +171,8 @@ SPECTACULAR_SETTINGS = {
         "DealStatusEnum": "deals.models.Deal.Status",
         "RunStatusEnum": "deals.models.PipelineRun.Status",
         "StageEnum": "deals.models.Stage",
+        "SyncRunStatusEnum": "hubspot.models.SyncRun.Status",
+        "SyncRunTriggerEnum": "hubspot.models.SyncRun.Trigger",
     },
 }
 
@@ -202,7 +206,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a busy worker does not sit on queued de
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=330)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_WORKER_SEND_TASK_EVENTS = True  # for flower
+# Celery's Django fixup closes the database connection around every task unless told to
+# reuse it, and a new PostgreSQL backend per deal costs more than the deal itself. Reused
+# connections still close when broken or older than CONN_MAX_AGE (see vcc/celery.py).
+CELERY_DB_REUSE_MAX = 1000
+CELERY_WORKER_SEND_TASK_EVENTS = False  # a broker publish each; flower turns them on itself
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Installed into django-celery-beat's tables when beat starts (interval from settings; staff
 # may pause a task in the admin). Each app adds its own entries below.
@@ -238,6 +246,18 @@ HUBSPOT_BOOTSTRAP_DAYS = env.int("HUBSPOT_BOOTSTRAP_DAYS", default=30)
 HUBSPOT_LOOKBACK_DAYS = env.int("HUBSPOT_LOOKBACK_DAYS", default=2)
 HUBSPOT_SEARCH_RPS = env.float("HUBSPOT_SEARCH_RPS", default=4.0)
 HUBSPOT_TIMEOUT_SECONDS = env.float("HUBSPOT_TIMEOUT_SECONDS", default=30.0)
+# A sync silent this long (no page written) has lost its worker; its lock is freed.
+HUBSPOT_SYNC_LOCK_TTL_SECONDS = env.int("HUBSPOT_SYNC_LOCK_TTL_SECONDS", default=600)
+HUBSPOT_SYNC_TIME_LIMIT_SECONDS = env.int("HUBSPOT_SYNC_TIME_LIMIT_SECONDS", default=3600)
+HUBSPOT_SYNC_RUN_RETENTION_DAYS = env.int("HUBSPOT_SYNC_RUN_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["hubspot-poll"] = {
+    "task": "hubspot.tasks.poll_hubspot",
+    "schedule": timedelta(minutes=HUBSPOT_POLL_INTERVAL_MINUTES),
+}
+CELERY_BEAT_SCHEDULE["hubspot-delete-old-sync-runs"] = {
+    "task": "hubspot.tasks.delete_old_sync_runs",
+    "schedule": crontab(hour="3", minute="17"),
+}
 # Shared state across processes (search rate limit); defaults to the broker when it is Redis.
 REDIS_URL = env.str(
     "REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""

@@ -1,10 +1,8 @@
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from deals import stages
-from vcc.celery import app as celery_app
-from vcc.testing import CeleryWorker
 
 
 @pytest.fixture
@@ -15,22 +13,6 @@ def use_stage(monkeypatch) -> Callable[[str, stages.StageFunction], None]:
         monkeypatch.setitem(stages._registry, stage, function)
 
     return use
-
-
-@pytest.fixture
-def celery_worker() -> Iterator[Callable[..., CeleryWorker]]:
-    """Start real worker processes (on an emptied test queue); all are stopped afterwards."""
-    celery_app.control.purge()
-    started: list[CeleryWorker] = []
-
-    def start(**kwargs) -> CeleryWorker:
-        worker = CeleryWorker(**kwargs)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 @pytest.fixture

@@ -1,20 +1,43 @@
 """A local stand-in for the part of HubSpot's CRM API the deal sync uses.
 
-Run it:  python manage.py hubspot_simulator --port 8765 --deals 100000 [--seed 7] [--days 30]
-It prints `hubspot simulator listening on http://127.0.0.1:PORT (N deals)` when ready.
-From Python (tests, benchmarks): `hubspot.simulator.process.start_simulator(...)`.
+Run it:
+    python manage.py hubspot_simulator --port 8765 --deals 100000 [--seed 7] [--days 30]
+It prints exactly one line, `hubspot simulator listening on http://127.0.0.1:PORT (N deals)`,
+when ready (`--port 0` picks a free port) and stops cleanly on SIGTERM/SIGINT.
+`python manage.py hubspot_simulator --help` lists every flag.
 
-Endpoints (bearer token, `--token`, default "sim-token"):
-    POST /crm/v3/objects/deals/search   filters EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN
-                                        HAS_PROPERTY NOT_HAS_PROPERTY CONTAINS_TOKEN
-                                        NOT_CONTAINS_TOKEN; 5 groups / 6 filters / 18 in all;
-                                        one sort; limit <= 200; 400 past 10,000 results;
-                                        429 past --search-rps (HubSpot's SECONDLY body)
-    POST /crm/v3/objects/deals/batch/read, /batch/update (<= 100 inputs; 207 + errors[])
-    GET  /crm/v3/objects/deals/{id}?properties=...
-Control endpoints (loopback, no token) under /_simulator/: stats, config, deals.
+From Python (tests, benchmarks, scripts), as a subprocess:
+    from hubspot.simulator.process import start_simulator
+    with start_simulator(deals=25_000, seed=1, extra_args=["--same-second", "12000"]) as sim:
+        sim.base_url, sim.token
+        sim.add_deals(count=3, checked_in_at=datetime(...))   # -> ids
+        sim.configure(error_500_share=0.2, index_lag_seconds=5)
+        sim.stats()   # requests by endpoint, responses by status, rate_limited, faults, ...
+In pytest: the `start_hubspot_simulator` and `hubspot_simulator` fixtures (tests/conftest.py).
 
-Modules: data (deal generation), search (request validation, matching), store (deals and
-the lagging search index), config (run-time knobs), app (routes, auth, limits, faults),
-server (HTTP), process (subprocess helper).
+CRM endpoints (bearer token `--token`, default "sim-token"; 401 as HubSpot otherwise):
+    POST /crm/v3/objects/deals/search (or /0-3/search)
+        filters EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY NOT_HAS_PROPERTY
+        CONTAINS_TOKEN NOT_CONTAINS_TOKEN; at most 5 groups, 6 filters a group, 18 in all;
+        one sort (default hs_object_id ascending); limit 1..200 (default 10); `after` offset;
+        400 VALIDATION_ERROR past 10,000 results (after + limit > 10,000);
+        429 with HubSpot's SECONDLY body past --search-rps (GCRA, burst --search-burst).
+    POST /crm/v3/objects/deals/batch/read     <= 100 inputs; 207 + errors[] for missing ids
+    POST /crm/v3/objects/deals/batch/update   <= 100 inputs; 207 + errors[]; 400 on repeats
+    GET  /crm/v3/objects/deals/{id}?properties=a,b   404 OBJECT_NOT_FOUND when missing
+
+Control endpoints (no token, loopback clients only):
+    GET /_simulator/stats, POST /_simulator/stats/reset
+    GET /_simulator/config, POST /_simulator/config {"knob": value}   (knobs: config.py)
+    POST /_simulator/deals {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {...}}
+
+Data: deterministic for a seed; properties dealname, amount (a share missing), dealstage,
+pipeline, createdate, hs_lastmodifieddate, hs_object_id and the checked-in property
+(settings.HUBSPOT_CHECKED_IN_PROPERTY, or --checked-in-property), ISO unless the epoch-ms
+share says otherwise. Search sees additions and changes after `index_lag_seconds`; reads at
+once. Any property can be written by batch update (HubSpot would refuse unknown ones).
+
+Modules: data (generation), search (request validation, matching), store (deals and the
+lagging search index), config (run-time knobs), app (routes, auth, limits, faults, control),
+server (HTTP), process (the subprocess helper).
 """

@@ -344,7 +344,7 @@ def _compile_filter(raw: Any, types: Mapping[str, str]) -> Filter:
         if operator == "EQ":
             target = hints["low"][0]
             hints["ids"] = frozenset([int(target)] if float(target).is_integer() else [])
-        elif "low" in hints:
+        elif operator in ("GT", "GTE"):
             value, inclusive = hints["low"]
             # Ids are integers: "> 10.5" and ">= 11" both mean "above 10".
             hints["id_after"] = math.ceil(value) - 1 if inclusive else math.floor(value)

@@ -19,7 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 
 from .data import DealRecord
-from .search import IndexEntry, SearchQuery, comparable, property_types
+from .search import Filter, IndexEntry, SearchQuery, comparable, property_types
 
 _CACHE_SIZE = 64
 _INF = float("inf")
@@ -158,22 +158,24 @@ class DealStore:
 
     def _matching_ids(self, query: SearchQuery) -> list[int]:
         groups = query.groups or ((),)
-        if len(groups) == 1:
-            matched = [
-                entry
-                for entry in self._candidates(groups[0])
-                if all(f.test(entry) for f in groups[0]) and query.matches_text(entry)
-            ]
-        else:
-            by_id: dict[int, IndexEntry] = {}
-            for group in groups:
-                for entry in self._candidates(group):
-                    if all(f.test(entry) for f in group) and query.matches_text(entry):
-                        by_id[entry.id] = entry
-            matched = list(by_id.values())
+        matched: set[int] | list[int] = set() if len(groups) > 1 else []
+        for group in groups:
+            ids, covered = self._candidates(group)
+            # Filters the index lookup already applied exactly need no second look.
+            tests = [f.test for position, f in enumerate(group) if position not in covered]
+            if query.text:
+                tests.append(query.matches_text)
+            if tests:
+                index = self._index
+                ids = [i for i in ids if all(test(index[i]) for test in tests)]
+            if isinstance(matched, set):
+                matched.update(ids)
+            else:
+                matched = ids
         if query.sort_property == "hs_object_id":
-            ids = sorted(entry.id for entry in matched)
-            return ids[::-1] if query.descending else ids
+            return sorted(matched, reverse=query.descending)
+
+        entries = [self._index[i] for i in matched]
         kind = self.types.get(query.sort_property)
         name = query.sort_property
 
@@ -182,30 +184,39 @@ class DealStore:
                 return entry.keys.get(name)
             return comparable("string", entry.properties.get(name))
 
-        present = [e for e in matched if value(e) is not None]
-        missing = sorted(e.id for e in matched if value(e) is None)
+        present = [e for e in entries if value(e) is not None]
+        missing = sorted(e.id for e in entries if value(e) is None)
         present.sort(key=lambda e: (value(e), e.id), reverse=query.descending)
         # Deals without the sort property come last either way.
         return [e.id for e in present] + missing
 
-    def _candidates(self, group: tuple) -> list[IndexEntry]:
-        """The deals a group can match, from the narrowest index its filters allow."""
+    def _candidates(self, group: tuple[Filter, ...]) -> tuple[list[int], set[int]]:
+        """The ids a group can match, from the narrowest index its filters allow, and the
+        positions of the filters that lookup applied exactly."""
         ids: frozenset[int] | None = None
-        for f in group:
+        covered: set[int] = set()
+        for position, f in enumerate(group):
             if f.ids is not None:
                 ids = f.ids if ids is None else ids & f.ids
+                covered.add(position)
         if ids is not None:
-            return [self._index[i] for i in ids if i in self._index]
+            return [i for i in ids if i in self._index], covered
 
-        id_after = max((f.id_after for f in group if f.id_after is not None), default=None)
+        id_filters = {position for position, f in enumerate(group) if f.id_after is not None}
+        id_after = max((group[p].id_after for p in id_filters), default=None)
         id_start = 0 if id_after is None else bisect_right(self._index_ids, id_after)
         id_count = len(self._index_ids) - id_start
 
         checked = self.checked_in_property
-        window = [f for f in group if f.property_name == checked and (f.low or f.high)]
+        window = {
+            position
+            for position, f in enumerate(group)
+            if f.property_name == checked and f.operator != "NEQ" and (f.low or f.high)
+        }
         if window:
             low, high = 0, len(self._by_checked_in)
-            for f in window:
+            for position in window:
+                f = group[position]
                 if f.low is not None:
                     value, inclusive = f.low
                     probe = (value, -_INF) if inclusive else (value, _INF)
@@ -214,6 +225,10 @@ class DealStore:
                     value, inclusive = f.high
                     probe = (value, _INF) if inclusive else (value, -_INF)
                     high = min(high, bisect_right(self._by_checked_in, probe))
-            if high - low < id_count:
-                return [self._index[i] for _, i in self._by_checked_in[low:high]]
-        return [self._index[i] for i in self._index_ids[id_start:]]
+            # Walking the window is cheap (no filter calls), so it wins unless much larger.
+            if high - low <= 3 * id_count:
+                in_window = self._by_checked_in[low:high]
+                if id_after is None:
+                    return [i for _, i in in_window], window
+                return [i for _, i in in_window if i > id_after], window | id_filters
+        return self._index_ids[id_start:], id_filters

@@ -50,6 +50,11 @@ def test_with_no_urls_it_uses_the_embedded_defaults(tmp_path):
         "from django.conf import settings; "
         "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
     )
-    result = _manage("shell", "--no-imports", "-c", code, env={"DJANGO_DEBUG": "true", "DATABASE_URL": "",
-                                               "CELERY_BROKER_URL": ""})
+    result = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        env={"DJANGO_DEBUG": "true", "DATABASE_URL": "", "CELERY_BROKER_URL": ""},
+    )
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"], result.stderr

@@ -61,13 +61,20 @@ class Command(BaseCommand):
             "--same-second-at", default=None, help="ISO time of that second (default mid-window)"
         )
         help_texts = {
-            "search_rps": "search requests per second before 429 (0: no limit)",
+            "search_rps": "search requests per second before 429; 0: no limit",
             "search_burst": "search requests allowed at once after an idle spell",
-            "retry_after": "Retry-After seconds on 429s (0: no header)",
+            "retry_after": "Retry-After seconds on 429s; 0: no header",
             "index_lag": "seconds before added/changed deals show in search",
-            "timeout_share": "share of requests held timeout-hold-seconds (client timeouts)",
+            "error_500_share": "share of CRM API requests answered 500",
+            "error_502_share": "share of CRM API requests answered 502 (HTML body)",
+            "malformed_share": "share of 200/207 answers with cut-off JSON",
+            "timeout_share": "share of requests held --timeout-hold-seconds (client timeouts)",
+            "timeout_hold_seconds": "how long a 'timeout' request is held",
             "disconnect_share": "share of requests whose connection is closed unanswered",
-            "trickle_seconds": "add one deal checked in now every so many seconds (0: off)",
+            "latency_ms": "added to every CRM API answer",
+            "missing_amount_share": "share of new deals without an amount",
+            "epoch_ms_share": "share of new deals whose checked-in value is epoch-ms, not ISO",
+            "trickle_seconds": "add one deal checked in now every so many seconds; 0: off",
         }
         for flag, kind in _KNOB_FLAGS.items():
             field = _KNOB_FIELDS.get(flag, flag)
@@ -76,7 +83,7 @@ class Command(BaseCommand):
                 dest=flag,
                 type=kind,
                 default=getattr(defaults, field),
-                help=help_texts.get(flag, f"default {getattr(defaults, field)}"),
+                help=help_texts[flag] + " (default %(default)s)",
             )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -1,0 +1,196 @@
+"""Benchmark: 10,000 deals through the pipeline (stub stages) with 2 worker processes.
+
+Prints deals/s end to end (first enqueue to last deal done), database transactions per
+deal (write transactions, and all commits including autocommit reads), the CPU each part
+used, and compares with the floor of 50 deals/s in the same run; exits 1 below it.
+
+    .venv/bin/python bench/pipeline_throughput.py [--deals 10000] [--concurrency 2]
+
+Uses its own database (vcc_bench_pipeline on 127.0.0.1:5432, recreated each run) and
+Redis DB 14 (emptied).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "vcc_bench_pipeline"
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+BROKER = "redis://127.0.0.1:6379/14"
+FLOOR = 50.0  # deals per second
+
+ENV = {
+    **os.environ,
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
+    "CELERY_BROKER_URL": BROKER,
+    "DJANGO_SECRET_KEY": "bench-only",
+    "DJANGO_SETTINGS_MODULE": "vcc.settings",
+    "DJANGO_READ_DOT_ENV_FILE": "false",
+    "PIPELINE_DEMO_STAGE_SECONDS": "0",
+    "HUBSPOT_ACCESS_TOKEN": "bench-unused",  # the worker refuses to start without one
+}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
+def process_tree(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [p for child in children for p in process_tree(int(child))]
+
+
+def postgres_cpu() -> float:
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    mine = []
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+                mine.append(pid)
+        except OSError:
+            pass
+    return cpu_seconds(mine)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="synchronous_commit=off on the bench database, to show what WAL flushes cost",
+    )
+    args = parser.parse_args()
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+        if args.async_commit:
+            conn.execute(f"ALTER DATABASE {DB} SET synchronous_commit = off")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
+
+    url = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            """
+            INSERT INTO deals (id, hubspot_deal_id, name, amount, hubspot_checked_in_at,
+                               status, current_stage, created_at, updated_at)
+            SELECT gen_random_uuid(), (100000000 + n)::text, 'Bench deal ' || n, 1000, now(),
+                   'pending', 'intake', now(), now()
+            FROM generate_series(1, %s) AS n
+            """,
+            [args.deals],
+        )
+        ids = [str(row[0]) for row in conn.execute("SELECT id FROM deals")]
+
+    os.environ.update(ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from deals.tasks import process_deal
+    from vcc.celery import app
+
+    app.control.purge()
+    log = open(ROOT / "var" / "bench-pipeline-worker.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "vcc",
+            "worker",
+            "--concurrency",
+            str(args.concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        cwd=ROOT,
+        env=ENV,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            if time.monotonic() > deadline:
+                raise SystemExit("worker did not start; see var/bench-pipeline-worker.log")
+
+        with psycopg.connect(url, autocommit=True) as conn:
+
+            def stats() -> tuple[int, int]:
+                commits = conn.execute(
+                    "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", [DB]
+                ).fetchone()[0]
+                xid = conn.execute("SELECT txid_current()").fetchone()[0]
+                return commits, xid
+
+            commits0, xid0 = stats()
+            cpu_worker0 = cpu_seconds(process_tree(worker.pid))
+            cpu_pg0 = postgres_cpu()
+            started = time.monotonic()
+            for deal_id in ids:
+                process_deal.delay(deal_id)
+            enqueued = time.monotonic() - started
+            deadline = time.monotonic() + 30 * 60
+            done = 0
+            while done < args.deals:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"only {done} of {args.deals} deals done after 30 min")
+                time.sleep(0.2)
+                done = conn.execute("SELECT count(*) FROM deals WHERE status = 'done'").fetchone()[
+                    0
+                ]
+            elapsed = time.monotonic() - started
+            cpu_worker = cpu_seconds(process_tree(worker.pid)) - cpu_worker0
+            cpu_pg = postgres_cpu() - cpu_pg0
+            time.sleep(1.5)  # let pg_stat_database catch up (stats are flushed about once a second)
+            commits1, xid1 = stats()
+            failed = conn.execute("SELECT count(*) FROM deals WHERE status <> 'done'").fetchone()[0]
+            runs = conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+    rate = args.deals / elapsed
+    print(f"deals:                    {args.deals} with {args.concurrency} worker processes")
+    print(f"enqueue time:             {enqueued:.1f} s ({args.deals / enqueued:.0f} jobs/s)")
+    print(f"end to end:               {elapsed:.1f} s")
+    print(f"throughput:               {rate:.1f} deals/s (floor {FLOOR:.0f})")
+    print(f"pipeline_runs rows:       {runs} ({runs / args.deals:.1f} per deal)")
+    print(f"write transactions/deal:  {(xid1 - xid0 - 1) / args.deals:.1f}")
+    commits = (commits1 - commits0) / args.deals
+    print(f"all commits/deal:         {commits:.1f} (autocommit reads included)")
+    print(f"CPU, worker processes:    {cpu_worker:.1f} s ({cpu_worker / elapsed:.2f} cores)")
+    print(f"CPU, postgres:            {cpu_pg:.1f} s ({cpu_pg / elapsed:.2f} cores)")
+    print(f"machine cores:            {os.cpu_count()}")
+    if failed:
+        print(f"FAIL: {failed} deals not done")
+        return 1
+    if rate < FLOOR:
+        print(f"FAIL: {rate:.1f} deals/s is below the floor of {FLOOR:.0f}")
+        return 1
+    print("OK: above the floor")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""Benchmark: GET /api/queue/deals/ over 1,000,000 deals with 6 pipeline runs each.
+
+For the first page and a deep page (500,000 deals down), at limit 50 and 200, prints:
+- SQL queries per page, counted in process as Django runs them;
+- server time p50/p99: the view's Server-Timing header (authentication to response
+  body), one client sending one request at a time to gunicorn; the client-side latency
+  (connect to last byte) is printed next to it;
+- the floor: the page's same two SQL statements timed straight through psycopg, in the
+  same run, and the endpoint's server time as a multiple of it;
+then, with 50 concurrent pollers (wrk, bench/queue_poller.lua, against gunicorn with 4
+sync workers): requests per second with and without If-None-Match, and the 304 share
+when nothing changes. Compares with the targets (server p99 <= 50 ms at limit 50; server
+p50 within 4x the SQL floor p50) and exits 1 when one is missed.
+
+    .venv/bin/python bench/queue_endpoint.py [--deals 1000000] [--rebuild]
+
+Uses its own database, vcc_bench_queue on 127.0.0.1:5432, and keeps its data between
+runs (loaded again when the deal count differs, or with --rebuild). Needs wrk
+(apt-get install -y wrk).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB = "vcc_bench_queue"
+URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PORT = 8787
+BASE = f"http://127.0.0.1:{PORT}"
+P99_TARGET_MS = 50.0  # at limit 50
+FLOOR_RATIO_TARGET = 4.0
+
+ENV = {
+    **os.environ,
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
+    "DJANGO_SECRET_KEY": "bench-only",
+    "DJANGO_SETTINGS_MODULE": "vcc.settings",
+    "DJANGO_READ_DOT_ENV_FILE": "false",
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
+    "DJANGO_SECURE_SSL_REDIRECT": "false",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",  # never used: nothing is enqueued
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
+def prepare_database(deals: int, rebuild: bool) -> None:
+    from bench.queue_data import load, loaded
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone():
+            conn.execute(f"CREATE DATABASE {DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
+    with psycopg.connect(URL) as conn:
+        if not rebuild and loaded(conn, deals):
+            print(f"data: {deals:,} deals x 6 runs already loaded (--rebuild to load again)")
+            return
+    print(f"data: loading {deals:,} deals x 6 runs ...", flush=True)
+    print(f"data: loaded in {load(URL, deals=deals):.0f}s")
+
+
+def django_setup():
+    os.environ.update(ENV)
+    import django
+
+    django.setup()
+
+
+def staff_token() -> str:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    return Token.objects.get_or_create(user=user)[0].key
+
+
+def deep_cursor(depth: int) -> str:
+    from django.db import connection
+
+    from deals.selectors import QueueCursor
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT updated_at, id FROM deals ORDER BY updated_at DESC, id DESC OFFSET %s LIMIT 1",
+            [depth - 1],
+        )
+        updated_at, deal_id = cursor.fetchone()
+    return QueueCursor(updated_at=updated_at, id=deal_id).encode()
+
+
+def page_statements(limit: int, before: str | None, token: str) -> tuple[int, int, list[str]]:
+    """(queries per request, of which auth, the page's SQL) as Django runs them in process."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from deals.selectors import QueueCursor, deal_queue_page
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    params = {"limit": limit, **({"before": before} if before else {})}
+    with CaptureQueriesContext(connection) as request_queries:
+        assert client.get("/api/queue/deals/", params).status_code == 200
+    auth = sum("authtoken_token" in q["sql"] for q in request_queries.captured_queries)
+    cursor = QueueCursor.decode(before) if before else None
+    with CaptureQueriesContext(connection) as page_queries:
+        deal_queue_page(limit=limit, before=cursor)
+    return len(request_queries), auth, [q["sql"] for q in page_queries.captured_queries]
+
+
+def measure(statements: list[str], params: dict, token: str, samples: int) -> tuple:
+    """(server ms, client ms, floor ms) per sample. Each sample runs the page's statements
+    straight through psycopg (the floor: executed, rows fetched), then asks gunicorn for
+    the page once; alternating, so both see the same machine (other work on it included)."""
+    server, client, floor = [], [], []
+    headers = {"Authorization": f"Token {token}"}
+    with psycopg.connect(URL, autocommit=True) as conn, conn.cursor() as cursor:
+        for n in range(samples + 20):
+            started = time.perf_counter()
+            for sql in statements:
+                cursor.execute(sql)
+                cursor.fetchall()
+            floor_ms = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            response = requests.get(
+                f"{BASE}/api/queue/deals/", params=params, headers=headers, timeout=10
+            )
+            client_ms = (time.perf_counter() - started) * 1000
+            response.raise_for_status()
+            if n >= 20:  # after a warm-up
+                floor.append(floor_ms)
+                client.append(client_ms)
+                server.append(server_ms(response))
+    return server, client, floor
+
+
+def server_ms(response: requests.Response) -> float:
+    return float(re.search(r"app;dur=([\d.]+)", response.headers["Server-Timing"])[1])
+
+
+def explain(sql: str) -> str:
+    with psycopg.connect(URL) as conn:
+        rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql).fetchall()
+    return "\n".join(row[0] for row in rows)
+
+
+def start_gunicorn(workers: int) -> subprocess.Popen:
+    log = ROOT / "var" / "bench-queue-gunicorn.log"
+    log.parent.mkdir(exist_ok=True)
+    process = subprocess.Popen(
+        [
+            ROOT / ".venv/bin/gunicorn",
+            "vcc.wsgi",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=ENV,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stopped with its workers
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{BASE}/healthz", timeout=5).ok:
+                return process
+        except requests.RequestException:
+            time.sleep(0.2)
+    stop_gunicorn(process)
+    raise SystemExit(f"gunicorn did not come up; see {log}")
+
+
+def stop_gunicorn(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def server_times(path: str, params: dict, token: str, samples: int) -> list[float]:
+    headers = {"Authorization": f"Token {token}"}
+    times = []
+    for _ in range(samples):
+        response = requests.get(f"{BASE}{path}", params=params, headers=headers, timeout=30)
+        response.raise_for_status()
+        times.append(server_ms(response))
+    return times
+
+
+def wrk(url: str, token: str, etag: str | None, connections: int, seconds: int) -> dict:
+    """Poll `url` from `connections` connections; with `etag`, each sends If-None-Match
+    from the start, as pollers that already have the page do."""
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(ROOT / "bench/queue_poller.lua"),
+            url,
+            "--",
+            token,
+            *(["conditional", etag] if etag else ["unconditional"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    figures = {"statuses": {}}
+    for line in output.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "STATUS":
+            figures["statuses"][int(parts[1])] = int(parts[2])
+        elif len(parts) == 2 and parts[0].isupper():
+            figures[parts[0]] = int(parts[1])
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deals", type=int, default=1_000_000)
+    parser.add_argument("--rebuild", action="store_true", help="load the data again")
+    parser.add_argument("--samples", type=int, default=400, help="sequential requests each")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--pollers", type=int, default=50, help="concurrent wrk connections")
+    parser.add_argument("--seconds", type=int, default=10, help="each wrk run")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # figures show up as they are measured
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed for the throughput figures: apt-get install -y wrk")
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    prepare_database(args.deals, args.rebuild)
+    django_setup()
+    token = staff_token()
+    deep = deep_cursor(min(500_000, args.deals // 2))
+    scenarios = [
+        ("first page", 50, None),
+        ("first page", 200, None),
+        ("deep page", 50, deep),
+        ("deep page", 200, deep),
+    ]
+
+    print("\n== plan of the deep page's deals query (EXPLAIN ANALYZE)")
+    _, _, statements = page_statements(50, deep, token)
+    plan = explain(statements[0])
+    print(plan)
+    index_ok = "Index Scan using deals_updated_id_desc" in plan and "Sort" not in plan
+
+    gunicorn = start_gunicorn(args.workers)
+    failures = []
+    try:
+        print(f"\n== per page ({args.samples} sequential requests each; ms)")
+        print(
+            f"{'page':<11}{'limit':>6}{'queries':>10}{'server p50':>12}{'p99':>8}"
+            f"{'client p50':>12}{'p99':>8}{'SQL floor p50':>15}{'p99':>8}{'ratio':>7}"
+        )
+        for label, limit, before in scenarios:
+            queries, auth, statements = page_statements(limit, before, token)
+            params = {"limit": limit, **({"before": before} if before else {})}
+            server, client, floor = measure(statements, params, token, args.samples)
+            (s50, s99), (c50, c99), (f50, f99) = map(percentiles, (server, client, floor))
+            ratio = s50 / f50
+            print(
+                f"{label:<11}{limit:>6}{f'{queries - auth}+{auth} auth':>10}{s50:>12.2f}{s99:>8.2f}"
+                f"{c50:>12.2f}{c99:>8.2f}{f50:>15.2f}{f99:>8.2f}{ratio:>6.1f}x"
+            )
+            if queries - auth != 2:
+                failures.append(f"{label} limit {limit}: {queries - auth} queries, not 2")
+            if limit == 50 and s99 > P99_TARGET_MS:
+                failures.append(f"{label} limit 50: p99 {s99:.1f} ms > {P99_TARGET_MS} ms")
+            if ratio > FLOOR_RATIO_TARGET:
+                failures.append(f"{label} limit {limit}: {ratio:.1f}x the SQL floor")
+
+        print("\n== other reads, for information (server p50 / p99 ms, 30 requests each)")
+        for label, path, params in [
+            ("counts by status", "/api/queue/counts/", {}),
+            ("status=failed", "/api/queue/deals/", {"status": "failed"}),
+            ("stage=intake", "/api/queue/deals/", {"stage": "intake"}),
+            ("q=HubSpot id prefix", "/api/queue/deals/", {"q": "2000050"}),
+            ("q=name, rare", "/api/queue/deals/", {"q": "deal 99999"}),
+        ]:
+            p50, p99 = percentiles(server_times(path, params, token, 30))
+            print(f"{label:<22}{p50:>9.2f}{p99:>9.2f}")
+
+        print(
+            f"\n== {args.pollers} concurrent pollers on the first page, limit 50 (wrk, "
+            f"{args.seconds}s each, gunicorn {args.workers} sync workers)"
+        )
+        url = f"{BASE}/api/queue/deals/?limit=50"
+        etag = requests.get(url, headers={"Authorization": f"Token {token}"}).headers["ETag"]
+        for conditional in (True, False):
+            run = wrk(url, token, etag if conditional else None, args.pollers, args.seconds)
+            total = sum(run["statuses"].values())
+            share = run["statuses"].get(304, 0) / total if total else 0.0
+            rps = run["REQUESTS"] / (run["DURATION_US"] / 1e6)
+            kind = "with If-None-Match" if conditional else "without If-None-Match"
+            print(
+                f"{kind:<24} {rps:>8.0f} req/s   latency p50 {run['LATENCY_P50_US'] / 1000:.1f} ms"
+                f" p99 {run['LATENCY_P99_US'] / 1000:.1f} ms   304 share {share:.1%}"
+                f"   errors {run['ERRORS']}   statuses {run['statuses']}"
+            )
+            if conditional and share < 0.99:
+                failures.append(f"only {share:.1%} answered 304 while nothing changed")
+    finally:
+        stop_gunicorn(gunicorn)
+
+    print(f"\nmachine: load average {os.getloadavg()[0]:.1f} at the end")
+    print("\n== targets")
+    print(f"ordering served by deals_updated_id_desc, no sort: {'yes' if index_ok else 'NO'}")
+    if not index_ok:
+        failures.append("the deep page's plan does not walk deals_updated_id_desc")
+    for failure in failures:
+        print(f"MISSED: {failure}")
+    if not failures:
+        print(
+            f"all met: 2 queries per page, p99 <= {P99_TARGET_MS:.0f} ms at limit 50, "
+            f"<= {FLOOR_RATIO_TARGET:.0f}x the SQL floor, 304 when nothing changed"
+        )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Benchmark: syncing 10,000 and 100,000 deals from the HubSpot simulator held at 5 searches/s.
+
+For each size: wall time against the floor (search requests needed / allowed rate),
+requests made, 429s met, peak RSS of the `sync_hubspot` process. Then the upsert rate
+alone (deals/s into an empty table, and re-upserting unchanged pages). Compares with the
+targets in the same run and exits 1 if one is missed:
+  - sync wall time within 1.15x of the floor, zero 429s;
+  - peak RSS not growing with the deal count (100k within 1.25x of 10k).
+
+    .venv/bin/python bench/sync_throughput.py [--sizes 10000 100000] [--client-rps 5]
+
+Uses its own database (vcc_bench_sync, recreated per size) and Redis DB 13 (emptied).
+"""
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB = "vcc_bench_sync"
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SIMULATOR_RPS = 5.0  # HubSpot's search limit per account
+ENV = {
+    **os.environ,
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+    "DJANGO_SECRET_KEY": "bench-only",
+    "DJANGO_SETTINGS_MODULE": "vcc.settings",
+    "DJANGO_READ_DOT_ENV_FILE": "false",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def recreate_database() -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
+
+
+def run_sync(simulator, client_rps: float) -> dict:
+    env = {
+        **ENV,
+        "HUBSPOT_ACCESS_TOKEN": simulator.token,
+        "HUBSPOT_BASE_URL": simulator.base_url,
+        "HUBSPOT_SEARCH_RPS": str(client_rps),
+        "HUBSPOT_BOOTSTRAP_DAYS": "30",
+    }
+    simulator.reset_stats()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "sync_hubspot"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # wait4 gives the child's own peak RSS (kilobytes on Linux).
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    out, err = process.stdout.read(), process.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"sync_hubspot failed:\n{out}\n{err}")
+    url = ENV["DATABASE_URL"].replace("postgres://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT requests, rate_limited, fetched, new, pages,"
+            " EXTRACT(EPOCH FROM finished_at - started_at) FROM sync_runs"
+        ).fetchone()
+        deals = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
+    requests, rate_limited, fetched, new, pages, sync_seconds = row
+    return {
+        "summary": out.strip().splitlines()[-1],
+        "wall": wall,
+        "sync_seconds": float(sync_seconds),
+        "requests": requests,
+        "rate_limited": rate_limited,
+        "served_429": simulator.stats().get("rate_limited"),
+        "fetched": fetched,
+        "new": new,
+        "deals": deals,
+        "pages": pages,
+        "rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def upsert_rate(count: int) -> tuple[float, float]:
+    """Deals/s of the page upsert alone: into an empty table, then the same pages unchanged."""
+    import django
+
+    os.environ.update(ENV)
+    django.setup()
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from hubspot.types import HubspotDeal
+    from hubspot.upsert import deals_upsert
+
+    recreate_database()
+    now = datetime.now(UTC)
+    pages = [
+        [
+            HubspotDeal(
+                hubspot_deal_id=str(10_000_000 + n),
+                name=f"Deal {n}",
+                amount=Decimal(n % 5000),
+                deal_stage="appointmentscheduled",
+                created_at=now - timedelta(days=3),
+                updated_at=now,
+                checked_in_at=now - timedelta(seconds=n),
+                properties={},
+            )
+            for n in range(start, start + 200)
+        ]
+        for start in range(0, count, 200)
+    ]
+    rates = []
+    for _ in range(2):
+        started = time.perf_counter()
+        for page in pages:
+            with transaction.atomic():
+                deals_upsert(deals=page, now=now)
+        rates.append(count / (time.perf_counter() - started))
+    return rates[0], rates[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--client-rps", type=float, default=SIMULATOR_RPS)
+    args = parser.parse_args()
+    os.environ.update(ENV)
+    from hubspot.simulator.process import start_simulator
+
+    results = {}
+    for size in args.sizes:
+        recreate_database()
+        extra = ["--search-rps", str(SIMULATOR_RPS), "--days", "20", "--missing-amount-share", "0"]
+        with start_simulator(deals=size, seed=100, extra_args=extra, startup_timeout=180) as sim:
+            results[size] = run_sync(sim, args.client_rps)
+        subprocess.run(
+            ["redis-cli", "-n", "13", "flushdb"], check=False, capture_output=True
+        )  # the fan-out jobs nobody will run
+
+    failures = []
+    print(f"simulator search limit {SIMULATOR_RPS}/s; client limiter {args.client_rps}/s")
+    for size, r in results.items():
+        floor = math.ceil(size / 200) / SIMULATOR_RPS
+        ratio = r["sync_seconds"] / floor
+        print(f"\n{size:,} deals: {r['summary']}")
+        print(f"  sync wall time      {r['sync_seconds']:.1f} s (process {r['wall']:.1f} s)")
+        print(f"  floor               {floor:.1f} s ({math.ceil(size / 200)} requests / 5 per s)")
+        print(f"  ratio to floor      {ratio:.3f} (target <= 1.15)")
+        print(f"  requests            {r['requests']} in {r['pages']} pages")
+        print(f"  429s met            {r['rate_limited']} (simulator served {r['served_429']})")
+        print(f"  peak RSS            {r['rss_mb']:.0f} MB")
+        if r["deals"] != size or r["new"] != size:
+            failures.append(f"{size}: {r['deals']} deals stored, {r['new']} new")
+        if ratio > 1.15:
+            failures.append(f"{size}: {ratio:.3f}x the floor")
+        if r["rate_limited"]:
+            failures.append(f"{size}: {r['rate_limited']} 429s")
+    if len(results) > 1:
+        small, big = min(results), max(results)
+        growth = results[big]["rss_mb"] / results[small]["rss_mb"]
+        print(f"\npeak RSS {big:,} / {small:,} deals: {growth:.2f}x (target <= 1.25)")
+        if growth > 1.25:
+            failures.append(f"peak RSS grew {growth:.2f}x")
+
+    fresh, unchanged = upsert_rate(max(args.sizes) // 2)
+    print(f"\nupsert alone: {fresh:,.0f} deals/s new, {unchanged:,.0f} deals/s unchanged")
+
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    if not failures:
+        print("OK: all targets met")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

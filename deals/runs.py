@@ -1,0 +1,106 @@
+"""Recording the pipeline's progress: each step of a deal's pipeline is one atomic write.
+
+A step closes the run that just ended, opens the next one and moves the deal, all or
+nothing, so a worker killed at any instant leaves a state the next attempt can read: a run
+still `running` means "interrupted here". On PostgreSQL each step is a single statement
+(data-modifying CTEs): no BEGIN/COMMIT round trips, which is most of the cost of a stub
+stage. Other databases (the SQLite demo) run the same steps as ORM writes in a transaction.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Max
+
+from .models import Deal, PipelineRun, Stage
+
+_START_SQL = """
+WITH closed AS (
+    UPDATE pipeline_runs SET status = 'succeeded', ended_at = %(now)s
+    WHERE id = %(close_id)s AND status = 'running'
+), moved AS (
+    UPDATE deals SET current_stage = %(stage)s, updated_at = %(now)s WHERE id = %(deal_id)s
+)
+INSERT INTO pipeline_runs (id, deal_id, stage, status, started_at, attempt)
+SELECT %(run_id)s, %(deal_id)s, %(stage)s, 'running', %(now)s, COALESCE(MAX(attempt), 0) + 1
+FROM pipeline_runs WHERE deal_id = %(deal_id)s AND stage = %(stage)s
+RETURNING attempt
+"""
+
+_END_SQL = """
+WITH closed AS (
+    UPDATE pipeline_runs SET status = %(run_status)s, ended_at = %(now)s, error = %(error)s
+    WHERE id = %(run_id)s AND status = 'running'
+)
+UPDATE deals SET status = %(deal_status)s, current_stage = %(stage)s, updated_at = %(now)s
+WHERE id = %(deal_id)s
+"""
+
+
+def _single_statement() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def run_start(
+    *, deal: Deal, stage: str, now: datetime, close_succeeded: PipelineRun | None = None
+) -> PipelineRun:
+    """Open a run of `stage` (attempt = previous attempts + 1) and move the deal to it,
+    closing `close_succeeded`, the stage that just ended, in the same write."""
+    run = PipelineRun(id=uuid.uuid4(), deal=deal, stage=stage, started_at=now)
+    if _single_statement():
+        params = {
+            "now": now,
+            "close_id": close_succeeded.id if close_succeeded else None,
+            "stage": stage,
+            "deal_id": deal.id,
+            "run_id": run.id,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_START_SQL, params)
+            (run.attempt,) = cursor.fetchone()
+        return run
+    with transaction.atomic():
+        if close_succeeded is not None:
+            PipelineRun.objects.filter(id=close_succeeded.id, status="running").update(
+                status=PipelineRun.Status.SUCCEEDED, ended_at=now
+            )
+        Deal.objects.filter(id=deal.id).update(current_stage=stage, updated_at=now)
+        last = PipelineRun.objects.filter(deal=deal, stage=stage).aggregate(m=Max("attempt"))["m"]
+        run.attempt = (last or 0) + 1
+        run.save(force_insert=True)
+    return run
+
+
+def run_end(
+    *,
+    deal: Deal,
+    run: PipelineRun,
+    now: datetime,
+    run_status: str,
+    error: str | None = None,
+    deal_status: str,
+) -> None:
+    """Close `run` and set the deal's status in one write: done after the last stage,
+    failed at the stage that failed, or still running between two retries."""
+    stage = Stage.DONE if deal_status == Deal.Status.DONE else run.stage
+    if _single_statement():
+        params = {
+            "now": now,
+            "run_status": run_status,
+            "error": error,
+            "run_id": run.id,
+            "deal_status": deal_status,
+            "stage": stage,
+            "deal_id": deal.id,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_END_SQL, params)
+        return
+    with transaction.atomic():
+        PipelineRun.objects.filter(id=run.id, status="running").update(
+            status=run_status, ended_at=now, error=error
+        )
+        Deal.objects.filter(id=deal.id).update(
+            status=deal_status, current_stage=stage, updated_at=now
+        )

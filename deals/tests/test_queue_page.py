@@ -1,0 +1,390 @@
+"""The queue page at /queue/: who may see it, and, in a real Chromium, what operators do on it.
+
+The browser tests run the whole stack: Django on pytest-django's live server, real Celery
+worker processes on the test database and Redis, Debian's Chromium through Playwright.
+They wait on conditions (Playwright's expect, with timeouts), never on fixed sleeps; where
+they must show that nothing happens (Live off), they drive the page's clock instead.
+"""
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from deals.models import Deal
+from deals.pipeline import deal_process
+from deals.services import deal_enqueue
+from deals.tests.factories import DealFactory
+
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Slow enough stages that a poll every 2 s sees a deal running (6 stages: 6 s).
+SLOW_STAGES = {"PIPELINE_DEMO_STAGE_SECONDS": "1"}
+
+
+def browser_test(test):
+    """A test in Chromium against the live server (which needs committed data)."""
+    return pytest.mark.browser(pytest.mark.django_db(transaction=True)(test))
+
+
+# ------------------------------------------------------------------------------ the view
+@pytest.mark.django_db
+def test_anonymous_visitors_are_sent_to_the_login_page(client):
+    response = client.get("/queue/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/queue/"
+
+
+@pytest.mark.django_db
+def test_a_user_who_is_not_staff_is_sent_to_the_login_page_which_says_why(
+    client, django_user_model
+):
+    client.force_login(django_user_model.objects.create_user("visitor"))
+
+    response = client.get("/queue/", follow=True)
+
+    assert response.redirect_chain == [("/accounts/login/?next=/queue/", 302)]
+    assert "visitor, which is not a staff account" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_staff_get_the_page_with_its_script_and_styles_from_this_site(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("operator", is_staff=True))
+
+    html = client.get("/queue/").content.decode()
+
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+    assert sorted(assets) == ["/static/deals/queue.css", "/static/deals/queue.js"]
+    assert 'data-page-url="/api/queue/deals/"' in html
+    assert "http://" not in html and "https://" not in html  # nothing from a CDN
+
+
+# ------------------------------------------------------------------------------ the browser
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop in this thread, which makes Django refuse
+    # ORM calls from it ("async context"); the tests are synchronous, so that is safe.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+            )
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server, settings) -> Iterator[Page]:
+    # The live server speaks plain HTTP: cookies marked Secure would not be sent back.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], "the page script threw"
+
+
+@pytest.fixture
+def operator(django_user_model):
+    return django_user_model.objects.create_user("operator", password="pw", is_staff=True)
+
+
+def _log_in(page: Page, path: str = "/queue/") -> None:
+    page.goto(path)
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
+    page.get_by_label("Username").fill("operator")
+    page.get_by_label("Password").fill("pw")
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/queue/"))
+
+
+def _row(page: Page, deal: Deal):
+    return page.locator(f'#rows tr[data-id="{deal.id}"]')
+
+
+def _dots(page: Page, deal: Deal) -> list[str | None]:
+    return [dot.get_attribute("data-status") for dot in _row(page, deal).locator(".dot").all()]
+
+
+def _processed(**fields) -> Deal:
+    deal = DealFactory(**fields)
+    deal_process(deal_id=deal.id)  # in this process: no demo pause, done at once
+    deal.refresh_from_db()
+    return deal
+
+
+def _enqueue(deal: Deal) -> None:
+    deal_enqueue(deal_id=deal.id, hubspot_deal_id=deal.hubspot_deal_id, reason="test")
+
+
+@browser_test
+@pytest.mark.worker
+@pytest.mark.usefixtures("operator")
+def test_an_operator_logs_in_and_watches_a_deal_go_from_pending_to_done(page, celery_worker):
+    celery_worker(concurrency=2, env=SLOW_STAGES)
+    earlier = _processed(name="Earlier Ltd")
+
+    _log_in(page)
+
+    expect(_row(page, earlier)).to_be_visible()
+    expect(_row(page, earlier).locator(".pill")).to_have_text("done")
+    expect(page.get_by_role("switch", name="Live")).to_be_checked()
+    expect(page.locator("#last-updated")).to_have_text(re.compile(r"Last updated \d"))
+
+    arriving = DealFactory(name="Arriving Co")
+    expect(_row(page, arriving).locator(".pill")).to_have_text("pending")  # the next poll
+    assert _dots(page, arriving) == ["pending"] * 4
+
+    _enqueue(arriving)
+
+    expect(_row(page, arriving).locator(".pill")).to_have_text("running", timeout=30_000)
+    expect(_row(page, arriving).locator(".pill")).to_have_text("done", timeout=30_000)
+    assert _dots(page, arriving) == ["succeeded"] * 4
+    expect(page.locator("#rows tr").first).to_have_attribute("data-id", str(arriving.id))
+    expect(_row(page, arriving).locator(".dot").first).to_have_attribute(
+        "title", re.compile(r"^intake: succeeded \(started .+, ended .+\)$")
+    )
+    expect(page.locator("#count-done")).to_have_text("2", timeout=30_000)  # every 5th poll
+    expect(_row(page, arriving).locator("td.updated")).to_have_text(
+        re.compile(r"updated \d+ s ago")
+    )
+    page.screenshot(path=ARTIFACTS / "queue-page.png", full_page=True)
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_filters_and_search_narrow_the_rows_and_stay_in_the_url(page):
+    roof = DealFactory(name="Acme Roof", status="failed", current_stage="appraisal")
+    windows = DealFactory(name="Acme Windows")
+    bolt = DealFactory(name="Bolt Inc", status="done", current_stage="done")
+    _log_in(page)
+    expect(page.locator("#rows tr")).to_have_count(3)
+
+    page.get_by_label("Status", exact=True).select_option("failed")
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(_row(page, roof)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"\?status=failed$"))
+
+    page.get_by_label("Status", exact=True).select_option("")
+    page.get_by_label("Search", exact=True).fill("acme")
+    expect(page.locator("#rows tr")).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"\?q=acme$"))
+    page.get_by_label("Stage", exact=True).select_option("appraisal")
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(_row(page, roof)).to_be_visible()
+    assert not _row(page, windows).count()
+
+    page.get_by_label("Search", exact=True).fill(bolt.hubspot_deal_id[:-1] + "x")
+    expect(page.locator("#rows tr")).to_have_count(0)
+    expect(page.get_by_text("No deals match these filters.")).to_be_visible()
+
+    # A shared link opens the same view.
+    page.goto("/queue/?status=done")
+    expect(page.get_by_label("Status", exact=True)).to_have_value("done")
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(_row(page, bolt)).to_be_visible()
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_load_more_follows_next_before_to_the_last_deal(page):
+    Deal.objects.bulk_create(
+        Deal(hubspot_deal_id=f"61{n:04d}", name=f"Bulk {n}") for n in range(57)
+    )
+    Deal.objects.update(updated_at=timezone.now())  # one bulk upsert: all tied
+    _log_in(page)
+    expect(page.locator("#rows tr")).to_have_count(50)
+
+    page.get_by_role("button", name="Load more").click()
+
+    expect(page.locator("#rows tr")).to_have_count(57)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    ids = page.locator("#rows tr").evaluate_all("rows => rows.map(row => row.dataset.id)")
+    assert sorted(ids) == sorted(str(pk) for pk in Deal.objects.values_list("id", flat=True))
+
+
+def _set_visibility(page: Page, state: str) -> None:
+    """Act as if the tab were hidden or shown again (headless tabs are always visible)."""
+    page.evaluate(
+        """state => {
+          Object.defineProperty(document, "visibilityState", {value: state, configurable: true});
+          document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        state,
+    )
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_live_off_pauses_polling_and_a_hidden_tab_does_not_poll(page):
+    DealFactory()
+    page.clock.install()  # the page's timers run only when the test moves its clock
+    page.add_init_script(
+        """
+        window.queueFetches = 0;
+        const realFetch = window.fetch;
+        window.fetch = (url, ...rest) => {
+          if (String(url).includes("/api/queue/deals/")) window.queueFetches++;
+          return realFetch(url, ...rest);
+        };
+        """
+    )
+    _log_in(page)
+    expect(page.locator("#rows tr")).to_have_count(1)
+    fetches = lambda: page.evaluate("window.queueFetches")  # noqa: E731
+
+    start = fetches()
+    page.clock.run_for(2_100)
+    assert fetches() == start + 1  # Live: one poll per 2 s
+
+    page.get_by_role("switch", name="Live").uncheck()
+    page.clock.run_for(20_000)
+    assert fetches() == start + 1  # off: paused
+
+    page.get_by_role("switch", name="Live").check()
+    assert fetches() == start + 2  # on again: at once
+    _set_visibility(page, "hidden")
+    page.clock.run_for(20_000)
+    assert fetches() == start + 2  # a hidden tab does not poll
+    _set_visibility(page, "visible")
+    assert fetches() == start + 3  # back in view: at once
+
+
+@browser_test
+@pytest.mark.worker
+@pytest.mark.usefixtures("operator")
+def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(page, celery_worker):
+    celery_worker(concurrency=1, env=SLOW_STAGES)
+    deal = _processed(name="Rerun Me")
+    DealFactory(name="Someone Else")
+    _log_in(page)
+
+    _row(page, deal).locator("td.name").click()
+
+    drawer = page.get_by_role("dialog")
+    expect(drawer).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"[?&]deal={deal.id}"))
+    expect(drawer.get_by_role("heading", level=2)).to_have_text(f"{deal.hubspot_deal_id} Rerun Me")
+    timeline = drawer.locator("#timeline li")
+    expect(timeline).to_have_count(6)  # every stage, review and done included
+    assert timeline.evaluate_all("items => items.map(i => i.dataset.stage)") == [
+        "intake",
+        "segmentation",
+        "categorization",
+        "appraisal",
+        "review",
+        "done",
+    ]
+    page.screenshot(path=ARTIFACTS / "queue-drawer.png")
+
+    # Confirm first: dismissing sends nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    drawer.get_by_role("button", name="Re-run from scratch").click()
+    expect(drawer.get_by_role("status")).to_have_text("")
+    assert Deal.objects.get(id=deal.id).status == "done"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    drawer.get_by_role("button", name="Retry failed stage").click()
+    expect(drawer.get_by_role("status")).to_have_text(
+        "Refused (409): the deal is done; only a failed deal can be retried"
+    )
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    drawer.get_by_role("button", name="Re-run from scratch").click()
+    expect(drawer.get_by_role("status")).to_have_text(re.compile(r"^Accepted \(202\)"))
+    expect(_row(page, deal).locator(".pill")).to_have_text("running", timeout=30_000)
+    expect(_row(page, deal).locator(".pill")).to_have_text("done", timeout=30_000)
+    expect(timeline).to_have_count(12)  # the second pass, after the first
+
+    # The same drawer from a shared link.
+    other = page.context.new_page()
+    other.goto(f"/queue/?deal={deal.id}")
+    expect(other.get_by_role("dialog")).to_be_visible()
+    expect(other.locator("#timeline li")).to_have_count(12)
+    # A link to a deal that is not there says so in the drawer; the table is fine.
+    other.goto(f"/queue/?deal={uuid.uuid4()}")
+    expect(other.locator("#drawer-error")).to_have_text(
+        "Cannot load this deal: there is no deal with this id."
+    )
+    expect(other.locator("#rows tr")).to_have_count(2)
+    expect(other.locator("#banner")).to_be_hidden()
+    other.close()
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_every_control_is_labelled_and_reachable_by_keyboard(page):
+    deal = DealFactory(name="Keyboard Co")
+    _log_in(page)
+    expect(_row(page, deal)).to_be_visible()
+
+    reached = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.append(
+            page.evaluate("document.activeElement.id || document.activeElement.textContent")
+        )
+    assert {"live", "f-status", "f-stage", "f-q", deal.hubspot_deal_id} <= set(reached)
+
+    page.get_by_role("link", name=re.compile(f"Open deal {deal.hubspot_deal_id}")).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    for name in ["Close the deal details", "Re-run from scratch", "Retry failed stage"]:
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("button", name=name)).to_be_focused()
+
+    # Every control has an accessible name (an unnamed one shows as a bare role).
+    tree = page.locator("body").aria_snapshot()
+    unnamed = re.findall(
+        r"- (?:button|link|checkbox|switch|combobox|searchbox|textbox)\s*(?:\[|$)", tree, re.M
+    )
+    assert unnamed == [], tree
+
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    expect(page).not_to_have_url(re.compile("deal="))
+    expect(
+        page.get_by_role("link", name=re.compile(f"Open deal {deal.hubspot_deal_id}"))
+    ).to_be_focused()
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_when_the_api_fails_a_banner_says_so_and_the_last_rows_stay(page):
+    deals = DealFactory.create_batch(2)
+    _log_in(page)
+    expect(page.locator("#rows tr")).to_have_count(2)
+    banner = page.get_by_role("alert")
+
+    page.route("**/api/queue/**", lambda route: route.fulfill(status=500, body="down"))
+    expect(banner).to_have_text(re.compile(r"answered HTTP 500\. Showing data from \d"))
+    expect(page.locator("#rows tr")).to_have_count(2)
+    for deal in deals:
+        expect(_row(page, deal)).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "queue-api-down.png")
+
+    page.unroute("**/api/queue/**")
+    expect(banner).to_be_hidden()
+
+    page.route("**/api/queue/**", lambda route: route.abort())
+    expect(banner).to_have_text(re.compile(r"cannot be reached"))
+    page.unroute("**/api/queue/**")
+    expect(banner).to_be_hidden()

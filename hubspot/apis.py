@@ -1,0 +1,100 @@
+"""Sync runs for staff and API clients: start a sync, watch its progress, list recent ones."""
+
+import uuid
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from .models import SyncRun
+from .services import sync_run_request
+
+ErrorSerializer = inline_serializer("SyncError", fields={"detail": serializers.CharField()})
+
+
+class ProgressSerializer(serializers.Serializer):
+    current = serializers.IntegerField(source="progress_current")
+    total = serializers.IntegerField(source="progress_total", allow_null=True)
+    message = serializers.CharField(source="progress_message")
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    progress = ProgressSerializer(source="*")
+    rate_limited = serializers.IntegerField(help_text="429 answers met (and waited out)")
+
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "trigger",
+            "status",
+            "window_start",
+            "window_end",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "fetched",
+            "new",
+            "updated",
+            "unchanged",
+            "invalid",
+            "pages",
+            "requests",
+            "rate_limited",
+            "error",
+            "progress",
+        ]
+
+
+class SyncRunAcceptedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=SyncRun.Status.choices)
+    status_url = serializers.URLField()
+    created = serializers.BooleanField(help_text="false: a sync was already in flight")
+
+
+class SyncRunPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 20
+    page_size_query_param = "limit"
+    max_page_size = 100
+
+
+class SyncRunListApi(APIView):
+    @extend_schema(
+        summary="Recent syncs, newest first",
+        responses={200: SyncRunSerializer(many=True)},
+        parameters=[],
+    )
+    def get(self, request: Request) -> Response:
+        paginator = SyncRunPagination()
+        page = paginator.paginate_queryset(SyncRun.objects.all(), request, view=self)
+        return paginator.get_paginated_response(SyncRunSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Start a sync now (or get the one already in flight; never a second)",
+        request=None,
+        responses={202: SyncRunAcceptedSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
+        url = reverse("sync-run-detail", kwargs={"run_id": run.id}, request=request)
+        data = {"id": run.id, "status": run.status, "status_url": url, "created": created}
+        return Response(SyncRunAcceptedSerializer(data).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SyncRunDetailApi(APIView):
+    @extend_schema(
+        summary="One sync, with its progress",
+        responses={200: SyncRunSerializer, 404: ErrorSerializer},
+    )
+    def get(self, request: Request, run_id: uuid.UUID) -> Response:
+        run = SyncRun.objects.filter(id=run_id).first()
+        if run is None:
+            raise NotFound(f"No sync run with id {run_id}.")
+        return Response(SyncRunSerializer(run).data)

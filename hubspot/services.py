@@ -1,0 +1,238 @@
+"""Syncing deals from HubSpot into the pipeline: one sync at a time, page by page.
+
+A sync searches HubSpot for deals checked in within a window, upserts each page in one
+statement, and enqueues `process_deal` for the deals it created, after each page commits.
+
+Pages already written are kept when HubSpot fails mid-sync (memory stays flat, progress is
+real, and the work is not thrown away). The next sync still starts early enough: its window
+begins no later than that of any sync that failed since the last one that succeeded, and
+the upsert makes re-reading a page harmless (nothing created or enqueued twice).
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Min
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from deals.models import Deal
+from deals.services import deals_enqueue
+
+from .client import HubspotClient
+from .models import ACTIVE, SyncRun
+from .types import HubspotError, SearchPage
+from .upsert import deals_upsert
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[SyncRun], None]
+
+
+class SyncLockLost(Exception):
+    """Another sync took over after this one went silent for longer than the lock's TTL."""
+
+
+def sync_runs_expire_stale(*, now: datetime | None = None) -> int:
+    """Free the lock held by a sync that stopped giving signs of life (its worker died)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.HUBSPOT_SYNC_LOCK_TTL_SECONDS)
+    return (
+        SyncRun.objects.filter(active=ACTIVE)
+        .alias(last_seen=Coalesce("heartbeat_at", "created_at"))
+        .filter(last_seen__lt=cutoff)
+        .update(
+            status=SyncRun.Status.FAILED,
+            active=None,
+            finished_at=now,
+            error=f"no sign of life for {settings.HUBSPOT_SYNC_LOCK_TTL_SECONDS}s: "
+            "its worker was lost; the next sync starts from this one's window",
+        )
+    )
+
+
+def sync_run_request(*, trigger: str = SyncRun.Trigger.MANUAL) -> tuple[SyncRun, bool]:
+    """Queue a sync for a worker, or return the one already queued or running.
+
+    Returns (run, created). Never a second sync: the unique `active` column refuses it.
+    """
+    from .tasks import run_sync  # tasks import services; keep the cycle at call time
+
+    sync_runs_expire_stale()
+    for _ in range(3):  # the active run may finish between our insert and our read
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(trigger=trigger, active=ACTIVE)
+                transaction.on_commit(lambda run_id=str(run.id): run_sync.delay(run_id))
+            return run, True
+        except IntegrityError:
+            active = SyncRun.objects.filter(active=ACTIVE).first()
+            if active is not None:
+                return active, False
+    raise RuntimeError("could not queue a sync: the sync lock kept changing hands")
+
+
+def sync_run_start(*, trigger: str, window: tuple[datetime, datetime] | None = None) -> SyncRun:
+    """Start a sync in this process. If another is in flight, record this one as skipped."""
+    sync_runs_expire_stale()
+    now = timezone.now()
+    since, until = window or (None, None)
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(
+                trigger=trigger,
+                status=SyncRun.Status.RUNNING,
+                active=ACTIVE,
+                window_start=since,
+                window_end=until,
+                started_at=now,
+                heartbeat_at=now,
+            )
+    except IntegrityError:
+        holder = SyncRun.objects.filter(active=ACTIVE).first()
+        reason = (
+            f"skipped: another sync ({holder.trigger}, {holder.id}) is {holder.status}"
+            if holder
+            else "skipped: another sync was in flight"
+        )
+        logger.info("sync_skipped", extra={"trigger": trigger, "reason": reason})
+        return SyncRun.objects.create(
+            trigger=trigger,
+            status=SyncRun.Status.SKIPPED,
+            window_start=since,
+            window_end=until,
+            started_at=now,
+            finished_at=now,
+            progress_message=reason,
+        )
+
+
+def sync_run_claim(*, run_id: str) -> SyncRun | None:
+    """Take a queued run for this worker; None if it is not queued any more."""
+    now = timezone.now()
+    # Who else races here: a duplicate delivery of the same job, and the stale-lock expiry.
+    claimed = SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
+        status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    return SyncRun.objects.get(id=run_id) if claimed else None
+
+
+def sync_window(*, now: datetime) -> tuple[datetime, datetime]:
+    """[latest checked-in time - lookback, now], or [now - bootstrap days, now] at first.
+
+    Starts earlier when a sync failed since the last success: it may have stopped after
+    writing later deals (pages come in HubSpot id order, not time order).
+    """
+    latest = Deal.objects.aggregate(latest=Max("hubspot_checked_in_at"))["latest"]
+    if latest is None:
+        since = now - timedelta(days=settings.HUBSPOT_BOOTSTRAP_DAYS)
+    else:
+        since = min(latest, now) - timedelta(days=settings.HUBSPOT_LOOKBACK_DAYS)
+    incremental = SyncRun.objects.exclude(trigger=SyncRun.Trigger.BACKFILL)
+    last_success = incremental.filter(status=SyncRun.Status.SUCCEEDED).aggregate(
+        at=Max("started_at")
+    )["at"]
+    failed = incremental.filter(status=SyncRun.Status.FAILED, window_start__isnull=False)
+    if last_success is not None:
+        failed = failed.filter(started_at__gt=last_success)
+    earliest_failed = failed.aggregate(at=Min("window_start"))["at"]
+    if earliest_failed is not None:
+        since = min(since, earliest_failed)
+    return since, now
+
+
+def sync_run_execute(
+    *,
+    run: SyncRun,
+    client: HubspotClient | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SyncRun:
+    """Run a started sync to the end; the run records the outcome (it is also returned)."""
+    now = timezone.now()
+    if run.window_start is None:
+        run.window_start, run.window_end = sync_window(now=now)
+        SyncRun.objects.filter(id=run.id).update(
+            window_start=run.window_start, window_end=run.window_end
+        )
+    fields = {"sync_run_id": run.id, "trigger": run.trigger}
+    logger.info(
+        "sync_started", extra={**fields, "since": run.window_start, "until": run.window_end}
+    )
+    try:
+        client = client or HubspotClient()
+        for page in client.search_checked_in(since=run.window_start, until=run.window_end):
+            _write_page(run, page)
+            if on_progress:
+                on_progress(run)
+    except (HubspotError, SyncLockLost, SoftTimeLimitExceeded) as exc:
+        error = str(exc) or "the sync passed its time limit"
+        _finish(run, SyncRun.Status.FAILED, error=error)
+        logger.error("sync_failed", extra={**fields, "error": error})
+    except Exception as exc:
+        _finish(run, SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        logger.exception("sync_failed", extra=fields)
+    else:
+        _finish(run, SyncRun.Status.SUCCEEDED)
+        logger.info("sync_finished", extra={**fields, "summary": run.summary, "pages": run.pages})
+    return run
+
+
+def _write_page(run: SyncRun, page: SearchPage) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        # Heartbeat first, and write only while we still hold the lock.
+        if not SyncRun.objects.filter(id=run.id, active=ACTIVE).update(heartbeat_at=now):
+            raise SyncLockLost("another sync took over: this one was silent past the lock TTL")
+        result = deals_upsert(deals=page.deals, now=now)
+        run.pages += 1
+        run.fetched += len(page.deals) + len(page.invalid)
+        run.new += len(result.created)
+        run.updated += result.updated
+        run.unchanged += result.unchanged
+        run.invalid += len(page.invalid)
+        run.requests += page.request_count
+        run.rate_limited += page.rate_limited_count
+        run.progress_current = run.fetched
+        if page.query_number == 1:
+            run.progress_total = max(page.total, run.fetched)
+        run.progress_message = f"page {run.pages}: {run.fetched} deals fetched, {run.new} new"
+        SyncRun.objects.filter(id=run.id).update(**{f: getattr(run, f) for f in _PROGRESS_FIELDS})
+        deals_enqueue(deals=result.created, reason="hubspot_sync")
+
+
+_PROGRESS_FIELDS = (
+    "pages",
+    "fetched",
+    "new",
+    "updated",
+    "unchanged",
+    "invalid",
+    "requests",
+    "rate_limited",
+    "progress_current",
+    "progress_total",
+    "progress_message",
+)
+
+
+def _finish(run: SyncRun, status: str, *, error: str = "") -> None:
+    run.status, run.error, run.finished_at = status, error, timezone.now()
+    if status == SyncRun.Status.SUCCEEDED:
+        run.progress_message = f"done: {run.summary}"
+    SyncRun.objects.filter(id=run.id).update(
+        status=status,
+        error=error,
+        finished_at=run.finished_at,
+        active=None,
+        progress_message=run.progress_message,
+    )
+
+
+def sync_runs_delete_old(*, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(days=settings.HUBSPOT_SYNC_RUN_RETENTION_DAYS)
+    deleted, _ = SyncRun.objects.filter(created_at__lt=cutoff, active__isnull=True).delete()
+    return deleted

@@ -1,0 +1,644 @@
+"""HubspotClient against canned HTTP answers (`responses`); no network, no real waiting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import random
+import traceback
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import requests
+import responses
+
+from hubspot.client import HubspotClient, HubspotDeal, HubspotError
+from hubspot.tests.conftest import NoWaitLimiter, RecordedSleeps
+from hubspot.tests.factories import (
+    BASE_URL,
+    BATCH_READ_URL,
+    BATCH_UPDATE_URL,
+    CHECKED_IN,
+    SEARCH_URL,
+    T0,
+    TOKEN,
+    FakeSearch,
+    deal_json,
+    iso,
+    ms,
+)
+from hubspot.types import parse_amount, parse_hubspot_datetime
+
+SINCE = T0 - timedelta(days=1)
+UNTIL = T0 + timedelta(days=1)
+
+
+def make_client(sleeps: RecordedSleeps, limiter: object | None = None, **kwargs) -> HubspotClient:
+    return HubspotClient(
+        access_token=TOKEN,
+        base_url=BASE_URL,
+        timeout_seconds=5,
+        checked_in_property=CHECKED_IN,
+        search_limiter=limiter or NoWaitLimiter(),
+        sleep=sleeps,
+        rng=random.Random(0),
+        **kwargs,
+    )
+
+
+def search_all(client: HubspotClient, since: datetime = SINCE, until: datetime = UNTIL):
+    return list(client.search_checked_in(since=since, until=until))
+
+
+def page_json(deals: list[dict], *, total: int | None = None, after: str | None = None) -> dict:
+    payload: dict = {"total": len(deals) if total is None else total, "results": deals}
+    if after is not None:
+        payload["paging"] = {"next": {"after": after}}
+    return payload
+
+
+# ------------------------------------------------------------------------------
+# Search and paging
+# ------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_it_pages_through_search_results_with_epoch_ms_filters(sleeps):
+    fake = FakeSearch([(100 + i, T0) for i in range(450)])
+    fake.register(responses.mock)
+    client = make_client(sleeps)
+
+    pages = search_all(client)
+
+    assert [len(p.deals) for p in pages] == [200, 200, 50]
+    assert [d.hubspot_deal_id for p in pages for d in p.deals] == [str(100 + i) for i in range(450)]
+    assert [b.get("after") for b in fake.bodies] == [None, "200", "400"]
+    first = fake.bodies[0]
+    assert first["limit"] == 200
+    assert first["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+    assert first["filterGroups"] == [
+        {
+            "filters": [
+                {"propertyName": CHECKED_IN, "operator": "GTE", "value": str(ms(SINCE))},
+                {"propertyName": CHECKED_IN, "operator": "LTE", "value": str(ms(UNTIL))},
+            ]
+        }
+    ]
+    assert CHECKED_IN in first["properties"] and "amount" in first["properties"]
+    assert sum(p.request_count for p in pages) == 3 == client.request_count
+
+
+@responses.activate
+def test_it_partitions_past_the_10000_cap(sleeps):
+    deals = [(5000 + i * 3, T0 + timedelta(seconds=i % 50)) for i in range(10_450)]
+    fake = FakeSearch(deals)
+    fake.register(responses.mock)
+
+    pages = search_all(make_client(sleeps))
+
+    ids = [int(d.hubspot_deal_id) for p in pages for d in p.deals]
+    assert ids == [deal_id for deal_id, _ in deals]
+    assert fake.refused == 0
+    assert max(int(b.get("after") or 0) for b in fake.bodies) == 9800
+    second_query = [b for b in fake.bodies if len(b["filterGroups"][0]["filters"]) == 3]
+    assert second_query[0]["filterGroups"][0]["filters"][2] == {
+        "propertyName": "hs_object_id",
+        "operator": "GT",
+        "value": str(ids[9999]),
+    }
+    assert "after" not in second_query[0]
+    assert {p.query_number for p in pages} == {1, 2}
+
+
+@responses.activate
+def test_it_returns_25000_deals_checked_in_in_the_same_second_exactly_once(sleeps):
+    same_second = T0.replace(microsecond=0)
+    fake = FakeSearch([(7_000_000 + i * 2, same_second) for i in range(25_000)])
+    fake.register(responses.mock)
+
+    pages = search_all(make_client(sleeps), since=same_second, until=same_second)
+
+    ids = [d.hubspot_deal_id for p in pages for d in p.deals]
+    assert len(ids) == 25_000
+    assert len(set(ids)) == 25_000
+    assert fake.refused == 0
+    assert len(fake.bodies) == 125
+    assert {p.query_number for p in pages} == {1, 2, 3}
+
+
+@responses.activate
+def test_a_page_whose_total_changed_is_dropped_and_the_search_resumes_after_the_last_id(sleeps):
+    # Deal 102 leaves the window between the first and second request: with plain offset
+    # paging, deal 104 would slide to offset 2 and be skipped.
+    first = page_json([deal_json(101), deal_json(102)], total=5, after="2")
+    shifted = page_json([deal_json(105)], total=4)
+    resumed = page_json([deal_json(103), deal_json(104), deal_json(105)], total=3)
+    responses.post(SEARCH_URL, json=first)
+    responses.post(SEARCH_URL, json=shifted)
+    responses.post(SEARCH_URL, json=resumed)
+    client = make_client(sleeps, page_size=2)
+
+    pages = search_all(client)
+
+    ids = [d.hubspot_deal_id for p in pages for d in p.deals]
+    assert ids == ["101", "102", "103", "104", "105"]
+    third_body = json.loads(responses.calls[2].request.body)
+    assert third_body["filterGroups"][0]["filters"][2]["value"] == "102"
+    assert sum(p.request_count for p in pages) == 3
+
+
+@responses.activate
+def test_ids_repeated_by_a_shifted_page_are_returned_once(sleeps):
+    responses.post(SEARCH_URL, json=page_json([deal_json(1), deal_json(2)], total=4, after="2"))
+    responses.post(SEARCH_URL, json=page_json([deal_json(2), deal_json(3)], total=4))
+
+    pages = search_all(make_client(sleeps, page_size=2))
+
+    assert [d.hubspot_deal_id for p in pages for d in p.deals] == ["1", "2", "3"]
+
+
+@responses.activate
+def test_it_parses_iso_and_epoch_ms_datetimes(sleeps):
+    responses.post(
+        SEARCH_URL,
+        json=page_json(
+            [
+                deal_json(1, checked_in="2024-01-17T19:55:04.281Z"),
+                deal_json(2, checked_in="1579514400000", createdate="1579000000000"),
+                deal_json(3, checked_in="2024-01-17T20:55:04+01:00"),
+            ]
+        ),
+    )
+
+    [page] = search_all(make_client(sleeps))
+
+    one, two, three = page.deals
+    assert one.checked_in_at == datetime(2024, 1, 17, 19, 55, 4, 281000, tzinfo=UTC)
+    assert two.checked_in_at == datetime(2020, 1, 20, 10, 0, tzinfo=UTC)
+    assert two.created_at == datetime(2020, 1, 14, 11, 6, 40, tzinfo=UTC)
+    assert three.checked_in_at == datetime(2024, 1, 17, 19, 55, 4, tzinfo=UTC)
+    assert one.amount == Decimal("1000.50")
+    assert one.name == "Deal 1" and one.deal_stage == "qualifiedtobuy"
+    assert one.updated_at == datetime(2024, 1, 17, 20, 0, tzinfo=UTC)
+
+
+@responses.activate
+def test_records_with_a_missing_or_bad_checked_in_value_are_invalid_and_the_rest_returned(
+    sleeps, caplog
+):
+    missing = deal_json(2)
+    del missing["properties"][CHECKED_IN]
+    responses.post(
+        SEARCH_URL,
+        json=page_json(
+            [
+                deal_json(1),
+                missing,
+                deal_json(3, checked_in=""),
+                deal_json(4, checked_in="next tuesday"),
+                deal_json(5),
+            ]
+        ),
+    )
+
+    with caplog.at_level(logging.WARNING, logger="hubspot.client"):
+        [page] = search_all(make_client(sleeps))
+
+    assert [d.hubspot_deal_id for d in page.deals] == ["1", "5"]
+    assert [r.hubspot_deal_id for r in page.invalid] == ["2", "3", "4"]
+    assert "next tuesday" in page.invalid[2].reason
+    logged = [r for r in caplog.records if r.getMessage() == "hubspot_deal_invalid"]
+    assert [r.hubspot_deal_id for r in logged] == ["2", "3", "4"]
+    assert all(r.levelno == logging.WARNING for r in logged)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1000.50", Decimal("1000.50")),
+        ("12", Decimal("12")),
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("12,5", None),
+        ("NaN", None),
+        ("Infinity", None),
+    ],
+)
+def test_amount_parsing(raw, expected):
+    assert parse_amount(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-01-17T19:55:04.281Z", datetime(2024, 1, 17, 19, 55, 4, 281000, tzinfo=UTC)),
+        ("1579514400000", datetime(2020, 1, 20, 10, 0, tzinfo=UTC)),
+        ("2024-01-17", datetime(2024, 1, 17, tzinfo=UTC)),
+        ("2024-01-17T19:55:04", datetime(2024, 1, 17, 19, 55, 4, tzinfo=UTC)),
+        ("", None),
+        (None, None),
+        ("yesterday", None),
+        ("99999999999999999999999", None),
+    ],
+)
+def test_datetime_parsing(raw, expected):
+    assert parse_hubspot_datetime(raw) == expected
+
+
+def test_naive_datetimes_are_refused(sleeps):
+    client = make_client(sleeps)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        next(client.search_checked_in(since=datetime(2024, 1, 1), until=datetime(2024, 1, 2)))
+
+
+@responses.activate
+def test_each_search_request_waits_for_a_rate_limiter_slot(sleeps):
+    class HalfSecondLimiter:
+        acquired = 0
+
+        def acquire(self) -> float:
+            self.acquired += 1
+            return 0.5
+
+    limiter = HalfSecondLimiter()
+    responses.post(SEARCH_URL, status=429, json={"status": "error", "errorType": "RATE_LIMIT"})
+    responses.post(SEARCH_URL, json=page_json([deal_json(1)]))
+
+    search_all(make_client(sleeps, limiter=limiter))
+
+    assert limiter.acquired == 2  # the retry took a slot too
+    assert sleeps.count(0.5) == 2
+
+
+# ------------------------------------------------------------------------------
+# Retries and errors
+# ------------------------------------------------------------------------------
+
+RATE_LIMIT_BODY = {
+    "status": "error",
+    "message": "You have reached your secondly limit.",
+    "errorType": "RATE_LIMIT",
+    "correlationId": "c0ffee",
+    "policyName": "SECONDLY",
+}
+
+
+@responses.activate
+def test_a_429_with_retry_after_waits_that_long(sleeps):
+    responses.post(SEARCH_URL, status=429, json=RATE_LIMIT_BODY, headers={"Retry-After": "3"})
+    responses.post(SEARCH_URL, json=page_json([deal_json(1)]))
+    client = make_client(sleeps)
+
+    [page] = search_all(client)
+
+    assert sleeps == [3.0]
+    assert (page.request_count, page.rate_limited_count) == (2, 1)
+    assert (client.request_count, client.rate_limited_count) == (2, 1)
+
+
+@responses.activate
+def test_a_429_without_retry_after_backs_off_exponentially_with_jitter(sleeps):
+    for _ in range(3):
+        responses.post(SEARCH_URL, status=429, json=RATE_LIMIT_BODY)
+    responses.post(SEARCH_URL, json=page_json([deal_json(1)]))
+
+    [page] = search_all(make_client(sleeps, backoff_base_seconds=1.0))
+
+    assert len(sleeps) == 3
+    for attempt, wait in enumerate(sleeps):
+        assert 2**attempt / 2 <= wait <= 2**attempt
+    assert page.rate_limited_count == 3
+    assert len(page.deals) == 1
+
+
+@responses.activate
+def test_429s_past_the_retry_budget_raise_a_transient_rate_limit_error(sleeps):
+    responses.post(SEARCH_URL, status=429, json=RATE_LIMIT_BODY)
+    client = make_client(sleeps, max_retries=2)
+
+    with pytest.raises(HubspotError) as caught:
+        search_all(client)
+
+    assert caught.value.status == 429
+    assert caught.value.category == "RATE_LIMIT"
+    assert caught.value.transient is True
+    assert caught.value.correlation_id == "c0ffee"
+    assert len(responses.calls) == 3
+    assert client.rate_limited_count == 3
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_5xx_is_retried_then_raises(sleeps, status):
+    responses.post(SEARCH_URL, status=status, body="<html>bad gateway</html>")
+
+    with pytest.raises(HubspotError) as caught:
+        search_all(make_client(sleeps, max_retries=5))
+
+    assert len(responses.calls) == 6
+    assert len(sleeps) == 5
+    assert caught.value.status == status
+    assert caught.value.transient is True
+    assert "bad gateway" in caught.value.body_excerpt
+
+
+@responses.activate
+def test_a_5xx_then_success_returns_the_results(sleeps):
+    responses.post(SEARCH_URL, status=502, body="bad gateway")
+    responses.post(SEARCH_URL, json=page_json([deal_json(1)]))
+
+    [page] = search_all(make_client(sleeps))
+
+    assert [d.hubspot_deal_id for d in page.deals] == ["1"]
+    assert page.request_count == 2 and page.rate_limited_count == 0
+
+
+@responses.activate
+def test_401_raises_at_once_with_a_clear_message(sleeps):
+    responses.post(
+        SEARCH_URL,
+        status=401,
+        json={
+            "status": "error",
+            "message": "Authentication credentials not found.",
+            "category": "INVALID_AUTHENTICATION",
+            "correlationId": "abc",
+        },
+    )
+
+    with pytest.raises(HubspotError) as caught:
+        search_all(make_client(sleeps))
+
+    assert len(responses.calls) == 1 and sleeps == []
+    assert caught.value.status == 401
+    assert caught.value.message == "HubSpot rejected the access token (401)"
+    assert "HubSpot rejected the access token (401)" in str(caught.value)
+    assert caught.value.transient is False
+
+
+@responses.activate
+def test_other_4xx_raise_at_once_with_hubspots_details_and_a_short_body(sleeps):
+    body = {
+        "status": "error",
+        "message": "Invalid input JSON " + "x" * 2000,
+        "correlationId": "corr-1",
+        "category": "VALIDATION_ERROR",
+    }
+    responses.post(SEARCH_URL, status=400, json=body)
+
+    with pytest.raises(HubspotError) as caught:
+        search_all(make_client(sleeps))
+
+    error = caught.value
+    assert len(responses.calls) == 1
+    assert (error.status, error.category, error.correlation_id) == (
+        400,
+        "VALIDATION_ERROR",
+        "corr-1",
+    )
+    assert error.message.startswith("Invalid input JSON")
+    assert len(error.body_excerpt) == 500
+    assert len(str(error)) < 500
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("exception", "category"),
+    [
+        (requests.Timeout("read timed out"), "TIMEOUT"),
+        (requests.ConnectTimeout("connect timed out"), "TIMEOUT"),
+        (requests.ConnectionError("connection refused"), "CONNECTION_ERROR"),
+    ],
+)
+def test_timeouts_and_connection_errors_are_retried_then_raise(sleeps, exception, category):
+    responses.post(SEARCH_URL, body=exception)
+
+    with pytest.raises(HubspotError) as caught:
+        search_all(make_client(sleeps, max_retries=3))
+
+    assert len(responses.calls) == 4
+    assert len(sleeps) == 3
+    assert caught.value.status is None
+    assert caught.value.category == category
+    assert caught.value.transient is True
+    # Never chained: the requests exception holds the request and its Authorization header.
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+@responses.activate
+def test_a_timeout_then_success_returns_the_results(sleeps):
+    responses.post(SEARCH_URL, body=requests.ReadTimeout("slow"))
+    responses.post(SEARCH_URL, json=page_json([deal_json(9)]))
+
+    [page] = search_all(make_client(sleeps))
+
+    assert [d.hubspot_deal_id for d in page.deals] == ["9"]
+
+
+@responses.activate
+def test_malformed_json_in_a_200_is_retried_then_raises(sleeps):
+    responses.post(SEARCH_URL, body='{"total": 3, "results": [{"id"', status=200)
+
+    with pytest.raises(HubspotError) as caught:
+        search_all(make_client(sleeps, max_retries=2))
+
+    assert len(responses.calls) == 3
+    assert caught.value.category == "MALFORMED_RESPONSE"
+    assert caught.value.transient is True
+
+
+@responses.activate
+def test_malformed_json_then_good_json_returns_the_results(sleeps):
+    responses.post(SEARCH_URL, body="[1, 2", status=200)
+    responses.post(SEARCH_URL, json=page_json([deal_json(4)]))
+
+    [page] = search_all(make_client(sleeps))
+
+    assert [d.hubspot_deal_id for d in page.deals] == ["4"]
+    assert page.request_count == 2
+
+
+@responses.activate
+def test_the_token_never_appears_in_errors_reprs_or_logs(sleeps, caplog):
+    client = make_client(sleeps, max_retries=1)
+    # A hostile or buggy server echoing the token back in an error body.
+    echo = {"status": "error", "message": f"bad token {TOKEN}", "category": "X"}
+    scenarios = [
+        (401, {"json": echo}),
+        (403, {"json": echo}),
+        (400, {"body": f"plain text {TOKEN}"}),
+        (500, {"json": echo}),
+        (429, {"json": echo}),
+        (200, {"body": f'{{"broken {TOKEN}'}),
+        (None, {"body": requests.ConnectionError("refused")}),
+        (None, {"body": requests.Timeout("slow")}),
+    ]
+    errors = []
+    with caplog.at_level(logging.DEBUG):
+        for status, kwargs in scenarios:
+            responses.reset()
+            if status is None:
+                responses.post(SEARCH_URL, **kwargs)
+            else:
+                responses.post(SEARCH_URL, status=status, **kwargs)
+            with pytest.raises(HubspotError) as caught:
+                search_all(client)
+            errors.append(caught.value)
+
+    assert len(errors) == len(scenarios)
+    for error in errors:
+        texts = [
+            str(error),
+            repr(error),
+            repr(error.args),
+            error.message,
+            error.body_excerpt,
+            "".join(traceback.format_exception(error)),
+        ]
+        assert all(TOKEN not in text for text in texts)
+    assert caplog.records
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()
+        assert TOKEN not in repr(record.__dict__)
+    assert TOKEN not in repr(client)
+    assert TOKEN not in str(client)
+    assert "[redacted]" in repr(client)
+
+
+def test_a_hubspot_error_survives_pickling():
+    error = HubspotError(
+        status=429, category="RATE_LIMIT", message="slow down", correlation_id="c", transient=True
+    )
+
+    copy = pickle.loads(pickle.dumps(error))
+
+    assert (copy.status, copy.category, copy.message, copy.correlation_id, copy.transient) == (
+        429,
+        "RATE_LIMIT",
+        "slow down",
+        "c",
+        True,
+    )
+    assert str(copy) == str(error)
+
+
+@responses.activate
+def test_the_bearer_token_is_sent_on_every_call(sleeps):
+    responses.post(BATCH_READ_URL, json={"status": "COMPLETE", "results": [deal_json(1)]})
+
+    make_client(sleeps).read_deals(["1"])
+
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_client_without_a_token_is_refused(settings):
+    settings.HUBSPOT_ACCESS_TOKEN = ""
+    with pytest.raises(ValueError, match="access token"):
+        HubspotClient(search_limiter=NoWaitLimiter())
+
+
+def test_defaults_come_from_settings(settings):
+    settings.HUBSPOT_ACCESS_TOKEN = "from-settings"
+    settings.HUBSPOT_BASE_URL = "http://hubspot.example/"
+    settings.HUBSPOT_TIMEOUT_SECONDS = 7.5
+    settings.HUBSPOT_CHECKED_IN_PROPERTY = "vcc_checked_in"
+
+    client = HubspotClient(search_limiter=NoWaitLimiter())
+
+    assert client.base_url == "http://hubspot.example"
+    assert client.timeout_seconds == 7.5
+    assert client.checked_in_property == "vcc_checked_in"
+    assert "vcc_checked_in" in client.properties
+
+
+# ------------------------------------------------------------------------------
+# Reads and updates
+# ------------------------------------------------------------------------------
+
+
+@responses.activate
+def test_read_deal_returns_the_deal_and_none_when_missing(sleeps):
+    responses.get(BASE_URL + "/crm/v3/objects/deals/42", json=deal_json(42))
+    responses.get(
+        BASE_URL + "/crm/v3/objects/deals/43",
+        status=404,
+        json={"status": "error", "message": "Object not found.", "category": "OBJECT_NOT_FOUND"},
+    )
+    client = make_client(sleeps)
+
+    deal = client.read_deal("42")
+    missing = client.read_deal("43")
+
+    assert isinstance(deal, HubspotDeal) and deal.hubspot_deal_id == "42"
+    assert missing is None
+    query = responses.calls[0].request.params["properties"].split(",")
+    assert CHECKED_IN in query and "dealname" in query
+
+
+@responses.activate
+def test_read_deals_splits_batches_of_100_and_reports_missing_ids(sleeps):
+    wanted = [str(1000 + i) for i in range(250)]
+    absent = {"1005", "1150", "1249"}
+
+    def batch_read(request):
+        body = json.loads(request.body)
+        ids = [item["id"] for item in body["inputs"]]
+        found = [deal_json(i) for i in ids if i not in absent]
+        missing = [i for i in ids if i in absent]
+        payload = {
+            "status": "COMPLETE",
+            "results": found,
+            "startedAt": iso(T0),
+            "completedAt": iso(T0),
+        }
+        if missing:
+            payload["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "not found",
+                    "context": {"ids": missing},
+                }
+            ]
+        return (207 if missing else 200), {}, json.dumps(payload)
+
+    responses.add_callback(responses.POST, BATCH_READ_URL, callback=batch_read)
+
+    result = make_client(sleeps).read_deals([*wanted, "1000"])  # a repeat is read once
+
+    sizes = [len(json.loads(c.request.body)["inputs"]) for c in responses.calls]
+    assert sizes == [100, 100, 50]
+    assert sorted(result.missing_ids) == sorted(absent)
+    assert len(result.deals) == 247
+    assert result.request_count == 3
+
+
+@responses.activate
+def test_update_deals_batches_of_100_merging_repeated_ids(sleeps):
+    def batch_update(request):
+        inputs = json.loads(request.body)["inputs"]
+        ids = [item["id"] for item in inputs]
+        assert len(ids) == len(set(ids)), "HubSpot refuses repeated ids"
+        results = [
+            deal_json(item["id"], **item["properties"])
+            for item in inputs
+            if item["id"] != "missing"
+        ]
+        status = 207 if len(results) < len(inputs) else 200
+        return status, {}, json.dumps({"status": "COMPLETE", "results": results})
+
+    responses.add_callback(responses.POST, BATCH_UPDATE_URL, callback=batch_update)
+    updates = [(str(i), {"vcc_status": "seen"}) for i in range(150)]
+    updates += [("3", {"vcc_note": "x", "vcc_status": None}), ("missing", {"a": "b"})]
+
+    result = make_client(sleeps).update_deals(updates)
+
+    sent = [json.loads(c.request.body)["inputs"] for c in responses.calls]
+    assert [len(batch) for batch in sent] == [100, 51]
+    three = next(item for item in sent[0] if item["id"] == "3")
+    assert three["properties"] == {"vcc_status": "", "vcc_note": "x"}
+    assert len(result.updated_ids) == 150
+    assert result.missing_ids == ["missing"]

@@ -1,0 +1,174 @@
+"""The sync service on the real PostgreSQL, against the HubSpot simulator."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from deals.models import Deal
+from hubspot.client import HubspotClient
+from hubspot.models import SyncRun
+from hubspot.services import sync_run_execute, sync_run_start, sync_window
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(enqueued) -> list[str]:
+    return enqueued
+
+
+@pytest.fixture
+def simulator(start_hubspot_simulator):
+    return start_hubspot_simulator(
+        deals=450, seed=11, extra_args=["--search-rps", "0", "--days", "1"]
+    )
+
+
+def _client(simulator, no_wait_limiter, **kwargs) -> HubspotClient:
+    return HubspotClient(
+        access_token=simulator.token,
+        base_url=simulator.base_url,
+        search_limiter=no_wait_limiter,
+        backoff_base_seconds=0,
+        **kwargs,
+    )
+
+
+def _sync(client, *, trigger=SyncRun.Trigger.SCHEDULED, capture) -> SyncRun:
+    with capture(execute=True):
+        run = sync_run_start(trigger=trigger)
+        return sync_run_execute(run=run, client=client)
+
+
+def test_it_brings_in_every_deal_and_enqueues_each_once(
+    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+):
+    run = _sync(_client(simulator, no_wait_limiter), capture=django_capture_on_commit_callbacks)
+
+    assert run.status == "succeeded", run.error
+    assert (run.fetched, run.new, run.updated, run.unchanged) == (450, 450, 0, 0)
+    assert run.pages == 3  # 200 + 200 + 50
+    assert Deal.objects.count() == 450
+    assert sorted(sent) == sorted(str(i) for i in Deal.objects.values_list("id", flat=True))
+    assert set(Deal.objects.values_list("status", "current_stage")) == {("pending", "intake")}
+    stored = SyncRun.objects.get(id=run.id)
+    assert (stored.progress_current, stored.progress_total) == (450, 450)
+    assert stored.active is None and stored.finished_at is not None
+
+
+def test_a_second_poll_of_the_same_window_creates_and_enqueues_nothing(
+    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+):
+    client = _client(simulator, no_wait_limiter)
+    _sync(client, capture=django_capture_on_commit_callbacks)
+    sent.clear()
+    before = dict(Deal.objects.values_list("id", "updated_at"))
+
+    again = _sync(client, capture=django_capture_on_commit_callbacks)
+
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 450)
+    assert sent == []
+    assert dict(Deal.objects.values_list("id", "updated_at")) == before
+
+
+def test_it_updates_hubspot_fields_and_never_the_pipeline_ones(
+    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+):
+    client = _client(simulator, no_wait_limiter)
+    _sync(client, capture=django_capture_on_commit_callbacks)
+    deal, other = Deal.objects.order_by("hubspot_deal_id")[:2]
+    Deal.objects.filter(id=deal.id).update(status="done", current_stage="done")
+    other_updated_at = Deal.objects.get(id=other.id).updated_at
+    client.update_deals([(deal.hubspot_deal_id, {"dealname": "Renamed upstream", "amount": "99"})])
+
+    run = _sync(client, capture=django_capture_on_commit_callbacks)
+
+    assert (run.new, run.updated, run.unchanged) == (0, 1, 449)
+    deal.refresh_from_db()
+    assert (deal.name, deal.amount) == ("Renamed upstream", 99)
+    assert (deal.status, deal.current_stage) == ("done", "done")
+    assert Deal.objects.get(id=other.id).updated_at == other_updated_at
+
+
+def test_the_window_starts_at_bootstrap_then_follows_the_latest_checked_in_time(settings):
+    settings.HUBSPOT_BOOTSTRAP_DAYS, settings.HUBSPOT_LOOKBACK_DAYS = 30, 2
+    now = timezone.now()
+    assert sync_window(now=now) == (now - timedelta(days=30), now)
+
+    latest = now - timedelta(hours=5)
+    Deal.objects.create(hubspot_deal_id="1", hubspot_checked_in_at=latest)
+    Deal.objects.create(hubspot_deal_id="2", hubspot_checked_in_at=latest - timedelta(days=9))
+
+    assert sync_window(now=now) == (latest - timedelta(days=2), now)
+
+
+def test_after_a_failed_sync_the_next_window_starts_where_that_one_did():
+    now = timezone.now()
+    Deal.objects.create(hubspot_deal_id="1", hubspot_checked_in_at=now)
+    SyncRun.objects.create(
+        trigger="scheduled",
+        status="succeeded",
+        started_at=now - timedelta(hours=3),
+        window_start=now - timedelta(days=9),
+    )
+    SyncRun.objects.create(
+        trigger="scheduled",
+        status="failed",
+        started_at=now - timedelta(hours=2),
+        window_start=now - timedelta(days=7),
+    )
+    SyncRun.objects.create(
+        trigger="backfill",
+        status="failed",
+        started_at=now - timedelta(hours=1),
+        window_start=now - timedelta(days=90),
+    )
+
+    assert sync_window(now=now)[0] == now - timedelta(days=7)
+
+
+def test_a_deal_that_shows_in_search_late_is_picked_up_inside_the_lookback(
+    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+):
+    client = _client(simulator, no_wait_limiter)
+    _sync(client, capture=django_capture_on_commit_callbacks)
+    latest = Deal.objects.latest("hubspot_checked_in_at").hubspot_checked_in_at
+    # Checked in before the newest deal we have, but indexed by search only now.
+    [late_id] = simulator.add_deals(count=1, checked_in_at=latest - timedelta(hours=20))
+    sent.clear()
+
+    run = _sync(client, capture=django_capture_on_commit_callbacks)
+
+    assert (run.new, run.unchanged) == (1, 450)
+    late = Deal.objects.get(hubspot_deal_id=late_id)
+    assert sent == [str(late.id)]
+
+
+def test_when_hubspot_fails_mid_sync_the_next_one_recovers_every_deal_exactly_once(
+    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+):
+    client = _client(simulator, no_wait_limiter, max_retries=1)
+    original = client.search_checked_in
+
+    def failing_after_first_page(**window):
+        for number, page in enumerate(original(**window)):
+            yield page
+            if number == 0:
+                simulator.configure(error_500_share=1.0)
+
+    client.search_checked_in = failing_after_first_page
+    failed = _sync(client, capture=django_capture_on_commit_callbacks)
+    assert failed.status == "failed"
+    assert "500" in failed.error
+    assert Deal.objects.count() == 200  # the first page is kept
+
+    simulator.configure(error_500_share=0.0)
+    client.search_checked_in = original
+    recovered = _sync(client, capture=django_capture_on_commit_callbacks)
+
+    assert recovered.status == "succeeded"
+    assert recovered.window_start <= failed.window_start
+    assert (recovered.new, recovered.unchanged) == (250, 200)
+    assert Deal.objects.count() == 450
+    assert len(sent) == len(set(sent)) == 450
