@@ -2,7 +2,7 @@
 
 import uuid
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
@@ -11,10 +11,13 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
+from deals.apis import ErrorSerializer
+
 from .models import SyncRun
 from .services import sync_run_request
 
-ErrorSerializer = inline_serializer("SyncError", fields={"detail": serializers.CharField()})
+# Staff only, like every endpoint: 401 without credentials, 403 for a user who is not staff.
+_auth_errors = {401: ErrorSerializer, 403: ErrorSerializer}
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -68,8 +71,7 @@ class SyncRunPagination(CursorPagination):
 class SyncRunListApi(APIView):
     @extend_schema(
         summary="Recent syncs, newest first",
-        responses={200: SyncRunSerializer(many=True)},
-        parameters=[],
+        responses={200: SyncRunSerializer(many=True), **_auth_errors},
     )
     def get(self, request: Request) -> Response:
         paginator = SyncRunPagination()
@@ -79,7 +81,7 @@ class SyncRunListApi(APIView):
     @extend_schema(
         summary="Start a sync now (or get the one already in flight; never a second)",
         request=None,
-        responses={202: SyncRunAcceptedSerializer},
+        responses={202: SyncRunAcceptedSerializer, **_auth_errors},
     )
     def post(self, request: Request) -> Response:
         run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
@@ -91,7 +93,7 @@ class SyncRunListApi(APIView):
 class SyncRunDetailApi(APIView):
     @extend_schema(
         summary="One sync, with its progress",
-        responses={200: SyncRunSerializer, 404: ErrorSerializer},
+        responses={200: SyncRunSerializer, 404: ErrorSerializer, **_auth_errors},
     )
     def get(self, request: Request, run_id: uuid.UUID) -> Response:
         run = SyncRun.objects.filter(id=run_id).first()

@@ -287,3 +287,48 @@ def test_a_rerun_is_refused_while_the_deal_is_running(use_stage):
     deal.refresh_from_db()
     assert deal.status == "done"
     assert deal.pipeline_runs.count() == len(STAGE_ORDER)
+
+
+def test_the_portable_writes_record_the_same_history(monkeypatch, use_stage):
+    # SQLite (the embedded demo) has no data-modifying CTEs: the ORM path must agree.
+    monkeypatch.setattr("deals.runs._single_statement", lambda: False)
+    calls = []
+
+    def flaky(deal):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RetryableStageError("busy")
+
+    use_stage("appraisal", flaky)
+    deal = DealFactory()
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("done", "done")
+    assert _runs(deal) == [
+        ("intake", 1, "succeeded"),
+        ("segmentation", 1, "succeeded"),
+        ("categorization", 1, "succeeded"),
+        ("appraisal", 1, "failed"),
+        ("appraisal", 2, "succeeded"),
+        ("review", 1, "succeeded"),
+        ("done", 1, "succeeded"),
+    ]
+
+
+def test_a_stage_past_the_soft_time_limit_fails_the_deal_saying_so(use_stage, settings):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    def too_slow(deal):
+        raise SoftTimeLimitExceeded()
+
+    use_stage("review", too_slow)
+    deal = DealFactory()
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("failed", "review")
+    error = deal.pipeline_runs.get(stage="review").error
+    assert error == f"timed out: the job passed its {settings.CELERY_TASK_SOFT_TIME_LIMIT}s limit"

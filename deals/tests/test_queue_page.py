@@ -107,8 +107,8 @@ def operator(django_user_model):
     return django_user_model.objects.create_user("operator", password="pw", is_staff=True)
 
 
-def _log_in(page: Page, path: str = "/queue/") -> None:
-    page.goto(path)
+def _log_in(page: Page) -> None:
+    page.goto("/queue/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
     page.get_by_label("Username").fill("operator")
     page.get_by_label("Password").fill("pw")

@@ -1,0 +1,458 @@
+// The operator queue page: polls the queue API, renders the table, drives the drawer.
+// Plain script, no framework, no build step. Everything it shows comes from the JSON API;
+// text is always set with textContent, never parsed as HTML.
+"use strict";
+
+(function () {
+  const POLL_MS = 2000;
+  const COUNTS_EVERY_TICKS = 5; // counts scan every deal: every 10 s is plenty for a header
+  const root = document.getElementById("queue");
+  const api = {
+    page: root.dataset.pageUrl,
+    counts: root.dataset.countsUrl,
+    deal: root.dataset.dealUrl,
+    csrf: root.dataset.csrfToken,
+  };
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    rows: $("rows"), empty: $("empty"), more: $("more"), banner: $("banner"),
+    live: $("live"), lastUpdated: $("last-updated"), filters: $("filters"),
+    status: $("f-status"), stage: $("f-stage"), q: $("f-q"),
+    drawer: $("drawer"), drawerTitle: $("drawer-title"), drawerClose: $("drawer-close"),
+    facts: $("drawer-facts"), timeline: $("timeline"), outcome: $("action-outcome"),
+    drawerError: $("drawer-error"), rerun: $("rerun"), retry: $("retry"),
+  };
+
+  const state = {
+    first: [], // the first page, refreshed by every poll
+    more: [], // pages added by "Load more", kept as they were loaded
+    nextBefore: null,
+    etag: null,
+    receivedAt: Date.now(), // when the shown durations were computed by the server
+    generation: 0, // bumped when the filters change, so a late answer for old ones is dropped
+    ticks: 0,
+    timer: null,
+    lastUpdated: null, // when the API last answered
+    dealId: null, // the deal open in the drawer
+    deal: null,
+    lastFocus: null,
+  };
+
+  // ---------------------------------------------------------------- formatting
+  function clock(date) {
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+  function stamp(iso) {
+    return iso ? new Date(iso).toLocaleString() : "—";
+  }
+  function duration(ms) {
+    if (ms === null || ms === undefined) return "—";
+    if (ms < 1000) return `${ms} ms`;
+    const s = Math.floor(ms / 1000);
+    if (s < 60) return `${(ms / 1000).toFixed(1)} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} m ${String(s % 60).padStart(2, "0")} s`;
+    return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} m`;
+  }
+  function ago(iso) {
+    const s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+    if (s < 90) return `updated ${s} s ago`;
+    if (s < 5400) return `updated ${Math.round(s / 60)} min ago`;
+    if (s < 129600) return `updated ${Math.round(s / 3600)} h ago`;
+    return `updated ${Math.round(s / 86400)} d ago`;
+  }
+  function node(tag, props, ...children) {
+    const element = document.createElement(tag);
+    Object.assign(element, props || {});
+    for (const child of children) {
+      if (child !== null && child !== undefined) element.append(child);
+    }
+    return element;
+  }
+
+  // ---------------------------------------------------------------- the URL
+  // Filters and the open deal live in the URL, so a copied link opens the same view.
+  function readUrl() {
+    const params = new URLSearchParams(location.search);
+    el.status.value = params.get("status") || "";
+    el.stage.value = params.get("stage") || "";
+    el.q.value = params.get("q") || "";
+    return params.get("deal");
+  }
+  function writeUrl({ push } = {}) {
+    const params = new URLSearchParams();
+    if (el.status.value) params.set("status", el.status.value);
+    if (el.stage.value) params.set("stage", el.stage.value);
+    if (el.q.value.trim()) params.set("q", el.q.value.trim());
+    if (state.dealId) params.set("deal", state.dealId);
+    const query = params.toString();
+    const url = `${location.pathname}${query ? "?" + query : ""}`;
+    if (url !== location.pathname + location.search) {
+      history[push ? "pushState" : "replaceState"](null, "", url);
+    }
+  }
+  function filterParams() {
+    const params = new URLSearchParams({ limit: "50" });
+    if (el.status.value) params.set("status", el.status.value);
+    if (el.stage.value) params.set("stage", el.stage.value);
+    if (el.q.value.trim()) params.set("q", el.q.value.trim());
+    return params;
+  }
+
+  // ---------------------------------------------------------------- talking to the API
+  class ApiError extends Error {}
+
+  async function getJson(url, headers = {}) {
+    let response;
+    try {
+      response = await fetch(url, {
+        headers: { Accept: "application/json", ...headers },
+        credentials: "same-origin",
+        cache: "no-store", // we send If-None-Match ourselves
+      });
+    } catch (error) {
+      throw new ApiError("the queue API cannot be reached (network error)");
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw new ApiError("your session has ended; reload the page to log in again");
+    }
+    if (response.status !== 304 && !response.ok) {
+      const error = new ApiError(`the queue API answered HTTP ${response.status}`);
+      error.status = response.status;
+      throw error;
+    }
+    return response;
+  }
+
+  async function fetchFirstPage() {
+    const generation = state.generation;
+    const headers = state.etag ? { "If-None-Match": state.etag } : {};
+    const response = await getJson(`${api.page}?${filterParams()}`, headers);
+    if (generation !== state.generation) return false; // the filters changed meanwhile
+    if (response.status === 304) return false;
+    const page = await response.json();
+    state.etag = response.headers.get("ETag");
+    state.first = page.items;
+    state.receivedAt = Date.now();
+    if (!state.more.length) state.nextBefore = page.next_before;
+    return true;
+  }
+
+  async function fetchCounts() {
+    const counts = await (await getJson(api.counts)).json();
+    for (const [status, n] of Object.entries(counts)) {
+      const output = $(`count-${status}`);
+      if (output) output.textContent = String(n);
+    }
+  }
+
+  async function tick() {
+    clearTimeout(state.timer);
+    const counts = state.ticks++ % COUNTS_EVERY_TICKS === 0;
+    try {
+      const jobs = [fetchFirstPage(), counts ? fetchCounts() : null];
+      // The drawer says itself when its deal cannot be loaded; the table is not at fault.
+      if (state.dealId) jobs.push(loadDeal(state.dealId).catch(() => null));
+      const [changed] = await Promise.all(jobs);
+      if (changed) render();
+      el.banner.hidden = true;
+      state.lastUpdated = new Date();
+      el.lastUpdated.textContent = `Last updated ${clock(state.lastUpdated)}`;
+    } catch (error) {
+      // Keep the last data on screen; say what is wrong and that it is not fresh.
+      el.banner.textContent =
+        `Cannot refresh the queue: ${error.message}. ` +
+        (state.lastUpdated ? `Showing data from ${clock(state.lastUpdated)}` : "No data yet") +
+        (el.live.checked ? "; retrying every 2 s." : ".");
+      el.banner.hidden = false;
+      if (!(error instanceof ApiError)) console.error(error);
+    }
+    schedule();
+  }
+
+  function schedule() {
+    clearTimeout(state.timer);
+    if (el.live.checked && document.visibilityState === "visible") {
+      state.timer = setTimeout(tick, POLL_MS);
+    }
+  }
+
+  function restart() {
+    // New filters: start over from the first page.
+    state.generation++;
+    state.etag = null;
+    state.more = [];
+    state.nextBefore = null;
+    state.ticks = 0;
+    tick();
+  }
+
+  async function loadMore() {
+    if (!state.nextBefore) return;
+    el.more.disabled = true;
+    const generation = state.generation;
+    try {
+      const params = filterParams();
+      params.set("before", state.nextBefore);
+      const page = await (await getJson(`${api.page}?${params}`)).json();
+      if (generation !== state.generation) return;
+      state.more = state.more.concat(page.items);
+      state.nextBefore = page.next_before;
+      render();
+    } catch (error) {
+      el.banner.textContent = `Cannot load more deals: ${error.message}.`;
+      el.banner.hidden = false;
+    } finally {
+      el.more.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- the table
+  function shownDeals() {
+    const seen = new Set(state.first.map((deal) => deal.id));
+    return state.first.concat(state.more.filter((deal) => !seen.has(deal.id)));
+  }
+
+  function stepTitle(step) {
+    if (step.status === "pending") return `${step.stage}: pending`;
+    const times = `started ${stamp(step.started_at)}` + (step.ended_at ? `, ended ${stamp(step.ended_at)}` : "");
+    const error = step.error ? ` — ${step.error}` : "";
+    return `${step.stage}: ${step.status} (${times})${error}`;
+  }
+
+  function rowCells(deal) {
+    const link = node("a", { href: dealHref(deal.id), className: "open", textContent: deal.hubspot_deal_id });
+    link.setAttribute("aria-label", `Open deal ${deal.hubspot_deal_id} ${deal.name}`.trim());
+    const dots = node("ol", { className: "dots" });
+    dots.setAttribute("aria-label", "Stage progress");
+    for (const step of deal.steps) {
+      const dot = node("li", { className: `dot dot-${step.status}`, title: stepTitle(step) });
+      dot.dataset.stage = step.stage;
+      dot.dataset.status = step.status;
+      dot.append(node("span", { className: "visually-hidden", textContent: `${step.stage} ${step.status}` }));
+      dots.append(dot);
+    }
+    const running = deal.status === "running" && deal.duration_ms !== null;
+    const dur = node("td", { className: "duration" });
+    dur.dataset.ms = deal.duration_ms ?? "";
+    dur.dataset.running = running ? "1" : "";
+    const updated = node("td", { className: "updated" }, node("time", { dateTime: deal.updated_at }));
+    return [
+      node("td", {}, link),
+      node("td", { className: "name", textContent: deal.name }),
+      node("td", {}, node("span", { className: `pill pill-${deal.status}`, textContent: deal.status })),
+      node("td", {}, dots),
+      dur,
+      updated,
+    ];
+  }
+
+  function render() {
+    const deals = shownDeals();
+    const existing = new Map([...el.rows.children].map((tr) => [tr.dataset.id, tr]));
+    let cursor = el.rows.firstElementChild;
+    for (const deal of deals) {
+      const signature = JSON.stringify(deal);
+      let tr = existing.get(deal.id);
+      existing.delete(deal.id);
+      if (!tr) {
+        tr = node("tr", {});
+        tr.dataset.id = deal.id;
+      }
+      if (tr.dataset.signature !== signature) {
+        tr.dataset.signature = signature;
+        tr.dataset.status = deal.status;
+        tr.replaceChildren(...rowCells(deal));
+      }
+      tr.classList.toggle("selected", deal.id === state.dealId);
+      // Move a row only when it is out of place, so a focused link keeps its focus.
+      if (tr !== cursor) el.rows.insertBefore(tr, cursor);
+      else cursor = cursor.nextElementSibling;
+    }
+    for (const tr of existing.values()) tr.remove();
+    const filtered = el.status.value || el.stage.value || el.q.value.trim();
+    el.empty.textContent = filtered
+      ? "No deals match these filters."
+      : "No deals yet. Deals appear here as HubSpot check-ins arrive.";
+    el.empty.hidden = deals.length > 0;
+    el.more.hidden = !state.nextBefore;
+    refreshClocks();
+  }
+
+  // Once a second: "updated n s ago" and running durations advance without a request.
+  function refreshClocks() {
+    const elapsed = Date.now() - state.receivedAt;
+    for (const td of el.rows.querySelectorAll("td.duration")) {
+      const ms = td.dataset.ms === "" ? null : Number(td.dataset.ms);
+      td.textContent = duration(ms === null ? null : td.dataset.running ? ms + elapsed : ms);
+    }
+    for (const time of el.rows.querySelectorAll("td.updated time")) {
+      time.textContent = ago(time.dateTime);
+    }
+  }
+
+  // ---------------------------------------------------------------- the drawer
+  function dealHref(id) {
+    const params = new URLSearchParams(location.search);
+    params.set("deal", id);
+    return `${location.pathname}?${params}`;
+  }
+
+  function openDrawer(id, { push = true } = {}) {
+    if (state.dealId !== id) {
+      state.deal = null;
+      el.outcome.textContent = "";
+      el.facts.replaceChildren();
+      el.timeline.replaceChildren();
+      el.drawerTitle.textContent = "Loading…";
+    }
+    state.dealId = id;
+    state.lastFocus = document.activeElement;
+    el.drawer.hidden = false;
+    writeUrl({ push });
+    render();
+    el.drawerTitle.focus();
+    loadDeal(id).catch(() => null); // it shows its own error in the drawer
+  }
+
+  function closeDrawer({ push = true } = {}) {
+    if (!state.dealId) return;
+    state.dealId = null;
+    state.deal = null;
+    el.drawer.hidden = true;
+    writeUrl({ push });
+    render();
+    if (state.lastFocus && document.contains(state.lastFocus)) state.lastFocus.focus();
+  }
+
+  function showDrawerError(error) {
+    el.drawerError.textContent = `Cannot load this deal: ${error.message}.`;
+    el.drawerError.hidden = false;
+  }
+
+  async function loadDeal(id) {
+    let response;
+    try {
+      response = await getJson(`${api.deal}${id}/`);
+    } catch (error) {
+      const shown = error.status === 404 ? new ApiError("there is no deal with this id") : error;
+      if (id === state.dealId) showDrawerError(shown);
+      throw error;
+    }
+    const deal = await response.json();
+    if (id !== state.dealId) return;
+    el.drawerError.hidden = true;
+    if (JSON.stringify(deal) === JSON.stringify(state.deal)) return;
+    state.deal = deal;
+    renderDrawer(deal);
+  }
+
+  function renderDrawer(deal) {
+    el.drawerTitle.textContent = `${deal.hubspot_deal_id} ${deal.name}`.trim();
+    const facts = [
+      ["Status", node("span", { className: `pill pill-${deal.status}`, textContent: deal.status })],
+      ["Current stage", deal.current_stage],
+      ["HubSpot deal stage", deal.deal_stage || "—"],
+      ["Amount", deal.amount ?? "—"],
+      ["Checked in", stamp(deal.hubspot_checked_in_at)],
+      ["Created", stamp(deal.created_at)],
+      ["Updated", stamp(deal.updated_at)],
+    ];
+    el.facts.replaceChildren(
+      ...facts.flatMap(([term, value]) => [node("dt", { textContent: term }), node("dd", {}, value)])
+    );
+    el.timeline.replaceChildren(
+      ...deal.runs.map((run) => {
+        const took = run.ended_at
+          ? ` · took ${duration(new Date(run.ended_at) - new Date(run.started_at))}`
+          : " · still running";
+        const item = node(
+          "li",
+          { className: `run run-${run.status}` },
+          node("span", { className: `dot dot-${run.status}`, ariaHidden: "true" }),
+          node("strong", { textContent: run.stage }),
+          ` attempt ${run.attempt} · `,
+          node("span", { className: "run-status", textContent: run.status }),
+          ` · started ${stamp(run.started_at)}${took}`,
+          run.error ? node("pre", { className: "error", textContent: run.error }) : null
+        );
+        item.dataset.stage = run.stage;
+        item.dataset.status = run.status;
+        return item;
+      })
+    );
+    if (!deal.runs.length) el.timeline.append(node("li", { textContent: "No run yet." }));
+  }
+
+  async function act(kind) {
+    const id = state.dealId;
+    const name = state.deal ? state.deal.hubspot_deal_id : "this deal";
+    const question =
+      kind === "process"
+        ? `Re-run deal ${name} from scratch? Its earlier runs stay in the timeline.`
+        : `Retry deal ${name} from the stage that failed?`;
+    if (!id || !window.confirm(question)) return;
+    el.outcome.textContent = "Sending…";
+    let response;
+    try {
+      response = await fetch(`${api.deal}${id}/${kind}/`, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRFToken": api.csrf },
+        credentials: "same-origin",
+      });
+    } catch (error) {
+      el.outcome.textContent = "Not sent: the API cannot be reached (network error).";
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 202) {
+      el.outcome.textContent = `Accepted (202): the deal is ${body.status} and will run again.`;
+    } else if (response.status === 409) {
+      el.outcome.textContent = `Refused (409): ${body.detail}`;
+    } else {
+      el.outcome.textContent = `Failed (HTTP ${response.status}): ${body.detail || "no detail"}`;
+    }
+    el.outcome.dataset.status = String(response.status);
+    tick(); // the row and the timeline show the outcome at once, not in 2 s
+  }
+
+  // ---------------------------------------------------------------- wiring
+  let searchTimer = null;
+  el.filters.addEventListener("submit", (event) => event.preventDefault());
+  el.status.addEventListener("change", () => { writeUrl(); restart(); });
+  el.stage.addEventListener("change", () => { writeUrl(); restart(); });
+  el.q.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { writeUrl(); restart(); }, 300);
+  });
+  el.more.addEventListener("click", loadMore);
+  el.live.addEventListener("change", () => (el.live.checked ? tick() : schedule()));
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && el.live.checked) tick();
+    else schedule();
+  });
+
+  el.rows.addEventListener("click", (event) => {
+    const tr = event.target.closest("tr[data-id]");
+    if (!tr || event.ctrlKey || event.metaKey || event.shiftKey) return; // new-tab clicks
+    event.preventDefault();
+    openDrawer(tr.dataset.id);
+  });
+  el.drawerClose.addEventListener("click", () => closeDrawer());
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.dealId) closeDrawer();
+  });
+  el.rerun.addEventListener("click", () => act("process"));
+  el.retry.addEventListener("click", () => act("retry"));
+  window.addEventListener("popstate", () => {
+    const dealId = readUrl();
+    restart();
+    if (dealId) openDrawer(dealId, { push: false });
+    else closeDrawer({ push: false });
+  });
+
+  const initialDeal = readUrl();
+  if (initialDeal) openDrawer(initialDeal, { push: false });
+  setInterval(refreshClocks, 1000);
+  tick();
+})();
