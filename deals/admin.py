@@ -116,6 +116,10 @@ class DealAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # deals come from HubSpot
 
+    def has_delete_permission(self, request: HttpRequest, obj: Deal | None = None) -> bool:
+        # A deleted deal would come back as new with the next sync, its history lost.
+        return False
+
 
 @admin.register(PipelineRun)
 class PipelineRunAdmin(admin.ModelAdmin):

@@ -5,6 +5,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.utils import timezone
@@ -95,7 +96,7 @@ class DealDetailApi(APIView):
 class _DealActionApi(APIView):
     """POST starts the deal again through `service`; 202, or 404 / 409 with the reason."""
 
-    service = staticmethod(deal_rerun)
+    service: Callable[..., Deal]  # set by each endpoint below
 
     def post(self, request: Request, deal_id: uuid.UUID) -> Response:
         try:

@@ -50,9 +50,3 @@ def deal_lock(deal_id: uuid.UUID, *, wait_seconds: float = 0.0) -> Iterator[bool
         if taken and connection.is_usable():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_DEAL_LOCK_NAMESPACE, key])
-
-
-def deal_lock_is_free(deal_id: uuid.UUID) -> bool:
-    """Whether nobody holds the deal's lock right now (the answer may change at once)."""
-    with deal_lock(deal_id) as taken:
-        return taken

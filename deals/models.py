@@ -40,8 +40,8 @@ class Deal(models.Model):
     # When the last process_deal job was sent: the sweeper sends again if nothing happened.
     enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    # Moves on every change. QuerySet.update() skips auto_now, so every service that
-    # updates deals in bulk sets it too.
+    # Moves on every change operators can see. QuerySet.update() skips auto_now, so every
+    # such update sets it too (bookkeeping like enqueued_at leaves it alone).
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

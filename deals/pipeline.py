@@ -12,7 +12,7 @@ import uuid
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from .locks import deal_lock
@@ -35,7 +35,13 @@ def deal_process(*, deal_id: uuid.UUID, lock_wait_seconds: float = 0.0) -> None:
             if not taken:
                 logger.info("pipeline_busy", extra={"deal_id": deal_id})
                 return
-            _process_locked(deal_id)
+            try:
+                _process_locked(deal_id)
+            except (OperationalError, InterfaceError) as exc:
+                # Lost connection and the like: the task retries with backoff; the next
+                # attempt starts the interrupted stage again as a new run.
+                _record_lost_connection(deal_id, exc)
+                raise
         # A re-run requested while we held the lock sent a job that found the lock taken
         # and gave up; the re-run is ours to do. (Checked after releasing, so no request
         # falls between "the other job gave up" and "we stopped looking".)
@@ -110,13 +116,31 @@ def _call_stage(deal: Deal, stage: str) -> tuple[bool, str] | None:
     except SoftTimeLimitExceeded:
         return False, f"timed out: the job passed its {settings.CELERY_TASK_SOFT_TIME_LIMIT}s limit"
     except (OperationalError, InterfaceError):
-        # Lost connection and the like: the task retries with backoff, and the next
-        # attempt closes this run (see deal_close_lost_runs) and starts a new one.
-        raise
+        raise  # not the stage's fault: see deal_process
     except Exception as exc:  # a bug in a stage fails the deal, with the reason on the run
         logger.exception("stage_crashed", extra={"deal_id": deal.id, "stage": stage})
         return False, f"{type(exc).__name__}: {exc}"
     return None
+
+
+def _record_lost_connection(deal_id: uuid.UUID, exc: Exception) -> None:
+    """Close the deal's open run with the real reason, on a fresh connection if the
+    database is back; if not, the next attempt closes it as "worker lost"."""
+    connection.close()  # the broken connection, and the deal's lock with it
+    try:
+        with deal_lock(deal_id) as taken:
+            if taken:  # nobody took the deal over meanwhile: the open run is ours
+                PipelineRun.objects.filter(
+                    deal_id=deal_id, status=PipelineRun.Status.RUNNING
+                ).update(
+                    status=PipelineRun.Status.FAILED,
+                    ended_at=timezone.now(),
+                    error=f"database connection lost: {exc}".strip(),
+                )
+    except DatabaseError:
+        pass  # still down
+    finally:
+        connection.close()  # so the caller's lock release does not run on this connection
 
 
 def _fail(deal: Deal, run: PipelineRun, message: str, *, fail_deal: bool) -> None:
@@ -166,13 +190,12 @@ def deal_close_lost_runs(*, deal: Deal) -> int:
     recent = list(
         PipelineRun.objects.filter(deal=deal, stage=deal.current_stage).order_by("-attempt")[:limit]
     )
-    if len(recent) < limit or not all(
-        run.error and run.error.startswith(WORKER_LOST) for run in recent
-    ):
+    if len(recent) < limit or any(run.error != WORKER_LOST for run in recent):
         return closed
+    # Not "worker lost" itself: after an operator retries, the count starts again.
     reason = (
-        f"{WORKER_LOST} {limit} times in a row at {deal.current_stage}; "
-        "gave up so the job is not delivered again forever"
+        f"gave up: {WORKER_LOST} {limit} times in a row at {deal.current_stage}, "
+        "so the job is not delivered again forever"
     )
     with transaction.atomic():
         PipelineRun.objects.filter(id=recent[0].id).update(error=reason)

@@ -127,6 +127,7 @@ def deals_sweep_stuck(*, batch_size: int = 1000) -> SweepResult:
 
     lost_deal_ids = list(
         PipelineRun.objects.filter(status=PipelineRun.Status.RUNNING, started_at__lt=run_cutoff)
+        .order_by()  # no default ordering in the DISTINCT
         .values_list("deal_id", flat=True)
         .distinct()[:batch_size]
     )

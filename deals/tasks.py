@@ -1,6 +1,8 @@
+import sys
 import uuid
 
 from celery import shared_task
+from celery.signals import worker_init
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
@@ -8,8 +10,17 @@ from .pipeline import deal_process
 from .services import deal_send_now, deals_sweep_stuck
 
 
+@worker_init.connect
+def refuse_concurrency_on_sqlite(sender, **kwargs) -> None:
+    # deals/locks.py: SQLite has no lock a worker could hold for a deal, so one process only.
+    if connection.vendor == "sqlite" and (getattr(sender, "concurrency", 1) or 1) > 1:
+        sys.exit(
+            "worker: the SQLite database allows one worker process: start it with "
+            "--concurrency 1, or set DATABASE_URL to PostgreSQL"
+        )
+
+
 @shared_task(
-    bind=True,
     # A lost database connection: try again later on a fresh connection. The next attempt
     # closes the interrupted run and starts the stage again as a new run.
     autoretry_for=(OperationalError, InterfaceError),
@@ -18,12 +29,10 @@ from .services import deal_send_now, deals_sweep_stuck
     retry_backoff_max=60,
     retry_jitter=True,
 )
-def process_deal(self, deal_id: str) -> None:
-    try:
-        deal_process(deal_id=uuid.UUID(deal_id), lock_wait_seconds=3.0)
-    except (OperationalError, InterfaceError):
-        connection.close()  # drop the broken connection (and any lock it held) before retrying
-        raise
+def process_deal(deal_id: str) -> None:
+    # A short wait for the lock: a job redelivered after its worker was killed may arrive
+    # before PostgreSQL has noticed the dead connection and released the lock.
+    deal_process(deal_id=uuid.UUID(deal_id), lock_wait_seconds=3.0)
 
 
 @shared_task

@@ -64,7 +64,9 @@ class SyncRunAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             return redirect("admin:index")
         run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
-        if created:
+        if run.status == SyncRun.Status.FAILED:
+            self.message_user(request, run.error, messages.ERROR)
+        elif created:
             self.message_user(request, "Sync queued; its progress shows below.", messages.SUCCESS)
         else:
             self.message_user(

@@ -4,7 +4,7 @@ import uuid
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,15 @@ from rest_framework.views import APIView
 from deals.apis import ErrorSerializer
 
 from .models import SyncRun
+from .selectors import sync_run_get, sync_runs_recent
 from .services import sync_run_request
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is unavailable; try again shortly."
+    default_code = "unavailable"
+
 
 # Staff only, like every endpoint: 401 without credentials, 403 for a user who is not staff.
 _auth_errors = {401: ErrorSerializer, 403: ErrorSerializer}
@@ -75,16 +83,18 @@ class SyncRunListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         paginator = SyncRunPagination()
-        page = paginator.paginate_queryset(SyncRun.objects.all(), request, view=self)
+        page = paginator.paginate_queryset(sync_runs_recent(), request, view=self)
         return paginator.get_paginated_response(SyncRunSerializer(page, many=True).data)
 
     @extend_schema(
         summary="Start a sync now (or get the one already in flight; never a second)",
         request=None,
-        responses={202: SyncRunAcceptedSerializer, **_auth_errors},
+        responses={202: SyncRunAcceptedSerializer, 503: ErrorSerializer, **_auth_errors},
     )
     def post(self, request: Request) -> Response:
         run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
+        if run.status == SyncRun.Status.FAILED:
+            raise ServiceUnavailable(run.error)
         url = reverse("sync-run-detail", kwargs={"run_id": run.id}, request=request)
         data = {"id": run.id, "status": run.status, "status_url": url, "created": created}
         return Response(SyncRunAcceptedSerializer(data).data, status=status.HTTP_202_ACCEPTED)
@@ -96,7 +106,7 @@ class SyncRunDetailApi(APIView):
         responses={200: SyncRunSerializer, 404: ErrorSerializer, **_auth_errors},
     )
     def get(self, request: Request, run_id: uuid.UUID) -> Response:
-        run = SyncRun.objects.filter(id=run_id).first()
+        run = sync_run_get(run_id=run_id)
         if run is None:
             raise NotFound(f"No sync run with id {run_id}.")
         return Response(SyncRunSerializer(run).data)

@@ -59,21 +59,36 @@ def sync_run_request(*, trigger: str = SyncRun.Trigger.MANUAL) -> tuple[SyncRun,
     """Queue a sync for a worker, or return the one already queued or running.
 
     Returns (run, created). Never a second sync: the unique `active` column refuses it.
+    A run that could not be handed to the broker comes back failed, its lock released.
     """
-    from .tasks import run_sync  # tasks import services; keep the cycle at call time
-
     sync_runs_expire_stale()
     for _ in range(3):  # the active run may finish between our insert and our read
         try:
             with transaction.atomic():
                 run = SyncRun.objects.create(trigger=trigger, active=ACTIVE)
-                transaction.on_commit(lambda run_id=str(run.id): run_sync.delay(run_id))
-            return run, True
+                transaction.on_commit(lambda run_id=str(run.id): _send_queued_run(run_id))
         except IntegrityError:
             active = SyncRun.objects.filter(active=ACTIVE).first()
             if active is not None:
                 return active, False
+        else:
+            run.refresh_from_db()
+            return run, True
     raise RuntimeError("could not queue a sync: the sync lock kept changing hands")
+
+
+def _send_queued_run(run_id: str) -> None:
+    from .tasks import run_sync  # tasks import services; keep the cycle at call time
+
+    try:
+        run_sync.delay(run_id)
+    except Exception as exc:
+        # No job will ever run this sync: release the lock now, not after its TTL.
+        error = f"could not queue the sync: the task broker is unavailable ({type(exc).__name__})"
+        SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
+            status=SyncRun.Status.FAILED, active=None, finished_at=timezone.now(), error=error
+        )
+        logger.error("sync_enqueue_failed", extra={"sync_run_id": run_id, "error": repr(exc)})
 
 
 def sync_run_start(*, trigger: str, window: tuple[datetime, datetime] | None = None) -> SyncRun:
@@ -118,7 +133,10 @@ def sync_run_claim(*, run_id: str) -> SyncRun | None:
     claimed = SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
         status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now
     )
-    return SyncRun.objects.get(id=run_id) if claimed else None
+    if not claimed:
+        logger.warning("sync_not_claimed", extra={"sync_run_id": run_id, "reason": "not queued"})
+        return None
+    return SyncRun.objects.get(id=run_id)
 
 
 def sync_window(*, now: datetime) -> tuple[datetime, datetime]:
@@ -193,7 +211,7 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
         run.new += len(result.created)
         run.updated += result.updated
         run.unchanged += result.unchanged
-        run.invalid += len(page.invalid)
+        run.invalid += len(page.invalid) + len(result.rejected)
         run.requests += page.request_count
         run.rate_limited += page.rate_limited_count
         run.progress_current = run.fetched

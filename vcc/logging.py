@@ -34,27 +34,13 @@ class KeyValueFormatter(logging.Formatter):
         ]
         if record.exc_info:
             parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
-        return " ".join(parts)
+        return _redact(" ".join(parts))
 
 
-class RedactSecretsFilter(logging.Filter):
-    """Last line of defence: no secret from settings reaches a log line, whoever logs it."""
+def _redact(line: str) -> str:
+    # The last line of defence, on the finished line (message, fields and traceback): no
+    # secret from settings reaches a log, whoever logged it and however.
+    from django.conf import settings
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        from django.conf import settings
-
-        secrets = [s for s in (getattr(settings, "HUBSPOT_ACCESS_TOKEN", ""),) if s]
-        if not secrets:
-            return True
-        message = record.getMessage()
-        redacted = message
-        for secret in secrets:
-            redacted = redacted.replace(secret, "[redacted]")
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                for secret in secrets:
-                    value = value.replace(secret, "[redacted]")
-                record.__dict__[key] = value
-        return True
+    token = getattr(settings, "HUBSPOT_ACCESS_TOKEN", "")
+    return line.replace(token, "[redacted]") if token else line

@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state of the embedded defaults (SQLite, broker files)
@@ -195,7 +196,16 @@ else:
     # longest task, else a healthy long task would be delivered twice.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Two queues, both consumed by every worker unless told otherwise (`-Q`): pipeline jobs on
+# "celery", and on "control" the jobs that keep the system moving (syncs, the sweeper,
+# fan-outs), so they never wait behind a backlog of deals.
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("control")]
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "hubspot.tasks.*": {"queue": "control"},
+    "deals.tasks.sweep_stuck_deals": {"queue": "control"},
+    "deals.tasks.enqueue_deals": {"queue": "control"},
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -214,12 +224,7 @@ CELERY_WORKER_SEND_TASK_EVENTS = False  # a broker publish each; flower turns th
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Installed into django-celery-beat's tables when beat starts (interval from settings; staff
 # may pause a task in the admin). Each app adds its own entries below.
-CELERY_BEAT_SCHEDULE = {
-    "deals-sweep-stuck": {
-        "task": "deals.tasks.sweep_stuck_deals",
-        "schedule": env.float("PIPELINE_SWEEP_INTERVAL_SECONDS", default=60.0),
-    },
-}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
 # ------------------------------------------------------------------------------
 # Pipeline
@@ -233,6 +238,13 @@ PIPELINE_STUCK_AFTER_SECONDS = env.int("PIPELINE_STUCK_AFTER_SECONDS", default=6
 PIPELINE_MAX_LOST_WORKERS = env.int("PIPELINE_MAX_LOST_WORKERS", default=3)
 # Stub stages take this long, so a demo shows deals moving; 0 in production.
 PIPELINE_DEMO_STAGE_SECONDS = env.float("PIPELINE_DEMO_STAGE_SECONDS", default=0.0)
+PIPELINE_SWEEP_INTERVAL_SECONDS = env.float("PIPELINE_SWEEP_INTERVAL_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["deals-sweep-stuck"] = {
+    "task": "deals.tasks.sweep_stuck_deals",
+    "schedule": PIPELINE_SWEEP_INTERVAL_SECONDS,
+    # A tick no worker ran before the next one is due is dropped, not piled up.
+    "options": {"expires": PIPELINE_SWEEP_INTERVAL_SECONDS},
+}
 
 # ------------------------------------------------------------------------------
 # HubSpot
@@ -253,6 +265,7 @@ HUBSPOT_SYNC_RUN_RETENTION_DAYS = env.int("HUBSPOT_SYNC_RUN_RETENTION_DAYS", def
 CELERY_BEAT_SCHEDULE["hubspot-poll"] = {
     "task": "hubspot.tasks.poll_hubspot",
     "schedule": timedelta(minutes=HUBSPOT_POLL_INTERVAL_MINUTES),
+    "options": {"expires": HUBSPOT_POLL_INTERVAL_MINUTES * 60},
 }
 CELERY_BEAT_SCHEDULE["hubspot-delete-old-sync-runs"] = {
     "task": "hubspot.tasks.delete_old_sync_runs",
@@ -269,13 +282,11 @@ REDIS_URL = env.str(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "vcc.logging.RedactSecretsFilter"}},
     "formatters": {"kv": {"()": "vcc.logging.KeyValueFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "kv",
-            "filters": ["redact_secrets"],
+            "formatter": "kv",  # redacts secrets too
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},

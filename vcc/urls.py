@@ -1,22 +1,34 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from deals.views import queue_page
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers and compose: the web process is up and reaches its database."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
 
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="queue"), name="home"),
+    path("queue/", queue_page, name="queue"),
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Log in and out only: there is no e-mail to reset a password with (staff ask an admin).
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("deals.urls")),
     path("api/", include("hubspot.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", healthz, name="healthz"),
-    path("queue/", queue_page, name="queue"),
 ]

@@ -6,7 +6,7 @@ from django.db import OperationalError, connection, connections
 
 from deals.models import STAGE_ORDER, Deal
 from deals.pipeline import WORKER_LOST, deal_process
-from deals.services import deal_rerun, deal_retry
+from deals.services import DealConflict, deal_rerun, deal_retry
 from deals.stages import RetryableStageError, StageError
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
@@ -176,7 +176,7 @@ def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("failed", "segmentation")
     last = deal.pipeline_runs.get(stage="segmentation", attempt=3)
-    assert last.error.startswith("worker lost 3 times in a row at segmentation")
+    assert last.error.startswith("gave up: worker lost 3 times in a row at segmentation")
     assert deal.pipeline_runs.count() == 4  # no fourth attempt
 
 
@@ -207,6 +207,8 @@ def test_a_lost_database_connection_is_retried_as_a_new_run(use_stage):
     assert deal.status == "done"
     runs = [r for r in _runs(deal) if r[0] == "categorization"]
     assert runs == [("categorization", 1, "failed"), ("categorization", 2, "succeeded")]
+    lost = deal.pipeline_runs.get(stage="categorization", attempt=1)
+    assert lost.error.startswith("database connection lost: ")
 
 
 def _in_thread(function, *args, **kwargs) -> threading.Thread:
@@ -279,7 +281,7 @@ def test_a_rerun_is_refused_while_the_deal_is_running(use_stage):
     worker = _in_thread(deal_process, deal_id=deal.id)
     assert entered.wait(timeout=30)
 
-    with pytest.raises(Exception, match="being processed"):
+    with pytest.raises(DealConflict, match="being processed"):
         deal_rerun(deal_id=deal.id)
     release.set()
     worker.join(timeout=30)
@@ -332,3 +334,48 @@ def test_a_stage_past_the_soft_time_limit_fails_the_deal_saying_so(use_stage, se
     assert (deal.status, deal.current_stage) == ("failed", "review")
     error = deal.pipeline_runs.get(stage="review").error
     assert error == f"timed out: the job passed its {settings.CELERY_TASK_SOFT_TIME_LIMIT}s limit"
+
+
+def test_after_a_retry_the_lost_worker_count_starts_again(settings):
+    settings.PIPELINE_MAX_LOST_WORKERS = 3
+    deal = DealFactory(status="running", current_stage="segmentation")
+    PipelineRunFactory(deal=deal, stage="intake", attempt=1)
+    for attempt in (1, 2):
+        PipelineRunFactory(
+            deal=deal, stage="segmentation", attempt=attempt, status="failed", error=WORKER_LOST
+        )
+    PipelineRunFactory(deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None)
+    deal_process(deal_id=deal.id)  # gives up: the third lost worker in a row
+    deal_retry(deal_id=deal.id)
+    # The retried attempt loses its worker once more: one loss, not a fourth in a row.
+    PipelineRunFactory(deal=deal, stage="segmentation", attempt=4, status="running", ended_at=None)
+    Deal.objects.filter(id=deal.id).update(status="running")
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    assert deal.pipeline_runs.get(stage="segmentation", attempt=5).status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_retries_a_database_error_and_each_attempt_is_its_own_run(use_stage):
+    from deals.tasks import process_deal
+
+    calls = []
+
+    def flaky_database(deal):
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("server closed the connection unexpectedly")
+
+    use_stage("segmentation", flaky_database)
+    deal = DealFactory()
+
+    process_deal.apply(args=[str(deal.id)])  # eager: Celery runs its retries inline
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    runs = deal.pipeline_runs.filter(stage="segmentation").order_by("attempt")
+    assert [(r.attempt, r.status) for r in runs] == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    assert runs[0].error == "database connection lost: server closed the connection unexpectedly"

@@ -86,7 +86,7 @@ def test_a_failed_send_is_logged_and_left_to_the_sweeper(
     with django_capture_on_commit_callbacks(execute=True):
         deal_rerun(deal_id=deal.id)
 
-    assert [r.message for r in caplog.records] == ["deal_enqueue_failed"]
+    assert "deal_enqueue_failed" in [r.message for r in caplog.records]
     deal.refresh_from_db()
     assert deal.status == "pending"  # committed; the sweeper sends it again later
 

@@ -84,7 +84,7 @@ def test_a_stage_that_keeps_killing_its_worker_fails_the_deal(celery_worker, set
     assert deal.current_stage == "categorization"
     attempts = list(deal.pipeline_runs.filter(stage="categorization").order_by("attempt"))
     assert len(attempts) == 3
-    assert attempts[-1].error.startswith("worker lost 3 times in a row at categorization")
+    assert attempts[-1].error.startswith("gave up: worker lost 3 times in a row at categorization")
     _assert_never_ran_twice_at_once(deal)
 
 

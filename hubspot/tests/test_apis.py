@@ -104,3 +104,18 @@ def test_staff_can_sync_now_from_the_admin(client, django_user_model, queued):
 
     assert b"Sync queued" in response.content
     assert SyncRun.objects.get().trigger == "manual"
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the send happens right after one
+def test_with_the_broker_down_it_answers_503_and_frees_the_lock(staff_client, monkeypatch):
+    def broker_down(run_id):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr("hubspot.tasks.run_sync.delay", broker_down)
+
+    response = staff_client.post("/api/sync/runs/")
+
+    assert response.status_code == 503
+    assert "task broker is unavailable" in response.json()["detail"]
+    run = SyncRun.objects.get()
+    assert (run.status, run.active) == ("failed", None)

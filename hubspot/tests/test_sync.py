@@ -172,3 +172,17 @@ def test_when_hubspot_fails_mid_sync_the_next_one_recovers_every_deal_exactly_on
     assert (recovered.new, recovered.unchanged) == (250, 200)
     assert Deal.objects.count() == 450
     assert len(sent) == len(set(sent)) == 450
+
+
+def test_a_deal_our_columns_cannot_hold_is_set_aside_not_fatal(
+    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+):
+    [huge] = simulator.add_deals(count=1, properties={"amount": "1e20"})
+    [nul] = simulator.add_deals(count=1, properties={"dealname": "Null\x00byte Ltd"})
+
+    run = _sync(_client(simulator, no_wait_limiter), capture=django_capture_on_commit_callbacks)
+
+    assert run.status == "succeeded", run.error
+    assert (run.fetched, run.new, run.invalid) == (452, 451, 1)
+    assert not Deal.objects.filter(hubspot_deal_id=huge).exists()
+    assert Deal.objects.get(hubspot_deal_id=nul).name == "Nullbyte Ltd"

@@ -6,6 +6,8 @@
 (function () {
   const POLL_MS = 2000;
   const COUNTS_EVERY_TICKS = 5; // counts scan every deal: every 10 s is plenty for a header
+  const PAGE_ROWS = 50;
+  const MAX_LIVE_ROWS = 200; // the API's largest page: up to this, every row shown stays live
   const root = document.getElementById("queue");
   const api = {
     page: root.dataset.pageUrl,
@@ -24,8 +26,9 @@
   };
 
   const state = {
-    first: [], // the first page, refreshed by every poll
-    more: [], // pages added by "Load more", kept as they were loaded
+    first: [], // the newest `limit` deals, refreshed by every poll
+    limit: PAGE_ROWS, // "Load more" grows it, up to MAX_LIVE_ROWS
+    more: [], // pages past MAX_LIVE_ROWS added by "Load more", kept as they were loaded
     nextBefore: null,
     etag: null,
     receivedAt: Date.now(), // when the shown durations were computed by the server
@@ -77,7 +80,11 @@
     el.status.value = params.get("status") || "";
     el.stage.value = params.get("stage") || "";
     el.q.value = params.get("q") || "";
-    return params.get("deal");
+    // Only a deal id: the value goes into API URLs, so nothing else may come through.
+    const deal = params.get("deal");
+    return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(deal || "")
+      ? deal
+      : null;
   }
   function writeUrl({ push } = {}) {
     const params = new URLSearchParams();
@@ -91,8 +98,8 @@
       history[push ? "pushState" : "replaceState"](null, "", url);
     }
   }
-  function filterParams() {
-    const params = new URLSearchParams({ limit: "50" });
+  function filterParams(limit = state.limit) {
+    const params = new URLSearchParams({ limit: String(limit) });
     if (el.status.value) params.set("status", el.status.value);
     if (el.stage.value) params.set("stage", el.stage.value);
     if (el.q.value.trim()) params.set("q", el.q.value.trim());
@@ -182,6 +189,7 @@
     state.generation++;
     state.etag = null;
     state.more = [];
+    state.limit = PAGE_ROWS;
     state.nextBefore = null;
     state.ticks = 0;
     tick();
@@ -189,10 +197,17 @@
 
   async function loadMore() {
     if (!state.nextBefore) return;
+    if (state.limit < MAX_LIVE_ROWS) {
+      // Poll a longer first page rather than append one: rows shown keep refreshing, and
+      // a deal pushed down by newer ones cannot fall between two pages.
+      state.limit = Math.min(MAX_LIVE_ROWS, state.limit + PAGE_ROWS);
+      state.etag = null;
+      return tick();
+    }
     el.more.disabled = true;
     const generation = state.generation;
     try {
-      const params = filterParams();
+      const params = filterParams(PAGE_ROWS);
       params.set("before", state.nextBefore);
       const page = await (await getJson(`${api.page}?${params}`)).json();
       if (generation !== state.generation) return;

@@ -1,6 +1,7 @@
 import logging
+import sys
 
-from vcc.logging import KeyValueFormatter, RedactSecretsFilter
+from vcc.logging import KeyValueFormatter
 
 
 def _record(message: str, *args, **extra) -> logging.LogRecord:
@@ -21,10 +22,14 @@ def test_a_line_is_the_event_and_its_fields_as_key_values():
 
 def test_the_hubspot_token_never_reaches_a_log_line(settings):
     settings.HUBSPOT_ACCESS_TOKEN = "pat-na1-very-secret"
-    record = _record("calling %s", "Bearer pat-na1-very-secret", header="pat-na1-very-secret")
+    try:
+        raise RuntimeError("refused: pat-na1-very-secret")
+    except RuntimeError:
+        record = _record("calling %s", "Bearer pat-na1-very-secret", header="pat-na1-very-secret")
+        record.exc_info = sys.exc_info()
 
-    assert RedactSecretsFilter().filter(record)
     line = KeyValueFormatter().format(record)
 
     assert "very-secret" not in line
     assert "Bearer [redacted]" in line and "header=[redacted]" in line
+    assert "refused: [redacted]" in line  # the traceback too
