@@ -4,48 +4,21 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from .models import SyncRun
+from .models import COUNT_FIELDS, SyncRun
 from .services import sync_run_request
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/hubspot/syncrun/change_list.html"
-    list_display = [
-        "created_at",
-        "trigger",
-        "status",
-        "fetched",
-        "new",
-        "updated",
-        "unchanged",
-        "invalid",
-        "pages",
-        "requests",
-        "rate_limited",
-        "finished_at",
-    ]
+    list_display = ["created_at", "trigger", "status", *COUNT_FIELDS, "finished_at"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "created_at"
     fieldsets = [
         (None, {"fields": ["id", "trigger", "status", "error"]}),
         ("Window", {"fields": ["window_start", "window_end"]}),
         ("Timing", {"fields": ["created_at", "started_at", "heartbeat_at", "finished_at"]}),
-        (
-            "Counts",
-            {
-                "fields": [
-                    "fetched",
-                    "new",
-                    "updated",
-                    "unchanged",
-                    "invalid",
-                    "pages",
-                    "requests",
-                    "rate_limited",
-                ]
-            },
-        ),
+        ("Counts", {"fields": COUNT_FIELDS}),
         ("Progress", {"fields": ["progress_current", "progress_total", "progress_message"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]

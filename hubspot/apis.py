@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from deals.apis import ErrorSerializer
 
-from .models import SyncRun
+from .models import COUNT_FIELDS, SyncRun
 from .selectors import sync_run_get, sync_runs_recent
 from .services import sync_run_request
 
@@ -49,14 +49,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
-            "fetched",
-            "new",
-            "updated",
-            "unchanged",
-            "invalid",
-            "pages",
-            "requests",
-            "rate_limited",
+            *COUNT_FIELDS,
             "error",
             "progress",
         ]

@@ -8,6 +8,18 @@ from django.utils import timezone
 # lock is the run itself, visible to staff, and it needs no separate table.
 ACTIVE = "hubspot-sync"
 
+# What a sync counts, in the order the admin and the API show it.
+COUNT_FIELDS = (
+    "fetched",
+    "new",
+    "updated",
+    "unchanged",
+    "invalid",
+    "pages",
+    "requests",
+    "rate_limited",
+)
+
 
 class SyncRun(models.Model):
     """One sync of deals from HubSpot: scheduled, manual, from the command, or a backfill."""

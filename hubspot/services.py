@@ -24,7 +24,7 @@ from deals.models import Deal
 from deals.services import deals_enqueue
 
 from .client import HubspotClient
-from .models import ACTIVE, SyncRun
+from .models import ACTIVE, COUNT_FIELDS, SyncRun
 from .types import HubspotError, SearchPage
 from .upsert import deals_upsert
 
@@ -222,19 +222,7 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
         deals_enqueue(deals=result.created, reason="hubspot_sync")
 
 
-_PROGRESS_FIELDS = (
-    "pages",
-    "fetched",
-    "new",
-    "updated",
-    "unchanged",
-    "invalid",
-    "requests",
-    "rate_limited",
-    "progress_current",
-    "progress_total",
-    "progress_message",
-)
+_PROGRESS_FIELDS = (*COUNT_FIELDS, "progress_current", "progress_total", "progress_message")
 
 
 def _finish(run: SyncRun, status: str, *, error: str = "") -> None:
