@@ -18,30 +18,22 @@ from vcc.celery import app as celery_app
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def sent(monkeypatch) -> list[str]:
-    """Deal ids handed to the broker (the send itself is exercised by the worker tests)."""
-    ids: list[str] = []
-    monkeypatch.setattr("deals.tasks.process_deal.delay", ids.append)
-    return ids
-
-
-def test_a_rerun_enqueues_only_after_its_commit(django_capture_on_commit_callbacks, sent):
+def test_a_rerun_enqueues_only_after_its_commit(django_capture_on_commit_callbacks, enqueued):
     deal = DealFactory(status="done", current_stage="done")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         deal_rerun(deal_id=deal.id)
-        assert sent == []  # nothing leaves before the row is committed
+        assert enqueued == []  # nothing leaves before the row is committed
     for callback in callbacks:
         callback()
 
-    assert sent == [str(deal.id)]
+    assert enqueued == [str(deal.id)]
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("pending", "intake")
     assert deal.enqueued_at is not None
 
 
-def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, sent):
+def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, enqueued):
     deal = DealFactory(status="failed", current_stage="appraisal")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -49,11 +41,11 @@ def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, sent
 
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("pending", "appraisal")
-    assert sent == [str(deal.id)]
+    assert enqueued == [str(deal.id)]
 
 
 @pytest.mark.parametrize("status", ["pending", "done", "running"])
-def test_only_a_failed_deal_can_be_retried(status, sent):
+def test_only_a_failed_deal_can_be_retried(status, enqueued):
     deal = DealFactory(status=status)
     with pytest.raises(DealConflict):
         deal_retry(deal_id=deal.id)
@@ -61,7 +53,7 @@ def test_only_a_failed_deal_can_be_retried(status, sent):
     assert deal.status == status
 
 
-def test_a_running_deal_cannot_be_rerun(sent):
+def test_a_running_deal_cannot_be_rerun(enqueued):
     deal = DealFactory(status="running", current_stage="review")
     with pytest.raises(DealConflict, match="being processed"):
         deal_rerun(deal_id=deal.id)
@@ -69,7 +61,7 @@ def test_a_running_deal_cannot_be_rerun(sent):
     assert (deal.status, deal.current_stage) == ("running", "review")
 
 
-def test_an_unknown_deal_is_not_found(sent):
+def test_an_unknown_deal_is_not_found(enqueued):
     with pytest.raises(DealNotFound):
         deal_rerun(deal_id="00000000-0000-0000-0000-000000000000")
 
@@ -96,7 +88,7 @@ def _ago(seconds: int):
 
 
 def test_the_sweeper_sends_again_deals_left_waiting(
-    settings, sent, django_capture_on_commit_callbacks
+    settings, enqueued, django_capture_on_commit_callbacks
 ):
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
     lost = DealFactory(status="pending", enqueued_at=_ago(601))
@@ -108,14 +100,14 @@ def test_the_sweeper_sends_again_deals_left_waiting(
     with django_capture_on_commit_callbacks(execute=True):
         result = deals_sweep_stuck()
 
-    assert sorted(sent) == sorted([str(lost.id), str(never_sent.id)])
+    assert sorted(enqueued) == sorted([str(lost.id), str(never_sent.id)])
     assert result.deals_enqueued == 2
     lost.refresh_from_db()
-    assert lost.enqueued_at > _ago(5)  # not sent again on the next sweep
+    assert lost.enqueued_at > _ago(5)  # not enqueued again on the next sweep
 
 
 def test_the_sweeper_closes_runs_a_dead_worker_left(
-    settings, sent, django_capture_on_commit_callbacks
+    settings, enqueued, django_capture_on_commit_callbacks
 ):
     settings.CELERY_TASK_TIME_LIMIT = 300
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
@@ -142,7 +134,7 @@ def test_the_sweeper_closes_runs_a_dead_worker_left(
     fresh.refresh_from_db()
     assert fresh.status == "running"
     assert result.lost_runs_closed == 1
-    assert sent == [str(deal.id)]
+    assert enqueued == [str(deal.id)]
 
 
 def test_it_sends_the_job_to_the_broker_after_commit(django_capture_on_commit_callbacks):

@@ -14,11 +14,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def sent(enqueued) -> list[str]:
-    return enqueued
-
-
-@pytest.fixture
 def simulator(start_hubspot_simulator):
     return start_hubspot_simulator(
         deals=450, seed=11, extra_args=["--search-rps", "0", "--days", "1"]
@@ -42,7 +37,7 @@ def _sync(client, *, trigger=SyncRun.Trigger.SCHEDULED, capture) -> SyncRun:
 
 
 def test_it_brings_in_every_deal_and_enqueues_each_once(
-    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
 ):
     run = _sync(_client(simulator, no_wait_limiter), capture=django_capture_on_commit_callbacks)
 
@@ -50,7 +45,7 @@ def test_it_brings_in_every_deal_and_enqueues_each_once(
     assert (run.fetched, run.new, run.updated, run.unchanged) == (450, 450, 0, 0)
     assert run.pages == 3  # 200 + 200 + 50
     assert Deal.objects.count() == 450
-    assert sorted(sent) == sorted(str(i) for i in Deal.objects.values_list("id", flat=True))
+    assert sorted(enqueued) == sorted(str(i) for i in Deal.objects.values_list("id", flat=True))
     assert set(Deal.objects.values_list("status", "current_stage")) == {("pending", "intake")}
     stored = SyncRun.objects.get(id=run.id)
     assert (stored.progress_current, stored.progress_total) == (450, 450)
@@ -58,22 +53,22 @@ def test_it_brings_in_every_deal_and_enqueues_each_once(
 
 
 def test_a_second_poll_of_the_same_window_creates_and_enqueues_nothing(
-    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
 ):
     client = _client(simulator, no_wait_limiter)
     _sync(client, capture=django_capture_on_commit_callbacks)
-    sent.clear()
+    enqueued.clear()
     before = dict(Deal.objects.values_list("id", "updated_at"))
 
     again = _sync(client, capture=django_capture_on_commit_callbacks)
 
     assert (again.new, again.updated, again.unchanged) == (0, 0, 450)
-    assert sent == []
+    assert enqueued == []
     assert dict(Deal.objects.values_list("id", "updated_at")) == before
 
 
 def test_it_updates_hubspot_fields_and_never_the_pipeline_ones(
-    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
 ):
     client = _client(simulator, no_wait_limiter)
     _sync(client, capture=django_capture_on_commit_callbacks)
@@ -129,24 +124,24 @@ def test_after_a_failed_sync_the_next_window_starts_where_that_one_did():
 
 
 def test_a_deal_that_shows_in_search_late_is_picked_up_inside_the_lookback(
-    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
 ):
     client = _client(simulator, no_wait_limiter)
     _sync(client, capture=django_capture_on_commit_callbacks)
     latest = Deal.objects.latest("hubspot_checked_in_at").hubspot_checked_in_at
     # Checked in before the newest deal we have, but indexed by search only now.
     [late_id] = simulator.add_deals(count=1, checked_in_at=latest - timedelta(hours=20))
-    sent.clear()
+    enqueued.clear()
 
     run = _sync(client, capture=django_capture_on_commit_callbacks)
 
     assert (run.new, run.unchanged) == (1, 450)
     late = Deal.objects.get(hubspot_deal_id=late_id)
-    assert sent == [str(late.id)]
+    assert enqueued == [str(late.id)]
 
 
 def test_when_hubspot_fails_mid_sync_the_next_one_recovers_every_deal_exactly_once(
-    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
 ):
     client = _client(simulator, no_wait_limiter, max_retries=1)
     original = client.search_checked_in
@@ -171,11 +166,11 @@ def test_when_hubspot_fails_mid_sync_the_next_one_recovers_every_deal_exactly_on
     assert recovered.window_start <= failed.window_start
     assert (recovered.new, recovered.unchanged) == (250, 200)
     assert Deal.objects.count() == 450
-    assert len(sent) == len(set(sent)) == 450
+    assert len(enqueued) == len(set(enqueued)) == 450
 
 
 def test_a_deal_our_columns_cannot_hold_is_set_aside_not_fatal(
-    simulator, no_wait_limiter, sent, django_capture_on_commit_callbacks
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
 ):
     [huge] = simulator.add_deals(count=1, properties={"amount": "1e20"})
     [nul] = simulator.add_deals(count=1, properties={"dealname": "Null\x00byte Ltd"})
