@@ -103,8 +103,8 @@ def upsert_rate(count: int) -> tuple[float, float]:
 
     from django.db import transaction
 
+    from hubspot.ingest import hubspot_deals_upsert
     from hubspot.types import HubspotDeal
-    from hubspot.upsert import deals_upsert
 
     recreate_database()
     now = datetime.now(UTC)
@@ -129,7 +129,7 @@ def upsert_rate(count: int) -> tuple[float, float]:
         started = time.perf_counter()
         for page in pages:
             with transaction.atomic():
-                deals_upsert(deals=page, now=now)
+                hubspot_deals_upsert(deals=page, now=now, source="bench")
         rates.append(count / (time.perf_counter() - started))
     return rates[0], rates[1]
 

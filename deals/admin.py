@@ -2,8 +2,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from vcc.errors import ApplicationError
+
 from .models import Deal, PipelineRun
-from .services import DealConflict, DealNotFound, deal_rerun, deal_retry
+from .services import deal_rerun, deal_retry
 
 _RUN_FIELDS = ["stage", "attempt", "status", "started_at", "ended_at", "error"]
 
@@ -26,7 +28,7 @@ def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySe
     for deal in queryset.only("id", "hubspot_deal_id"):
         try:
             action(deal_id=deal.id)
-        except (DealConflict, DealNotFound) as exc:
+        except ApplicationError as exc:
             skipped.append(f"{deal.hubspot_deal_id} ({exc})")
         else:
             enqueued += 1

@@ -19,10 +19,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status, viewsets
-from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from vcc.api import AUTH_ERRORS, ErrorSerializer
+from vcc.errors import NotFound
 
 from .models import Deal, PipelineRun, Stage
 from .selectors import (
@@ -35,18 +37,7 @@ from .selectors import (
     deal_queue_page,
     deal_status_counts,
 )
-from .services import DealConflict, DealNotFound, deal_rerun, deal_retry
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The deal is not in a state that allows this action."
-    default_code = "conflict"
-
-
-ErrorSerializer = inline_serializer("Error", fields={"detail": serializers.CharField()})
-# Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff.
-_auth_errors = {401: ErrorSerializer, 403: ErrorSerializer}
+from .services import deal_rerun, deal_retry
 
 
 class PipelineRunSerializer(serializers.ModelSerializer):
@@ -84,27 +75,23 @@ class DealAcceptedSerializer(serializers.Serializer):
 class DealDetailApi(APIView):
     @extend_schema(
         summary="A deal with every run of every stage",
-        responses={200: DealDetailSerializer, 404: ErrorSerializer, **_auth_errors},
+        responses={200: DealDetailSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
     )
     def get(self, request: Request, deal_id: uuid.UUID) -> Response:
         deal = deal_get_with_runs(deal_id=deal_id)
         if deal is None:
-            raise NotFound(f"No deal with id {deal_id}.")
+            raise NotFound(f"No deal with id {deal_id}.")  # the error handler answers 404
         return Response(DealDetailSerializer(deal).data)
 
 
 class _DealActionApi(APIView):
-    """POST starts the deal again through `service`; 202, or 404 / 409 with the reason."""
+    """POST starts the deal again through `service`; 202, or 404 / 409 with the reason
+    (raised by the service, answered by vcc.api.exception_handler)."""
 
     service: Callable[..., Deal]  # set by each endpoint below
 
     def post(self, request: Request, deal_id: uuid.UUID) -> Response:
-        try:
-            deal = self.service(deal_id=deal_id)
-        except DealNotFound as exc:
-            raise NotFound(str(exc)) from exc
-        except DealConflict as exc:
-            raise Conflict(str(exc)) from exc
+        deal = self.service(deal_id=deal_id)
         data = DealAcceptedSerializer({"id": deal.id, "status": deal.status}).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -113,7 +100,7 @@ _action_responses = {
     202: DealAcceptedSerializer,
     404: ErrorSerializer,
     409: ErrorSerializer,
-    **_auth_errors,
+    **AUTH_ERRORS,
 }
 
 
@@ -124,7 +111,7 @@ _action_responses = {
         responses=_action_responses,
     )
 )
-class DealProcessApi(_DealActionApi):
+class DealRerunApi(_DealActionApi):
     service = staticmethod(deal_rerun)
 
 
@@ -325,7 +312,7 @@ class DealQueueViewSet(viewsets.ViewSet):
             200: QueuePageSerializer,
             304: OpenApiResponse(description="Not modified: the page is as the client has it."),
             400: QueueQueryErrorSerializer,
-            **_auth_errors,
+            **AUTH_ERRORS,
         },
     )
     def page(self, request: Request) -> HttpResponseBase:
@@ -339,7 +326,7 @@ class DealQueueViewSet(viewsets.ViewSet):
         summary="How many deals are in each status",
         description="One GROUP BY query over all deals; kept apart from the pages so a "
         "page stays at two queries.",
-        responses={200: QueueCountsSerializer, **_auth_errors},
+        responses={200: QueueCountsSerializer, **AUTH_ERRORS},
     )
     def counts(self, request: Request) -> Response:
         return Response(QueueCountsSerializer(deal_status_counts()).data)

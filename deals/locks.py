@@ -1,12 +1,9 @@
 """One pipeline per deal at a time, across every worker on every machine.
 
-On PostgreSQL this is a session-level advisory lock keyed by the deal id. It is held
-by the worker's database connection, so it is released when the pipeline ends and
-also when the worker dies (SIGKILL, OOM, lost host): the kernel closes the socket and
-PostgreSQL drops the lock. No lease to expire, no stale flag to clean up.
-
-SQLite (the embedded demo database) has no such lock; the demo runs one worker with
-concurrency 1 and SQLite serialises writers, so the lock is a no-op there.
+A PostgreSQL session-level advisory lock keyed by the deal id. It is held by the worker's
+database connection, so it is released when the pipeline ends and also when the worker
+dies (SIGKILL, OOM, lost host): the kernel closes the socket and PostgreSQL drops the
+lock. No lease to expire, no stale flag to clean up.
 """
 
 import time
@@ -32,9 +29,6 @@ def deal_lock(deal_id: uuid.UUID, *, wait_seconds: float = 0.0) -> Iterator[bool
     A short wait covers a worker that was killed a moment ago: its job is redelivered at
     once, while PostgreSQL may take a few milliseconds to notice the closed connection.
     """
-    if connection.vendor != "postgresql":
-        yield True
-        return
     key = _key(deal_id)
     deadline = time.monotonic() + wait_seconds
     while True:

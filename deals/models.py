@@ -85,6 +85,8 @@ class PipelineRun(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL unless failed
     attempt = models.PositiveIntegerField()  # 1, 2, ... per deal and stage, across all passes
+    # Set when a transient error failed this run and the stage will be tried again then.
+    retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "pipeline_runs"

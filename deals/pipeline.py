@@ -7,8 +7,8 @@ again by the sweeper.
 """
 
 import logging
-import time
 import uuid
+from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from .locks import deal_lock
 from .models import STAGE_ORDER, Deal, PipelineRun
-from .runs import run_end, run_start
+from .runs import pipeline_run_end, pipeline_run_start
 from .stages import RetryableStageError, StageError, stage_function
 
 logger = logging.getLogger(__name__)
@@ -25,74 +25,77 @@ logger = logging.getLogger(__name__)
 WORKER_LOST = "worker lost"
 
 
-def deal_process(*, deal_id: uuid.UUID, lock_wait_seconds: float = 0.0) -> None:
+def deal_process(*, deal_id: uuid.UUID, lock_wait_seconds: float = 0.0) -> float | None:
     """Advance the deal from its current stage to done, or to the first failed stage.
 
-    Does nothing when the deal is done or failed, or when another worker holds it.
+    Does nothing when the deal is done or failed, or when another worker holds it. Returns
+    the seconds after which the caller should try again when a stage failed with a
+    transient error (the deal then waits, pending, with the failed run saying when), else
+    None. The wait happens in the broker, not here: the worker slot and the deal's lock are
+    free meanwhile.
     """
     while True:
         with deal_lock(deal_id, wait_seconds=lock_wait_seconds) as taken:
             if not taken:
                 logger.info("pipeline_busy", extra={"deal_id": deal_id})
-                return
+                return None
             try:
-                _process_locked(deal_id)
+                retry_in = _process_locked(deal_id)
             except (OperationalError, InterfaceError) as exc:
                 # Lost connection and the like: the task retries with backoff; the next
                 # attempt starts the interrupted stage again as a new run.
                 _record_lost_connection(deal_id, exc)
                 raise
+        if retry_in is not None:
+            return retry_in
         # A re-run requested while we held the lock sent a job that found the lock taken
         # and gave up; the re-run is ours to do. (Checked after releasing, so no request
         # falls between "the other job gave up" and "we stopped looking".)
         if not Deal.objects.filter(id=deal_id, status=Deal.Status.PENDING).exists():
-            return
+            return None
 
 
-def _process_locked(deal_id: uuid.UUID) -> None:
+def _process_locked(deal_id: uuid.UUID) -> float | None:
     while True:
         deal = Deal.objects.filter(id=deal_id).first()
         if deal is None:
             logger.warning("pipeline_deal_missing", extra={"deal_id": deal_id})
-            return
+            return None
         if deal.status == Deal.Status.RUNNING:
             # We hold the lock, so whoever marked this deal running has died.
             deal_close_lost_runs(deal=deal)
             deal.refresh_from_db(fields=["status"])
             if deal.status != Deal.Status.RUNNING:
-                return  # failed: its stage kept killing the worker
+                return None  # failed: its stage kept killing the worker
         elif deal.status != Deal.Status.PENDING:
-            return  # done or failed: a duplicate job, nothing to do
-        # Claim it. Who else writes here: a re-run or retry (services.py) may reset a
+            return None  # done or failed: a duplicate job, nothing to do
+        # Claim it. Who else writes here: a re-run or retry (services) may reset a
         # pending deal's stage between our read and this update; then we read again.
         claimed = Deal.objects.filter(
             id=deal.id, status=deal.status, current_stage=deal.current_stage
         ).update(status=Deal.Status.RUNNING, updated_at=timezone.now())
         if claimed:
             break
-    _run_stages(deal)
+    return _run_stages(deal)
 
 
-def _run_stages(deal: Deal) -> None:
+def _run_stages(deal: Deal) -> float | None:
     succeeded: PipelineRun | None = None  # closed in the same write as the next start
     for stage in STAGE_ORDER[STAGE_ORDER.index(deal.current_stage) :]:
-        for try_number in range(1, settings.PIPELINE_MAX_ATTEMPTS + 1):
-            run = run_start(deal=deal, stage=stage, now=timezone.now(), close_succeeded=succeeded)
-            if succeeded is not None:
-                logger.info("stage_succeeded", extra=_log_fields(deal, succeeded))
-            logger.info("stage_started", extra=_log_fields(deal, run))
-            succeeded = None
-            error = _call_stage(deal, stage)
-            if error is None:
-                succeeded = run
-                break
-            retryable, message = error
-            will_retry = retryable and try_number < settings.PIPELINE_MAX_ATTEMPTS
-            _fail(deal, run, message, fail_deal=not will_retry)
-            if not will_retry:
-                return
-            time.sleep(settings.PIPELINE_RETRY_BACKOFF_SECONDS * 2 ** (try_number - 1))
-    run_end(
+        run = pipeline_run_start(
+            deal=deal, stage=stage, now=timezone.now(), close_succeeded=succeeded
+        )
+        if succeeded is not None:
+            logger.info("stage_succeeded", extra=_log_fields(deal, succeeded))
+        logger.info("stage_started", extra=_log_fields(deal, run))
+        error = _call_stage(deal, stage)
+        if error is None:
+            succeeded = run
+            continue
+        retryable, message = error
+        return _fail(deal, run, message, retryable=retryable)
+    assert succeeded is not None  # STAGE_ORDER ends with done, which every deal reaches
+    pipeline_run_end(
         deal=deal,
         run=succeeded,
         now=timezone.now(),
@@ -103,6 +106,7 @@ def _run_stages(deal: Deal) -> None:
     logger.info(
         "pipeline_done", extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id}
     )
+    return None
 
 
 def _call_stage(deal: Deal, stage: str) -> tuple[bool, str] | None:
@@ -143,19 +147,51 @@ def _record_lost_connection(deal_id: uuid.UUID, exc: Exception) -> None:
         connection.close()  # so the caller's lock release does not run on this connection
 
 
-def _fail(deal: Deal, run: PipelineRun, message: str, *, fail_deal: bool) -> None:
-    deal_status = Deal.Status.FAILED if fail_deal else Deal.Status.RUNNING
-    run_end(
+def _fail(deal: Deal, run: PipelineRun, message: str, *, retryable: bool) -> float | None:
+    """Close the failed run. A transient error with attempts left puts the deal back to
+    pending until its retry is due and returns the wait; anything else fails the deal."""
+    now = timezone.now()
+    earlier = _transient_failures_in_a_row(deal, run)
+    retry_in = (
+        settings.PIPELINE_RETRY_BACKOFF_SECONDS * 2**earlier
+        if retryable and earlier + 1 < settings.PIPELINE_MAX_ATTEMPTS
+        else None
+    )
+    retry_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
+    pipeline_run_end(
         deal=deal,
         run=run,
-        now=timezone.now(),
+        now=now,
         run_status=PipelineRun.Status.FAILED,
         error=message,
-        deal_status=deal_status,
+        deal_status=Deal.Status.FAILED if retry_at is None else Deal.Status.PENDING,
+        retry_at=retry_at,
     )
-    logger.warning("stage_failed", extra={**_log_fields(deal, run), "error": message})
-    if fail_deal:
+    fields = {**_log_fields(deal, run), "error": message}
+    if retry_at is not None:
+        logger.warning("stage_failed", extra={**fields, "retry_at": retry_at})
+    else:
+        logger.warning("stage_failed", extra=fields)
         logger.warning("pipeline_failed", extra={"deal_id": deal.id, "stage": run.stage})
+    return retry_in
+
+
+def _transient_failures_in_a_row(deal: Deal, run: PipelineRun) -> int:
+    """How many runs of this stage just before `run` failed with a retry scheduled: the
+    attempts already spent on this streak. A final failure (no retry) ends a streak, so
+    after an operator retries the count starts again."""
+    limit = settings.PIPELINE_MAX_ATTEMPTS
+    earlier = (
+        PipelineRun.objects.filter(deal=deal, stage=run.stage, attempt__lt=run.attempt)
+        .order_by("-attempt")
+        .values_list("retry_at", flat=True)[:limit]
+    )
+    streak = 0
+    for retry_at in earlier:
+        if retry_at is None:
+            break
+        streak += 1
+    return streak
 
 
 def _log_fields(deal: Deal, run: PipelineRun | None) -> dict:

@@ -2,16 +2,14 @@
 
 A step closes the run that just ended, opens the next one and moves the deal, all or
 nothing, so a worker killed at any instant leaves a state the next attempt can read: a run
-still `running` means "interrupted here". On PostgreSQL each step is a single statement
-(data-modifying CTEs): no BEGIN/COMMIT round trips, which is most of the cost of a stub
-stage. Other databases (the SQLite demo) run the same steps as ORM writes in a transaction.
+still `running` means "interrupted here". Each step is a single statement (data-modifying
+CTEs): no BEGIN/COMMIT round trips, which is most of the cost of a stub stage.
 """
 
 import uuid
 from datetime import datetime
 
-from django.db import connection, transaction
-from django.db.models import Max
+from django.db import connection
 
 from .models import Deal, PipelineRun, Stage
 
@@ -30,77 +28,58 @@ RETURNING attempt
 
 _END_SQL = """
 WITH closed AS (
-    UPDATE pipeline_runs SET status = %(run_status)s, ended_at = %(now)s, error = %(error)s
+    UPDATE pipeline_runs
+    SET status = %(run_status)s, ended_at = %(now)s, error = %(error)s, retry_at = %(retry_at)s
     WHERE id = %(run_id)s AND status = 'running'
 )
-UPDATE deals SET status = %(deal_status)s, current_stage = %(stage)s, updated_at = %(now)s
+UPDATE deals SET status = %(deal_status)s, current_stage = %(stage)s, updated_at = %(now)s,
+    enqueued_at = COALESCE(%(retry_at)s, enqueued_at)
 WHERE id = %(deal_id)s
 """
 
 
-def _single_statement() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def run_start(
+def pipeline_run_start(
     *, deal: Deal, stage: str, now: datetime, close_succeeded: PipelineRun | None = None
 ) -> PipelineRun:
     """Open a run of `stage` (attempt = previous attempts + 1) and move the deal to it,
     closing `close_succeeded`, the stage that just ended, in the same write."""
     run = PipelineRun(id=uuid.uuid4(), deal=deal, stage=stage, started_at=now)
-    if _single_statement():
-        params = {
-            "now": now,
-            "close_id": close_succeeded.id if close_succeeded else None,
-            "stage": stage,
-            "deal_id": deal.id,
-            "run_id": run.id,
-        }
-        with connection.cursor() as cursor:
-            cursor.execute(_START_SQL, params)
-            (run.attempt,) = cursor.fetchone()
-        return run
-    with transaction.atomic():
-        if close_succeeded is not None:
-            PipelineRun.objects.filter(id=close_succeeded.id, status="running").update(
-                status=PipelineRun.Status.SUCCEEDED, ended_at=now
-            )
-        Deal.objects.filter(id=deal.id).update(current_stage=stage, updated_at=now)
-        last = PipelineRun.objects.filter(deal=deal, stage=stage).aggregate(m=Max("attempt"))["m"]
-        run.attempt = (last or 0) + 1
-        run.save(force_insert=True)
+    params = {
+        "now": now,
+        "close_id": close_succeeded.id if close_succeeded else None,
+        "stage": stage,
+        "deal_id": deal.id,
+        "run_id": run.id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_START_SQL, params)
+        (run.attempt,) = cursor.fetchone()
     return run
 
 
-def run_end(
+def pipeline_run_end(
     *,
     deal: Deal,
     run: PipelineRun,
     now: datetime,
     run_status: str,
-    error: str | None = None,
     deal_status: str,
+    error: str | None = None,
+    retry_at: datetime | None = None,
 ) -> None:
     """Close `run` and set the deal's status in one write: done after the last stage,
-    failed at the stage that failed, or still running between two retries."""
+    failed at the stage that failed, or pending until `retry_at` when a transient failure
+    will be tried again (the sweeper then counts the deal as sent at `retry_at`)."""
     stage = Stage.DONE if deal_status == Deal.Status.DONE else run.stage
-    if _single_statement():
-        params = {
-            "now": now,
-            "run_status": run_status,
-            "error": error,
-            "run_id": run.id,
-            "deal_status": deal_status,
-            "stage": stage,
-            "deal_id": deal.id,
-        }
-        with connection.cursor() as cursor:
-            cursor.execute(_END_SQL, params)
-        return
-    with transaction.atomic():
-        PipelineRun.objects.filter(id=run.id, status="running").update(
-            status=run_status, ended_at=now, error=error
-        )
-        Deal.objects.filter(id=deal.id).update(
-            status=deal_status, current_stage=stage, updated_at=now
-        )
+    params = {
+        "now": now,
+        "run_status": run_status,
+        "error": error,
+        "retry_at": retry_at,
+        "run_id": run.id,
+        "deal_status": deal_status,
+        "stage": stage,
+        "deal_id": deal.id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_END_SQL, params)

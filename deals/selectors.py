@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Count, F, Func, Prefetch, Q, TextField
+from django.db.models import Count, F, Func, Max, Prefetch, Q, TextField
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils.dateparse import parse_datetime
 
@@ -79,12 +79,6 @@ class UtcIso(Func):
         "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
     )
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        # The embedded demo database stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC.
-        return self.as_sql(
-            compiler, connection, template="replace(%(expressions)s, ' ', 'T') || 'Z'"
-        )
 
 
 class QueueStep(NamedTuple):
@@ -203,17 +197,17 @@ def _runs_of(deal_ids: list[uuid.UUID]) -> list[tuple]:
     prepare = PipelineRun._meta.get_field("deal").target_field.get_db_prep_value
     with connection.cursor() as cursor:
         cursor.execute(
-            _runs_sql(len(deal_ids), connection.vendor),
+            _runs_sql(len(deal_ids)),
             [prepare(deal_id, connection) for deal_id in deal_ids],
         )
         return cursor.fetchall()
 
 
 @functools.cache
-def _runs_sql(count: int, vendor: str) -> str:
-    """The runs query for `count` deals as SQL, compiled by the ORM once per page size
-    (and database vendor). Building, compiling and iterating it through the ORM on every
-    poll cost as much CPU as the query itself; its text only depends on the count."""
+def _runs_sql(count: int) -> str:
+    """The runs query for `count` deals as SQL, compiled by the ORM once per page size.
+    Building, compiling and iterating it through the ORM on every poll cost as much CPU as
+    the query itself; its text only depends on the count."""
     placeholders = [uuid.UUID(int=n) for n in range(count)]  # distinct: IN drops repeats
     sql, params = _QUEUE_RUNS.filter(deal_id__in=placeholders).query.sql_with_params()
     assert len(params) == count, "the runs query takes exactly one parameter per deal"
@@ -249,6 +243,11 @@ def _queue_deal(row: tuple, runs: list[tuple] | tuple) -> QueueDeal:
         last_ended_at=runs[-1][5] if runs else None,
         steps=tuple(steps),
     )
+
+
+def deals_latest_checked_in_at() -> datetime | None:
+    """The latest HubSpot checked-in time of any deal: where the next sync's window starts."""
+    return Deal.objects.aggregate(latest=Max("hubspot_checked_in_at"))["latest"]
 
 
 def deal_status_counts() -> dict[str, int]:

@@ -1,26 +1,15 @@
-import sys
 import uuid
 
 from celery import shared_task
-from celery.signals import worker_init
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 
 from .pipeline import deal_process
 from .services import deal_send_now, deals_sweep_stuck
 
 
-@worker_init.connect
-def refuse_concurrency_on_sqlite(sender, **kwargs) -> None:
-    # deals/locks.py: SQLite has no lock a worker could hold for a deal, so one process only.
-    if connection.vendor == "sqlite" and (getattr(sender, "concurrency", 1) or 1) > 1:
-        sys.exit(
-            "worker: the SQLite database allows one worker process: start it with "
-            "--concurrency 1, or set DATABASE_URL to PostgreSQL"
-        )
-
-
 @shared_task(
+    bind=True,
     # A lost database connection: try again later on a fresh connection. The next attempt
     # closes the interrupted run and starts the stage again as a new run.
     autoretry_for=(OperationalError, InterfaceError),
@@ -29,10 +18,15 @@ def refuse_concurrency_on_sqlite(sender, **kwargs) -> None:
     retry_backoff_max=60,
     retry_jitter=True,
 )
-def process_deal(deal_id: str) -> None:
+def process_deal(self, deal_id: str) -> None:
     # A short wait for the lock: a job redelivered after its worker was killed may arrive
     # before PostgreSQL has noticed the dead connection and released the lock.
-    deal_process(deal_id=uuid.UUID(deal_id), lock_wait_seconds=3.0)
+    retry_in = deal_process(deal_id=uuid.UUID(deal_id), lock_wait_seconds=3.0)
+    if retry_in is not None:
+        # A transient stage error: the broker holds the job until the retry is due (the
+        # failed run records when). The stage's attempts are counted in pipeline_runs, so
+        # Celery's own limit (meant for lost connections) must not stop this retry.
+        raise self.retry(countdown=retry_in, max_retries=self.request.retries + 1)
 
 
 @shared_task

@@ -4,7 +4,8 @@ from . import apis
 
 urlpatterns = [
     path("deals/<uuid:deal_id>/", apis.DealDetailApi.as_view(), name="deal-detail"),
-    path("deals/<uuid:deal_id>/process/", apis.DealProcessApi.as_view(), name="deal-process"),
+    # "process": the seed system's name for a re-run, kept in the URL for its clients.
+    path("deals/<uuid:deal_id>/process/", apis.DealRerunApi.as_view(), name="deal-rerun"),
     path("deals/<uuid:deal_id>/retry/", apis.DealRetryApi.as_view(), name="deal-retry"),
     path("queue/deals/", apis.DealQueueViewSet.as_view({"get": "page"}), name="queue-deals"),
     path("queue/counts/", apis.DealQueueViewSet.as_view({"get": "counts"}), name="queue-counts"),

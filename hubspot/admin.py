@@ -4,6 +4,8 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from vcc.errors import ApplicationError
+
 from .models import COUNT_FIELDS, SyncRun
 from .services import sync_run_request
 
@@ -36,10 +38,12 @@ class SyncRunAdmin(admin.ModelAdmin):
     def sync_now_view(self, request: HttpRequest) -> HttpResponseRedirect:
         if not self.has_view_permission(request):
             return redirect("admin:index")
-        run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
-        if run.status == SyncRun.Status.FAILED:
-            self.message_user(request, run.error, messages.ERROR)
-        elif created:
+        try:
+            run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:hubspot_syncrun_changelist"))
+        if created:
             self.message_user(request, "Sync queued; its progress shows below.", messages.SUCCESS)
         else:
             self.message_user(

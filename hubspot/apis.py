@@ -4,28 +4,18 @@ import uuid
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from deals.apis import ErrorSerializer
+from vcc.api import AUTH_ERRORS, ErrorSerializer
+from vcc.errors import NotFound
 
 from .models import COUNT_FIELDS, SyncRun
 from .selectors import sync_run_get, sync_runs_recent
 from .services import sync_run_request
-
-
-class ServiceUnavailable(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is unavailable; try again shortly."
-    default_code = "unavailable"
-
-
-# Staff only, like every endpoint: 401 without credentials, 403 for a user who is not staff.
-_auth_errors = {401: ErrorSerializer, 403: ErrorSerializer}
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -72,7 +62,7 @@ class SyncRunPagination(CursorPagination):
 class SyncRunListApi(APIView):
     @extend_schema(
         summary="Recent syncs, newest first",
-        responses={200: SyncRunSerializer(many=True), **_auth_errors},
+        responses={200: SyncRunSerializer(many=True), **AUTH_ERRORS},
     )
     def get(self, request: Request) -> Response:
         paginator = SyncRunPagination()
@@ -82,12 +72,10 @@ class SyncRunListApi(APIView):
     @extend_schema(
         summary="Start a sync now (or get the one already in flight; never a second)",
         request=None,
-        responses={202: SyncRunAcceptedSerializer, 503: ErrorSerializer, **_auth_errors},
+        responses={202: SyncRunAcceptedSerializer, 503: ErrorSerializer, **AUTH_ERRORS},
     )
     def post(self, request: Request) -> Response:
         run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
-        if run.status == SyncRun.Status.FAILED:
-            raise ServiceUnavailable(run.error)
         url = reverse("sync-run-detail", kwargs={"run_id": run.id}, request=request)
         data = {"id": run.id, "status": run.status, "status_url": url, "created": created}
         return Response(SyncRunAcceptedSerializer(data).data, status=status.HTTP_202_ACCEPTED)
@@ -96,7 +84,7 @@ class SyncRunListApi(APIView):
 class SyncRunDetailApi(APIView):
     @extend_schema(
         summary="One sync, with its progress",
-        responses={200: SyncRunSerializer, 404: ErrorSerializer, **_auth_errors},
+        responses={200: SyncRunSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
     )
     def get(self, request: Request, run_id: uuid.UUID) -> Response:
         run = sync_run_get(run_id=run_id)

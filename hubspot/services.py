@@ -20,13 +20,13 @@ from django.db.models import Max, Min
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from deals.models import Deal
-from deals.services import deals_enqueue
+from deals.selectors import deals_latest_checked_in_at
+from vcc.errors import Conflict, Unavailable
 
 from .client import HubspotClient
+from .ingest import hubspot_deals_upsert
 from .models import ACTIVE, COUNT_FIELDS, SyncRun
 from .types import HubspotError, SearchPage
-from .upsert import deals_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def sync_run_request(*, trigger: str = SyncRun.Trigger.MANUAL) -> tuple[SyncRun,
     """Queue a sync for a worker, or return the one already queued or running.
 
     Returns (run, created). Never a second sync: the unique `active` column refuses it.
-    A run that could not be handed to the broker comes back failed, its lock released.
+    Raises Unavailable when the run could not be handed to the broker (it is recorded as
+    failed, its lock released).
     """
     sync_runs_expire_stale()
     for _ in range(3):  # the active run may finish between our insert and our read
@@ -73,6 +74,8 @@ def sync_run_request(*, trigger: str = SyncRun.Trigger.MANUAL) -> tuple[SyncRun,
                 return active, False
         else:
             run.refresh_from_db()
+            if run.status == SyncRun.Status.FAILED:
+                raise Unavailable(run.error)
             return run, True
     raise RuntimeError("could not queue a sync: the sync lock kept changing hands")
 
@@ -91,8 +94,14 @@ def _send_queued_run(run_id: str) -> None:
         logger.error("sync_enqueue_failed", extra={"sync_run_id": run_id, "error": repr(exc)})
 
 
-def sync_run_start(*, trigger: str, window: tuple[datetime, datetime] | None = None) -> SyncRun:
-    """Start a sync in this process. If another is in flight, record this one as skipped."""
+def sync_run_start(
+    *,
+    trigger: str,
+    window: tuple[datetime, datetime] | None = None,
+    raise_if_skipped: bool = False,
+) -> SyncRun:
+    """Start a sync in this process. If another is in flight, record this one as skipped,
+    and raise Conflict saying so when `raise_if_skipped` (a person is waiting for it)."""
     sync_runs_expire_stale()
     now = timezone.now()
     since, until = window or (None, None)
@@ -115,7 +124,7 @@ def sync_run_start(*, trigger: str, window: tuple[datetime, datetime] | None = N
             else "skipped: another sync was in flight"
         )
         logger.info("sync_skipped", extra={"trigger": trigger, "reason": reason})
-        return SyncRun.objects.create(
+        skipped = SyncRun.objects.create(
             trigger=trigger,
             status=SyncRun.Status.SKIPPED,
             window_start=since,
@@ -124,6 +133,9 @@ def sync_run_start(*, trigger: str, window: tuple[datetime, datetime] | None = N
             finished_at=now,
             progress_message=reason,
         )
+        if raise_if_skipped:
+            raise Conflict(reason) from None
+        return skipped
 
 
 def sync_run_claim(*, run_id: str) -> SyncRun | None:
@@ -145,7 +157,7 @@ def sync_window(*, now: datetime) -> tuple[datetime, datetime]:
     Starts earlier when a sync failed since the last success: it may have stopped after
     writing later deals (pages come in HubSpot id order, not time order).
     """
-    latest = Deal.objects.aggregate(latest=Max("hubspot_checked_in_at"))["latest"]
+    latest = deals_latest_checked_in_at()
     if latest is None:
         since = now - timedelta(days=settings.HUBSPOT_BOOTSTRAP_DAYS)
     else:
@@ -205,7 +217,7 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
         # Heartbeat first, and write only while we still hold the lock.
         if not SyncRun.objects.filter(id=run.id, active=ACTIVE).update(heartbeat_at=now):
             raise SyncLockLost("another sync took over: this one was silent past the lock TTL")
-        result = deals_upsert(deals=page.deals, now=now)
+        result = hubspot_deals_upsert(deals=page.deals, now=now, source="hubspot_sync")
         run.pages += 1
         run.fetched += len(page.deals) + len(page.invalid)
         run.new += len(result.created)
@@ -219,7 +231,6 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
             run.progress_total = max(page.total, run.fetched)
         run.progress_message = f"page {run.pages}: {run.fetched} deals fetched, {run.new} new"
         SyncRun.objects.filter(id=run.id).update(**{f: getattr(run, f) for f in _PROGRESS_FIELDS})
-        deals_enqueue(deals=result.created, reason="hubspot_sync")
 
 
 _PROGRESS_FIELDS = (*COUNT_FIELDS, "progress_current", "progress_total", "progress_message")

@@ -50,7 +50,12 @@ class CeleryWorker:
     """A real `celery worker` process against the test database and the test broker."""
 
     def __init__(
-        self, *, concurrency: int = 2, env: dict[str, str] | None = None, include: str = ""
+        self,
+        *,
+        concurrency: int = 2,
+        env: dict[str, str] | None = None,
+        include: str = "",
+        queues: str = "",
     ) -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         args = [
@@ -73,6 +78,8 @@ class CeleryWorker:
         ]
         if include:
             args += ["--include", include]
+        if queues:
+            args += ["--queues", queues]
         self.log_path = BASE_DIR / "test-artifacts" / f"worker-{self.name.split('@')[0]}.log"
         self.log_path.parent.mkdir(exist_ok=True)
         full_env = {

@@ -46,7 +46,7 @@ def test_the_actions_enqueue_and_report_what_they_skipped(admin_user_client):
 
     text = response.content.decode()
     assert "Enqueued 1 deal(s)." in text
-    assert "Skipped 1 deal(s): 777 (the deal is being processed" in text
+    assert "Skipped 1 deal(s): 777 (The deal is being processed" in text
     failed.refresh_from_db()
     assert (failed.status, failed.current_stage) == ("pending", "appraisal")
 

@@ -73,7 +73,7 @@ def test_retry_of_a_done_deal_answers_409_saying_why(staff_client):
     deal = DealFactory(status="done", current_stage="done")
     response = staff_client.post(f"/api/deals/{deal.id}/retry/")
     assert response.status_code == 409
-    assert response.json()["detail"] == "the deal is done; only a failed deal can be retried"
+    assert response.json()["detail"] == "The deal is done; only a failed deal can be retried."
 
 
 @pytest.mark.parametrize("path", ["", "process/", "retry/"])

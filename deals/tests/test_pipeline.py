@@ -1,4 +1,5 @@
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -6,9 +7,10 @@ from django.db import OperationalError, connection, connections
 
 from deals.models import STAGE_ORDER, Deal
 from deals.pipeline import WORKER_LOST, deal_process
-from deals.services import DealConflict, deal_rerun, deal_retry
+from deals.services import deal_rerun, deal_retry
 from deals.stages import RetryableStageError, StageError
 from deals.tests.factories import DealFactory, PipelineRunFactory
+from vcc.errors import Conflict
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +60,28 @@ def test_a_crashing_stage_fails_the_deal_with_the_exception(use_stage):
     assert deal.pipeline_runs.get(stage="segmentation").error == "KeyError: 'segment'"
 
 
-def test_it_retries_a_transient_error_each_attempt_its_own_run(use_stage):
+def test_a_transient_error_waits_pending_with_the_retry_due_on_the_run(use_stage, settings):
+    settings.PIPELINE_RETRY_BACKOFF_SECONDS = 4
+
+    def busy(deal):
+        raise RetryableStageError("appraisal service busy")
+
+    use_stage("appraisal", busy)
+    deal = DealFactory()
+
+    retry_in = deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert retry_in == 4
+    assert (deal.status, deal.current_stage) == ("pending", "appraisal")
+    run = deal.pipeline_runs.get(stage="appraisal")
+    assert (run.status, run.error) == ("failed", "appraisal service busy")
+    assert run.retry_at == run.ended_at + timedelta(seconds=4)
+    assert deal.enqueued_at == run.retry_at  # the sweeper waits from when it is due
+
+
+def test_each_retry_is_its_own_run_and_backs_off(use_stage, settings):
+    settings.PIPELINE_RETRY_BACKOFF_SECONDS = 2
     calls = []
 
     def flaky(deal):
@@ -69,9 +92,10 @@ def test_it_retries_a_transient_error_each_attempt_its_own_run(use_stage):
     use_stage("appraisal", flaky)
     deal = DealFactory()
 
-    deal_process(deal_id=deal.id)
+    waits = [deal_process(deal_id=deal.id) for _ in range(3)]
 
     deal.refresh_from_db()
+    assert waits == [2, 4, None]
     assert deal.status == "done"
     appraisal = [r for r in _runs(deal) if r[0] == "appraisal"]
     assert appraisal == [
@@ -88,12 +112,34 @@ def test_it_gives_up_after_three_transient_failures(use_stage):
     use_stage("appraisal", always_busy)
     deal = DealFactory()
 
-    deal_process(deal_id=deal.id)
+    waits = [deal_process(deal_id=deal.id) for _ in range(4)]
 
     deal.refresh_from_db()
+    assert waits == [0, 0, None, None]  # the fourth job finds the deal failed
     assert (deal.status, deal.current_stage) == ("failed", "appraisal")
-    assert deal.pipeline_runs.filter(stage="appraisal", status="failed").count() == 3
+    runs = deal.pipeline_runs.filter(stage="appraisal").order_by("attempt")
+    assert [(run.status, run.retry_at is None) for run in runs] == [
+        ("failed", False),
+        ("failed", False),
+        ("failed", True),
+    ]
     assert not deal.pipeline_runs.filter(stage="review").exists()
+
+
+def test_after_an_operator_retry_the_transient_attempts_start_again(use_stage):
+    def always_busy(deal):
+        raise RetryableStageError("appraisal service busy")
+
+    use_stage("appraisal", always_busy)
+    deal = DealFactory()
+    for _ in range(3):
+        deal_process(deal_id=deal.id)
+    deal_retry(deal_id=deal.id)
+
+    assert deal_process(deal_id=deal.id) == 0  # a first attempt again, not a fourth
+
+    deal.refresh_from_db()
+    assert deal.status == "pending"
 
 
 def test_it_resumes_at_the_failed_stage(use_stage):
@@ -281,7 +327,7 @@ def test_a_rerun_is_refused_while_the_deal_is_running(use_stage):
     worker = _in_thread(deal_process, deal_id=deal.id)
     assert entered.wait(timeout=30)
 
-    with pytest.raises(DealConflict, match="being processed"):
+    with pytest.raises(Conflict, match="being processed"):
         deal_rerun(deal_id=deal.id)
     release.set()
     worker.join(timeout=30)
@@ -289,34 +335,6 @@ def test_a_rerun_is_refused_while_the_deal_is_running(use_stage):
     deal.refresh_from_db()
     assert deal.status == "done"
     assert deal.pipeline_runs.count() == len(STAGE_ORDER)
-
-
-def test_the_portable_writes_record_the_same_history(monkeypatch, use_stage):
-    # SQLite (the embedded demo) has no data-modifying CTEs: the ORM path must agree.
-    monkeypatch.setattr("deals.runs._single_statement", lambda: False)
-    calls = []
-
-    def flaky(deal):
-        calls.append(1)
-        if len(calls) == 1:
-            raise RetryableStageError("busy")
-
-    use_stage("appraisal", flaky)
-    deal = DealFactory()
-
-    deal_process(deal_id=deal.id)
-
-    deal.refresh_from_db()
-    assert (deal.status, deal.current_stage) == ("done", "done")
-    assert _runs(deal) == [
-        ("intake", 1, "succeeded"),
-        ("segmentation", 1, "succeeded"),
-        ("categorization", 1, "succeeded"),
-        ("appraisal", 1, "failed"),
-        ("appraisal", 2, "succeeded"),
-        ("review", 1, "succeeded"),
-        ("done", 1, "succeeded"),
-    ]
 
 
 def test_a_stage_past_the_soft_time_limit_fails_the_deal_saying_so(use_stage, settings):
@@ -356,6 +374,27 @@ def test_after_a_retry_the_lost_worker_count_starts_again(settings):
     deal.refresh_from_db()
     assert deal.status == "done"
     assert deal.pipeline_runs.get(stage="segmentation", attempt=5).status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)  # the eager task closes the connection after it
+def test_the_job_retries_a_transient_stage_error_through_celery(use_stage):
+    from deals.tasks import process_deal
+
+    calls = []
+
+    def flaky(deal):
+        calls.append(1)
+        if len(calls) < 3:
+            raise RetryableStageError("appraisal service busy")
+
+    use_stage("appraisal", flaky)
+    deal = DealFactory()
+
+    process_deal.apply(args=[str(deal.id)])  # eager: Celery runs its retries inline
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    assert len(calls) == 3
 
 
 @pytest.mark.django_db(transaction=True)

@@ -306,7 +306,7 @@ def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(pa
     page.once("dialog", lambda dialog: dialog.accept())
     drawer.get_by_role("button", name="Retry failed stage").click()
     expect(drawer.get_by_role("status")).to_have_text(
-        "Refused (409): the deal is done; only a failed deal can be retried"
+        "Refused (409): The deal is done; only a failed deal can be retried."
     )
 
     page.once("dialog", lambda dialog: dialog.accept())

@@ -5,15 +5,10 @@ from django.utils import timezone
 
 from deals.models import Deal
 from deals.pipeline import WORKER_LOST
-from deals.services import (
-    DealConflict,
-    DealNotFound,
-    deal_rerun,
-    deal_retry,
-    deals_sweep_stuck,
-)
+from deals.services import deal_rerun, deal_retry, deals_sweep_stuck
 from deals.tests.factories import DealFactory, PipelineRunFactory
 from vcc.celery import app as celery_app
+from vcc.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +42,7 @@ def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, enqu
 @pytest.mark.parametrize("status", ["pending", "done", "running"])
 def test_only_a_failed_deal_can_be_retried(status, enqueued):
     deal = DealFactory(status=status)
-    with pytest.raises(DealConflict):
+    with pytest.raises(Conflict):
         deal_retry(deal_id=deal.id)
     deal.refresh_from_db()
     assert deal.status == status
@@ -55,14 +50,14 @@ def test_only_a_failed_deal_can_be_retried(status, enqueued):
 
 def test_a_running_deal_cannot_be_rerun(enqueued):
     deal = DealFactory(status="running", current_stage="review")
-    with pytest.raises(DealConflict, match="being processed"):
+    with pytest.raises(Conflict, match="being processed"):
         deal_rerun(deal_id=deal.id)
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("running", "review")
 
 
 def test_an_unknown_deal_is_not_found(enqueued):
-    with pytest.raises(DealNotFound):
+    with pytest.raises(NotFound):
         deal_rerun(deal_id="00000000-0000-0000-0000-000000000000")
 
 

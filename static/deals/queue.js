@@ -399,18 +399,21 @@
     if (!deal.runs.length) el.timeline.append(node("li", { textContent: "No run yet." }));
   }
 
+  // The re-run keeps the seed system's URL, process/.
+  const ACTION_PATHS = { rerun: "process/", retry: "retry/" };
+
   async function act(kind) {
     const id = state.dealId;
     const name = state.deal ? state.deal.hubspot_deal_id : "this deal";
     const question =
-      kind === "process"
+      kind === "rerun"
         ? `Re-run deal ${name} from scratch? Its earlier runs stay in the timeline.`
         : `Retry deal ${name} from the stage that failed?`;
     if (!id || !window.confirm(question)) return;
     el.outcome.textContent = "Sending…";
     let response;
     try {
-      response = await fetch(`${api.deal}${id}/${kind}/`, {
+      response = await fetch(`${api.deal}${id}/${ACTION_PATHS[kind]}`, {
         method: "POST",
         headers: { Accept: "application/json", "X-CSRFToken": api.csrf },
         credentials: "same-origin",
@@ -457,7 +460,7 @@
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && state.dealId) closeDrawer();
   });
-  el.rerun.addEventListener("click", () => act("process"));
+  el.rerun.addEventListener("click", () => act("rerun"));
   el.retry.addEventListener("click", () => act("retry"));
   window.addEventListener("popstate", () => {
     const dealId = readUrl();

@@ -58,3 +58,10 @@ def test_with_no_urls_it_uses_the_embedded_defaults(tmp_path):
         env={"DJANGO_DEBUG": "true", "DATABASE_URL": "", "CELERY_BROKER_URL": ""},
     )
     assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"], result.stderr
+
+
+def test_an_api_path_no_route_matches_answers_the_json_error_body(admin_client):
+    response = admin_client.post("/api/deals/not-a-uuid/process/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from hubspot.models import SyncRun
 from hubspot.services import sync_run_execute, sync_run_start, sync_window
+from vcc.errors import ApplicationError
 
 
 def _when(value: str | None, name: str):
@@ -38,9 +39,10 @@ class Command(BaseCommand):
             if window[0] > window[1]:
                 raise CommandError("--since must be before --until")
         trigger = SyncRun.Trigger.BACKFILL if window else SyncRun.Trigger.COMMAND
-        run = sync_run_start(trigger=trigger, window=window)
-        if run.status == SyncRun.Status.SKIPPED:
-            raise CommandError(run.progress_message)
+        try:
+            run = sync_run_start(trigger=trigger, window=window, raise_if_skipped=True)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
 
         bar = tqdm(unit="deal", file=sys.stderr, disable=not sys.stderr.isatty())
 

@@ -1,0 +1,53 @@
+"""Handing deals to the pipeline's workers: always after the transaction commits, so no
+job ever reads an uncommitted row, and never fatally: a send that fails (broker down) is
+logged and left to the sweeper, which sends it again."""
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def deal_send_now(*, deal_id: uuid.UUID | str, hubspot_deal_id: str, reason: str) -> bool:
+    """Hand `process_deal` to the broker now; False (and logged) when the broker refused."""
+    from deals.tasks import process_deal  # tasks import services; keep the cycle at call time
+
+    fields = {"deal_id": deal_id, "hubspot_deal_id": hubspot_deal_id, "reason": reason}
+    try:
+        process_deal.delay(str(deal_id))
+    except Exception as exc:
+        logger.error("deal_enqueue_failed", extra={**fields, "error": repr(exc)})
+        return False
+    logger.info("deal_enqueued", extra=fields)
+    return True
+
+
+def deal_enqueue(*, deal_id: uuid.UUID, hubspot_deal_id: str, reason: str) -> None:
+    """Send `process_deal` once the current transaction commits."""
+    transaction.on_commit(
+        lambda: deal_send_now(deal_id=deal_id, hubspot_deal_id=hubspot_deal_id, reason=reason)
+    )
+
+
+def deals_enqueue(*, deals: Sequence[tuple[uuid.UUID, str]], reason: str) -> None:
+    """Send `process_deal` for many deals once the transaction commits, through one fan-out
+    job: a sync page of 200 new deals costs the sync one broker round trip, not 200."""
+    from deals.tasks import enqueue_deals
+
+    payload = [[str(deal_id), hubspot_deal_id] for deal_id, hubspot_deal_id in deals]
+    if not payload:
+        return
+
+    def send() -> None:
+        try:
+            enqueue_deals.delay(payload, reason)
+        except Exception as exc:
+            logger.error(
+                "deal_enqueue_failed",
+                extra={"deals": len(payload), "reason": reason, "error": repr(exc)},
+            )
+
+    transaction.on_commit(send)

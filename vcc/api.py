@@ -1,0 +1,56 @@
+"""API pieces every app shares: the error body, the auth errors every endpoint documents,
+and the one exception handler that turns service errors into responses."""
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from . import errors
+
+ErrorSerializer = inline_serializer("Error", fields={"detail": serializers.CharField()})
+# Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff.
+AUTH_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer}
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The current state does not allow this action."
+    default_code = "conflict"
+
+
+class BadRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request is not valid."
+    default_code = "invalid"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is unavailable; try again shortly."
+    default_code = "unavailable"
+
+
+def _as_api_exception(exc: errors.ApplicationError) -> exceptions.APIException:
+    if isinstance(exc, errors.NotFound):
+        return exceptions.NotFound(exc.message)
+    if isinstance(exc, errors.Conflict):
+        return Conflict(exc.message)
+    if isinstance(exc, errors.Unavailable):
+        return ServiceUnavailable(exc.message)
+    if isinstance(exc, errors.InvalidInput) and exc.field:
+        return exceptions.ValidationError({exc.field: [exc.message]})
+    return BadRequest(exc.message)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, taught our service errors: {"detail": ...} with the matching status,
+    or {"<field>": [...]} for invalid input that names its field."""
+    if isinstance(exc, errors.ApplicationError):
+        exc = _as_api_exception(exc)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or None)
+    return drf_exception_handler(exc, context)
