@@ -2,15 +2,15 @@
 
 import uuid
 
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from vcc.api import AUTH_ERRORS, ErrorSerializer
+from vcc.api import AUTH_ERRORS, ErrorSerializer, PagingErrorSerializer, StrictCursorPagination
 from vcc.errors import NotFound
 
 from .models import COUNT_FIELDS, SyncRun
@@ -52,22 +52,25 @@ class SyncRunAcceptedSerializer(serializers.Serializer):
     created = serializers.BooleanField(help_text="false: a sync was already in flight")
 
 
-class SyncRunPagination(CursorPagination):
+class SyncRunPagination(StrictCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 20
-    page_size_query_param = "limit"
     max_page_size = 100
 
 
-class SyncRunListApi(APIView):
+class SyncRunListApi(generics.ListAPIView):
+    serializer_class = SyncRunSerializer
+    pagination_class = SyncRunPagination
+
+    def get_queryset(self) -> QuerySet[SyncRun]:
+        return sync_runs_recent()
+
     @extend_schema(
         summary="Recent syncs, newest first",
-        responses={200: SyncRunSerializer(many=True), **AUTH_ERRORS},
+        responses={200: SyncRunSerializer(many=True), 400: PagingErrorSerializer, **AUTH_ERRORS},
     )
-    def get(self, request: Request) -> Response:
-        paginator = SyncRunPagination()
-        page = paginator.paginate_queryset(sync_runs_recent(), request, view=self)
-        return paginator.get_paginated_response(SyncRunSerializer(page, many=True).data)
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         summary="Start a sync now (or get the one already in flight; never a second)",

@@ -192,6 +192,7 @@ def sync_run_execute(
     logger.info(
         "sync_started", extra={**fields, "since": run.window_start, "until": run.window_end}
     )
+    before = (client.request_count, client.rate_limited_count) if client else (0, 0)
     try:
         client = client or HubspotClient()
         for page in client.search_checked_in(since=run.window_start, until=run.window_end):
@@ -200,13 +201,14 @@ def sync_run_execute(
                 on_progress(run)
     except (HubspotError, SyncLockLost, SoftTimeLimitExceeded) as exc:
         error = str(exc) or "the sync passed its time limit"
-        _finish(run, SyncRun.Status.FAILED, error=error)
+        _finish(run, SyncRun.Status.FAILED, error=error, client=client, before=before)
         logger.error("sync_failed", extra={**fields, "error": error})
     except Exception as exc:
-        _finish(run, SyncRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        _finish(run, SyncRun.Status.FAILED, error=error, client=client, before=before)
         logger.exception("sync_failed", extra=fields)
     else:
-        _finish(run, SyncRun.Status.SUCCEEDED)
+        _finish(run, SyncRun.Status.SUCCEEDED, client=client, before=before)
         logger.info("sync_finished", extra={**fields, "summary": run.summary, "pages": run.pages})
     return run
 
@@ -236,8 +238,20 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
 _PROGRESS_FIELDS = (*COUNT_FIELDS, "progress_current", "progress_total", "progress_message")
 
 
-def _finish(run: SyncRun, status: str, *, error: str = "") -> None:
+def _finish(
+    run: SyncRun,
+    status: str,
+    *,
+    client: HubspotClient | None,
+    before: tuple[int, int],
+    error: str = "",
+) -> None:
     run.status, run.error, run.finished_at = status, error, timezone.now()
+    if client is not None:
+        # Every request the sync sent: pages only count what they wrote, and a failing
+        # page's requests (its retries, the 429s waited out) matter most.
+        run.requests = client.request_count - before[0]
+        run.rate_limited = client.rate_limited_count - before[1]
     if status == SyncRun.Status.SUCCEEDED:
         run.progress_message = f"done: {run.summary}"
     SyncRun.objects.filter(id=run.id).update(
@@ -246,6 +260,8 @@ def _finish(run: SyncRun, status: str, *, error: str = "") -> None:
         finished_at=run.finished_at,
         active=None,
         progress_message=run.progress_message,
+        requests=run.requests,
+        rate_limited=run.rate_limited,
     )
 
 

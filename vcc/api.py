@@ -6,6 +6,8 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -14,6 +16,14 @@ from . import errors
 ErrorSerializer = inline_serializer("Error", fields={"detail": serializers.CharField()})
 # Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff.
 AUTH_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer}
+# A malformed `cursor` or `limit` (StrictCursorPagination): the field and what is wrong.
+PagingErrorSerializer = inline_serializer(
+    "PagingError",
+    fields={
+        name: serializers.ListField(child=serializers.CharField(), required=False)
+        for name in ("cursor", "limit")
+    },
+)
 
 
 class Conflict(exceptions.APIException):
@@ -54,3 +64,36 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     return drf_exception_handler(exc, context)
+
+
+class StrictCursorPagination(CursorPagination):
+    """Cursor paging (`cursor`, `limit`) that answers 400 naming the parameter when one is
+    malformed, instead of ignoring a bad `limit` or calling a bad cursor "not found"."""
+
+    page_size_query_param = "limit"
+    max_page_size = 100
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+    def decode_cursor(self, request: Request):
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: ["Not a cursor from a previous page's next or previous."]}
+            ) from None

@@ -119,3 +119,14 @@ def test_with_the_broker_down_it_answers_503_and_frees_the_lock(staff_client, mo
     assert "task broker is unavailable" in response.json()["detail"]
     run = SyncRun.objects.get()
     assert (run.status, run.active) == ("failed", None)
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=abc", "limit"), ("limit=0", "limit"), ("limit=101", "limit"), ("cursor=zz", "cursor")],
+)
+def test_bad_paging_parameters_are_a_400_naming_the_parameter(staff_client, query, field):
+    response = staff_client.get(f"/api/sync/runs/?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+import responses
 from django.utils import timezone
 
 from deals.models import Deal
@@ -181,3 +182,23 @@ def test_a_deal_our_columns_cannot_hold_is_set_aside_not_fatal(
     assert (run.fetched, run.new, run.invalid) == (452, 451, 1)
     assert not Deal.objects.filter(hubspot_deal_id=huge).exists()
     assert Deal.objects.get(hubspot_deal_id=nul).name == "Nullbyte Ltd"
+
+
+@responses.activate
+def test_a_failed_sync_records_every_request_it_sent(no_wait_limiter, sleeps, enqueued):
+    url = "https://hubspot.test/crm/v3/objects/deals/search"
+    for _ in range(3):
+        responses.post(url, status=500, json={"status": "error", "message": "boom"})
+    client = HubspotClient(
+        access_token="t",
+        base_url="https://hubspot.test",
+        search_limiter=no_wait_limiter,
+        max_retries=2,
+        sleep=sleeps,
+    )
+
+    run = sync_run_execute(run=sync_run_start(trigger=SyncRun.Trigger.SCHEDULED), client=client)
+
+    stored = SyncRun.objects.get(id=run.id)
+    assert stored.status == "failed"
+    assert (stored.requests, stored.pages) == (3, 0)
