@@ -15,6 +15,12 @@ def _static_files_without_collectstatic(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Tests create many users; the production hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def celery_worker() -> Iterator[Callable[..., CeleryWorker]]:
     """Start real worker processes (on an emptied test queue); all are stopped afterwards."""
