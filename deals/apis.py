@@ -133,8 +133,9 @@ class QueueQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
     before = serializers.CharField(
         required=False,
+        allow_blank=True,
         help_text="The previous page's `next_before`, verbatim; or a plain ISO timestamp "
-        "(then: the deals updated strictly before it).",
+        "(then: the deals updated strictly before it). Empty: the first page.",
     )
     status = serializers.ChoiceField(choices=Deal.Status.choices, required=False, allow_blank=True)
     stage = serializers.ChoiceField(
@@ -147,7 +148,9 @@ class QueueQuerySerializer(serializers.Serializer):
         help_text="A HubSpot deal id prefix, or a part of the name (any case).",
     )
 
-    def validate_before(self, value: str) -> QueueCursor:
+    def validate_before(self, value: str) -> QueueCursor | None:
+        if not value:
+            return None
         try:
             return QueueCursor.decode(value)
         except ValueError as exc:

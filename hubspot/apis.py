@@ -67,7 +67,12 @@ class SyncRunListApi(generics.ListAPIView):
 
     @extend_schema(
         summary="Recent syncs, newest first",
-        responses={200: SyncRunSerializer(many=True), 400: PagingErrorSerializer, **AUTH_ERRORS},
+        responses={
+            200: SyncRunSerializer(many=True),
+            400: PagingErrorSerializer,
+            404: ErrorSerializer,
+            **AUTH_ERRORS,
+        },
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

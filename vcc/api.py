@@ -16,13 +16,9 @@ from . import errors
 ErrorSerializer = inline_serializer("Error", fields={"detail": serializers.CharField()})
 # Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff.
 AUTH_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer}
-# A malformed `cursor` or `limit` (StrictCursorPagination): the field and what is wrong.
+# A malformed `limit` (StrictCursorPagination): what is wrong with it.
 PagingErrorSerializer = inline_serializer(
-    "PagingError",
-    fields={
-        name: serializers.ListField(child=serializers.CharField(), required=False)
-        for name in ("cursor", "limit")
-    },
+    "PagingError", fields={"limit": serializers.ListField(child=serializers.CharField())}
 )
 
 
@@ -67,8 +63,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 class StrictCursorPagination(CursorPagination):
-    """Cursor paging (`cursor`, `limit`) that answers 400 naming the parameter when one is
-    malformed, instead of ignoring a bad `limit` or calling a bad cursor "not found"."""
+    """Cursor paging (`cursor`, `limit`) whose `limit` is checked: out of range or not a
+    number is a 400 naming it, not silently ignored. A cursor we never handed out is a 404
+    (DRF's "Invalid cursor"): any string is a well-formed opaque cursor."""
 
     page_size_query_param = "limit"
     max_page_size = 100
@@ -89,11 +86,3 @@ class StrictCursorPagination(CursorPagination):
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"].update(minimum=1, maximum=self.max_page_size)
         return parameters
-
-    def decode_cursor(self, request: Request):
-        try:
-            return super().decode_cursor(request)
-        except exceptions.NotFound:
-            raise exceptions.ValidationError(
-                {self.cursor_query_param: ["Not a cursor from a previous page's next or previous."]}
-            ) from None
