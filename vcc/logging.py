@@ -42,5 +42,8 @@ def _redact(line: str) -> str:
     # secret from settings reaches a log, whoever logged it and however.
     from django.conf import settings
 
-    token = getattr(settings, "HUBSPOT_ACCESS_TOKEN", "")
-    return line.replace(token, "[redacted]") if token else line
+    for name in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET"):
+        secret = getattr(settings, name, "")
+        if secret:
+            line = line.replace(secret, "[redacted]")
+    return line
