@@ -38,12 +38,34 @@ def celery_worker() -> Iterator[Callable[..., CeleryWorker]]:
 
 
 @pytest.fixture
+def staff_client(client, django_user_model):
+    """Logged in through the session, as the queue page is."""
+    client.force_login(django_user_model.objects.create_user("operator", is_staff=True))
+    return client
+
+
+@pytest.fixture
+def admin_user_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("boss", password="pw"))
+    return client
+
+
+@pytest.fixture
+def no_broker(enqueued) -> None:
+    """Jobs are recorded (see `enqueued`), never sent to the broker."""
+
+
+@pytest.fixture
 def enqueued(monkeypatch) -> list[str]:
     """Deal ids handed to `process_deal`, recorded here instead of sent to the broker
-    (the worker tests use the real broker). Fan-out batches are handed out inline."""
+    (the worker tests use the real broker). Fan-out batches are handed out inline. The
+    broker's queues start empty: the sweeper reads what is waiting there."""
     from deals.tasks import enqueue_deals
 
+    celery_app.control.purge()
     ids: list[str] = []
-    monkeypatch.setattr("deals.tasks.process_deal.delay", ids.append)
+    monkeypatch.setattr(
+        "deals.tasks.process_deal.apply_async", lambda args, **options: ids.append(args[0])
+    )
     monkeypatch.setattr("deals.tasks.enqueue_deals.delay", enqueue_deals.run)
     return ids

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 
@@ -57,11 +58,17 @@ class Deal(models.Model):
                 fields=["current_stage", "-updated_at", "-id"], name="deals_stage_updated_id"
             ),
             models.Index(fields=["-hubspot_checked_in_at"], name="deals_checked_in_desc"),
-            # The sweeper looks for unfinished deals nobody touched lately.
+            # The sweeper looks for unfinished deals nobody touched lately...
             models.Index(
                 fields=["updated_at"],
                 name="deals_unfinished_updated",
                 condition=Q(status__in=["pending", "running"]),
+            ),
+            # ...and for pending ones sent longest ago, a batch at a time.
+            models.Index(
+                Coalesce("enqueued_at", "created_at"),
+                name="deals_pending_last_sent",
+                condition=Q(status="pending"),
             ),
         ]
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from .pipeline import deal_process
-from .services import deal_send_now, deals_sweep_stuck
+from .services import deals_send_now, deals_sweep_stuck
 
 
 @shared_task(
@@ -37,8 +37,7 @@ def sweep_stuck_deals() -> dict:
 
 @shared_task
 def enqueue_deals(deals: list[list[str]], reason: str) -> int:
-    """Fan out `process_deal` for a batch of new deals (see services.deals_enqueue)."""
-    return sum(
-        deal_send_now(deal_id=deal_id, hubspot_deal_id=hubspot_deal_id, reason=reason)
-        for deal_id, hubspot_deal_id in deals
+    """Fan out `process_deal` for a batch of deals (see services.deals_enqueue)."""
+    return deals_send_now(
+        deals=[(deal_id, hubspot_id) for deal_id, hubspot_id in deals], reason=reason
     )

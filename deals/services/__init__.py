@@ -8,7 +8,7 @@
 """
 
 from .actions import deal_rerun, deal_retry
-from .enqueue import deal_enqueue, deal_send_now, deals_enqueue
+from .enqueue import deal_enqueue, deal_send_now, deals_enqueue, deals_send_now
 from .ingest import DealFromHubspot, RejectedDeal, UpsertResult, deals_upsert_from_hubspot
 from .sweeper import SweepResult, deals_sweep_stuck
 
@@ -22,6 +22,7 @@ __all__ = [
     "deal_retry",
     "deal_send_now",
     "deals_enqueue",
+    "deals_send_now",
     "deals_sweep_stuck",
     "deals_upsert_from_hubspot",
 ]

@@ -7,22 +7,47 @@ import uuid
 from collections.abc import Sequence
 
 from django.db import transaction
+from django.utils import timezone
+
+from ..broker import SENT_AT_HEADER
+from ..models import Deal
 
 logger = logging.getLogger(__name__)
 
 
 def deal_send_now(*, deal_id: uuid.UUID | str, hubspot_deal_id: str, reason: str) -> bool:
-    """Hand `process_deal` to the broker now; False (and logged) when the broker refused."""
+    """Hand `process_deal` to the broker now; False (and logged) when the broker refused.
+
+    The job carries its send time, which the sweeper compares with the deal's `enqueued_at`
+    to tell a lost job from one still waiting (deals/broker.py).
+    """
     from deals.tasks import process_deal  # tasks import services; keep the cycle at call time
 
     fields = {"deal_id": deal_id, "hubspot_deal_id": hubspot_deal_id, "reason": reason}
     try:
-        process_deal.delay(str(deal_id))
+        process_deal.apply_async(
+            args=[str(deal_id)], headers={SENT_AT_HEADER: timezone.now().isoformat()}
+        )
     except Exception as exc:
         logger.error("deal_enqueue_failed", extra={**fields, "error": repr(exc)})
         return False
     logger.info("deal_enqueued", extra=fields)
     return True
+
+
+def deals_send_now(*, deals: Sequence[tuple[str, str]], reason: str) -> int:
+    """Send `process_deal` for a batch now (the fan-out job); returns how many were sent.
+
+    The batch may have waited in the control queue: its deals' `enqueued_at` moves to now
+    first, so the sweeper measures from the real send, not from when they were written.
+    """
+    Deal.objects.filter(id__in=[deal_id for deal_id, _ in deals], status="pending").update(
+        enqueued_at=timezone.now()
+    )
+    return sum(
+        deal_send_now(deal_id=deal_id, hubspot_deal_id=hubspot_deal_id, reason=reason)
+        for deal_id, hubspot_deal_id in deals
+    )
 
 
 def deal_enqueue(*, deal_id: uuid.UUID, hubspot_deal_id: str, reason: str) -> None:

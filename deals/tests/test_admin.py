@@ -3,12 +3,7 @@ import pytest
 from deals.models import Deal
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("deals.tasks.process_deal.delay", lambda deal_id: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 def test_the_changelist_lists_filters_and_searches(admin_user_client):

@@ -8,12 +8,7 @@ from deals.models import STAGE_ORDER
 from deals.pipeline import deal_process
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr("deals.tasks.process_deal.delay", lambda deal_id: None)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 def test_it_returns_the_deal_with_every_run_of_every_stage(staff_client):

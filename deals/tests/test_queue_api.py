@@ -13,13 +13,6 @@ URL = "/api/queue/deals/"
 
 
 @pytest.fixture
-def staff_client(client, django_user_model):
-    """Logged in through the session, as the page is; no password, so no slow hashing."""
-    client.force_login(django_user_model.objects.create_user("operator", is_staff=True))
-    return client
-
-
-@pytest.fixture
 def api(django_user_model) -> APIClient:
     """A staff API client authenticated without a query, so a request's queries are the page's."""
     client = APIClient()

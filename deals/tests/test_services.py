@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from deals.broker import SENT_AT_HEADER
 from deals.models import Deal
 from deals.pipeline import WORKER_LOST
 from deals.services import deal_rerun, deal_retry, deals_sweep_stuck
@@ -64,10 +65,10 @@ def test_an_unknown_deal_is_not_found(enqueued):
 def test_a_failed_send_is_logged_and_left_to_the_sweeper(
     django_capture_on_commit_callbacks, monkeypatch, caplog
 ):
-    def broker_down(deal_id):
+    def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr("deals.tasks.process_deal.delay", broker_down)
+    monkeypatch.setattr("deals.tasks.process_deal.apply_async", broker_down)
     deal = DealFactory(status="failed")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -106,7 +107,7 @@ def test_the_sweeper_closes_runs_a_dead_worker_left(
 ):
     settings.CELERY_TASK_TIME_LIMIT = 300
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
-    deal = DealFactory(status="running", current_stage="segmentation")
+    deal = DealFactory(status="running", current_stage="segmentation", enqueued_at=_ago(700))
     Deal.objects.filter(id=deal.id).update(updated_at=_ago(601))
     PipelineRunFactory(deal=deal, stage="intake", attempt=1)
     run = PipelineRunFactory(
@@ -148,3 +149,41 @@ def settings_queue() -> str:
     from django.conf import settings
 
     return settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def test_the_sweeper_leaves_deals_whose_job_is_still_waiting_in_the_broker(
+    settings, enqueued, django_capture_on_commit_callbacks
+):
+    settings.PIPELINE_STUCK_AFTER_SECONDS = 600
+    # A backlog longer than stuck-after: the oldest job still waiting was sent 20 min ago.
+    waiting = DealFactory(status="pending", enqueued_at=_ago(1200))
+    behind = DealFactory(status="pending", enqueued_at=_ago(900))
+    lost = DealFactory(status="pending", enqueued_at=_ago(1800))  # its job went before
+    celery_app.send_task(
+        "deals.tasks.process_deal",
+        args=[str(waiting.id)],
+        headers={SENT_AT_HEADER: _ago(1200).isoformat()},
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deals_sweep_stuck()
+
+    assert enqueued == [str(lost.id)]
+    assert result.deals_enqueued == 1
+    assert Deal.objects.get(id=behind.id).enqueued_at < _ago(800)  # untouched
+    celery_app.control.purge()
+
+
+def test_one_sweep_recovers_every_lost_deal_however_many(
+    settings, enqueued, django_capture_on_commit_callbacks
+):
+    settings.PIPELINE_STUCK_AFTER_SECONDS = 600
+    lost = DealFactory.create_batch(25, status="pending", enqueued_at=_ago(700))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deals_sweep_stuck(batch_size=10)
+
+    assert result.deals_enqueued == 25
+    assert sorted(enqueued) == sorted(str(deal.id) for deal in lost)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deals_sweep_stuck(batch_size=10).deals_enqueued == 0  # sent: not again

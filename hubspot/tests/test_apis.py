@@ -14,12 +14,6 @@ def queued(monkeypatch) -> list[str]:
     return ids
 
 
-@pytest.fixture
-def staff_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("op", is_staff=True))
-    return client
-
-
 def test_starting_a_sync_answers_202_with_where_to_watch_it(
     staff_client, queued, django_capture_on_commit_callbacks
 ):

@@ -8,12 +8,7 @@ from django.core.management import CommandError, call_command
 from deals.models import Deal
 from hubspot.models import ACTIVE, SyncRun
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def no_broker(enqueued):
-    """New deals are recorded, not sent to the broker."""
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def no_broker(enqueued, monkeypatch):
+def no_sync_broker(no_broker, monkeypatch):
     monkeypatch.setattr("hubspot.tasks.run_sync.delay", lambda run_id: None)
 
 
