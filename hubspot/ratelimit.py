@@ -7,7 +7,7 @@ all machines share one clock), reserves the next free slot and says how long to 
 Callers never spin or retry against the limiter: they sleep the returned time and send.
 
 Public API:
-    limiter = build_search_rate_limiter()          # from settings: Redis, else in-process
+    limiter = build_search_rate_limiter()          # from settings: REDIS_URL
     wait = limiter.acquire()                       # seconds to sleep before the request
     RedisRateLimiter(redis_client=..., key=..., rate=4.0, burst=1)
     LocalRateLimiter(rate=4.0, burst=1)
@@ -15,8 +15,8 @@ Public API:
 `rate` is requests per second; `burst` how many may go at once after an idle spell (1: every
 request is spaced by 1/rate, the safest against HubSpot's per-second window).
 
-Without Redis (REDIS_URL empty: the embedded SQLite demo) the limiter is in-process; a
-warning says once that the budget is then per process, not shared.
+There is always a Redis (the broker's, unless REDIS_URL names another); while it cannot be
+reached, each process spaces its own requests (RedisRateLimiter's fallback).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _check_rate(rate: float, burst: int) -> None:
 
 
 class LocalRateLimiter:
-    """The same GCRA in one process (threads share it); the fallback without Redis."""
+    """The same GCRA in one process (threads share it); the fallback while Redis is down."""
 
     def __init__(
         self, *, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic
@@ -152,40 +152,24 @@ class RedisRateLimiter:
         return f"RedisRateLimiter(key={self.key!r}, rate={self.rate}, burst={self.burst})"
 
 
-_warned_not_shared = False
-_warn_lock = threading.Lock()
-
-
 def build_search_rate_limiter(
     *,
     rate: float | None = None,
     burst: int = 1,
     redis_url: str | None = None,
     key: str = DEFAULT_KEY,
-) -> RateLimiter:
+) -> RedisRateLimiter:
     """The limiter for HubSpot search calls, from settings unless told otherwise."""
-    rate = settings.HUBSPOT_SEARCH_RPS if rate is None else rate
-    redis_url = settings.REDIS_URL if redis_url is None else redis_url
-    if redis_url:
-        return RedisRateLimiter(
-            # Short timeouts and no retries: a Redis outage must not stall the sync; the
-            # limiter falls back to spacing requests in-process instead.
-            redis_client=redis.Redis.from_url(
-                redis_url,
-                socket_timeout=1.0,
-                socket_connect_timeout=1.0,
-                retry=Retry(NoBackoff(), 0),
-            ),
-            key=key,
-            rate=rate,
-            burst=burst,
-        )
-    global _warned_not_shared
-    with _warn_lock:
-        if not _warned_not_shared:
-            _warned_not_shared = True
-            logger.warning(
-                "hubspot_rate_limit_not_shared",
-                extra={"reason": "REDIS_URL is empty", "rate": rate},
-            )
-    return LocalRateLimiter(rate=rate, burst=burst)
+    return RedisRateLimiter(
+        # Short timeouts and no retries: a Redis outage must not stall the sync; the limiter
+        # falls back to spacing requests in-process instead.
+        redis_client=redis.Redis.from_url(
+            settings.REDIS_URL if redis_url is None else redis_url,
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
+            retry=Retry(NoBackoff(), 0),
+        ),
+        key=key,
+        rate=settings.HUBSPOT_SEARCH_RPS if rate is None else rate,
+        burst=burst,
+    )

@@ -1,9 +1,8 @@
 """Settings for the VCC deal intake, read from the environment.
 
-Every knob is an environment variable; defaults are safe for production (DEBUG off,
-secure cookies) and embedded for a first run (SQLite, a file-system Celery transport),
-so `bin/run` comes up on a bare machine and `DATABASE_URL` / `CELERY_BROKER_URL`
-switch to PostgreSQL and Redis.
+Every knob is an environment variable (README: the table); defaults are safe for production
+(DEBUG off, secure cookies). With DATABASE_URL / CELERY_BROKER_URL unset they name bin/run's
+embedded PostgreSQL and Redis (vcc/engines.py), on unix sockets under var/dev/.
 """
 
 from datetime import timedelta
@@ -14,14 +13,16 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from vcc import engines
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"  # local state of the embedded defaults (SQLite, broker files)
+DOT_ENV_FILE = BASE_DIR / "var" / ".env"
 
 env = environ.Env()
-# bin/run writes .env (DEBUG on, a random secret key) on a developer's first run; real
+# bin/run writes var/.env (DEBUG on, a random secret key) on a developer's first run; real
 # environment variables always win over it. Production and the tests don't read it.
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").is_file():
-    env.read_env(BASE_DIR / ".env")
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and DOT_ENV_FILE.is_file():
+    env.read_env(DOT_ENV_FILE)
 
 # ------------------------------------------------------------------------------
 # Core
@@ -96,22 +97,13 @@ LOGIN_REDIRECT_URL = "/queue/"
 # Database
 # ------------------------------------------------------------------------------
 # An empty variable counts as unset, so `DATABASE_URL= bin/run` means "the embedded default".
-DATABASES = {
-    "default": env.db_url_config(
-        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
-    ),
-}
+DATABASE_URL = env.str("DATABASE_URL", default="") or engines.DEV.database_url
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(exist_ok=True)
-    # The embedded demo database: several processes (web, worker, beat) share one file.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
 
 # ------------------------------------------------------------------------------
 # Static files (served by WhiteNoise, from the project itself; nothing from a CDN)
@@ -182,21 +174,12 @@ SPECTACULAR_SETTINGS = {
 # ------------------------------------------------------------------------------
 # Celery
 # ------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
-if CELERY_BROKER_URL == "filesystem://":
-    # Embedded transport: queues are files under var/, shared by every local process.
-    _broker_dir = VAR_DIR / "broker"
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "processed_folder": str(_broker_dir / "processed"),
-        "store_processed": False,
-    }
-else:
-    # Redis redelivers an unacked task after this many seconds; it must outlast the
-    # longest task, else a healthy long task would be delivered twice.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or engines.DEV.broker_url
+if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")):
+    raise ImproperlyConfigured("CELERY_BROKER_URL must name a Redis server (redis://...).")
+# Redis redelivers an unacked task after this many seconds; it must outlast the longest
+# task, else a healthy long task would be delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Two queues, both consumed by every worker unless told otherwise (`-Q`): pipeline jobs on
 # "celery", and on "control" the jobs that keep the system moving (syncs, the sweeper,
@@ -273,10 +256,8 @@ CELERY_BEAT_SCHEDULE["hubspot-delete-old-sync-runs"] = {
     "task": "hubspot.tasks.delete_old_sync_runs",
     "schedule": crontab(hour="3", minute="17"),
 }
-# Shared state across processes (search rate limit); defaults to the broker when it is Redis.
-REDIS_URL = env.str(
-    "REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
-)
+# Shared state across processes (the search rate limit); the broker's Redis unless set.
+REDIS_URL = env.str("REDIS_URL", default="") or engines.redis_py_url(CELERY_BROKER_URL)
 
 # ------------------------------------------------------------------------------
 # Logging: one key=value line per event

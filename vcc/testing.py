@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection
@@ -38,12 +39,10 @@ def wait_until(
 
 
 def subprocess_database_url() -> str:
-    """A URL for the database the tests run against (pytest-django's test_<name> copy)."""
-    db = connection.settings_dict
-    user = db.get("USER") or "postgres"
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
+    """DATABASE_URL naming the database the tests run against (pytest-django's test_<name>),
+    for processes the tests start: the same server, role, password and options."""
+    url = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(url._replace(path=f"/{quote(connection.settings_dict['NAME'])}"))
 
 
 class CeleryWorker:

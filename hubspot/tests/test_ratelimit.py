@@ -1,4 +1,4 @@
-"""The shared search rate limiter, against the real Redis of this machine."""
+"""The shared search rate limiter, against the real Redis the tests run on."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from hubspot import ratelimit
 from hubspot.ratelimit import LocalRateLimiter, RedisRateLimiter, build_search_rate_limiter
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -25,7 +24,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def redis_url() -> str:
-    return settings.REDIS_URL or "redis://127.0.0.1:6379/11"
+    return settings.REDIS_URL
 
 
 @pytest.fixture
@@ -182,19 +181,6 @@ def test_an_unreachable_redis_falls_back_to_spacing_in_process(caplog):
         r for r in caplog.records if r.getMessage() == "hubspot_rate_limiter_redis_unavailable"
     ]
     assert len(warnings) == 1
-
-
-def test_without_redis_the_limiter_is_local_and_says_so_once(monkeypatch, caplog):
-    monkeypatch.setattr(ratelimit, "_warned_not_shared", False)
-
-    with caplog.at_level(logging.WARNING, logger="hubspot.ratelimit"):
-        first = build_search_rate_limiter(redis_url="", rate=4)
-        second = build_search_rate_limiter(redis_url="", rate=4)
-
-    assert isinstance(first, LocalRateLimiter) and isinstance(second, LocalRateLimiter)
-    warnings = [r for r in caplog.records if r.getMessage() == "hubspot_rate_limit_not_shared"]
-    assert len(warnings) == 1
-    assert warnings[0].levelno == logging.WARNING
 
 
 def test_with_redis_the_limiter_is_shared_at_the_settings_rate(settings, redis_url):

@@ -606,7 +606,7 @@ def test_the_client_gets_a_window_with_12000_deals_in_one_second_complete(start_
         deals=12_600, seed=11, extra_args=["--same-second", "12000", "--search-rps", str(rate)]
     )
     same_second = datetime.fromisoformat(sim.stats()["same_second_at"])
-    redis_client = redis.Redis.from_url(settings.REDIS_URL or "redis://127.0.0.1:6379/11")
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
     key = f"test:hubspot:sim:{uuid.uuid4()}"
     # The shared limiter at the simulator's own rate (the simulator's default burst of 2 only
     # absorbs network jitter; the client never bursts).

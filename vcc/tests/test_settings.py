@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from django.conf import settings
 
@@ -45,19 +46,46 @@ def test_it_refuses_to_start_without_a_secret_key_in_production():
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
-def test_with_no_urls_it_uses_the_embedded_defaults(tmp_path):
+def test_with_no_urls_it_uses_the_embedded_engines_of_bin_run():
     code = (
-        "from django.conf import settings; "
-        "print(settings.DATABASES['default']['ENGINE'], settings.CELERY_BROKER_URL)"
+        "from django.conf import settings; db = settings.DATABASES['default']; "
+        "print(db['ENGINE'], db['NAME'], db['OPTIONS']['host'], settings.CELERY_BROKER_URL, "
+        "settings.REDIS_URL)"
     )
     result = _manage(
         "shell",
         "--no-imports",
         "-c",
         code,
-        env={"DJANGO_DEBUG": "true", "DATABASE_URL": "", "CELERY_BROKER_URL": ""},
+        env={"DJANGO_DEBUG": "true", "DATABASE_URL": "", "CELERY_BROKER_URL": "", "REDIS_URL": ""},
     )
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "filesystem://"], result.stderr
+    var = Path(settings.BASE_DIR) / "var" / "dev"
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "vcc",
+        str(var),
+        f"redis+socket://{var}/redis.sock",
+        f"unix://{var}/redis.sock",
+    ], result.stderr
+
+
+def test_the_rate_limiter_shares_the_brokers_redis_unless_told_otherwise():
+    code = "from django.conf import settings; print(settings.REDIS_URL)"
+    result = _manage("shell", "--no-imports", "-c", code, env={**PRODUCTION, "REDIS_URL": ""})
+    assert result.stdout.split() == ["redis://redis.internal:6379/0"], result.stderr
+
+    result = _manage(
+        "shell", "--no-imports", "-c", code, env={**PRODUCTION, "REDIS_URL": "redis://other:6379/2"}
+    )
+    assert result.stdout.split() == ["redis://other:6379/2"], result.stderr
+
+
+def test_only_postgresql_and_redis_are_accepted():
+    sqlite = _manage("check", env={**PRODUCTION, "DATABASE_URL": "sqlite:///db.sqlite3"})
+    files = _manage("check", env={**PRODUCTION, "CELERY_BROKER_URL": "filesystem://"})
+
+    assert "DATABASE_URL must name a PostgreSQL database" in sqlite.stderr
+    assert "CELERY_BROKER_URL must name a Redis server" in files.stderr
 
 
 def test_an_api_path_no_route_matches_answers_the_json_error_body(admin_client):
