@@ -1,9 +1,21 @@
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from vcc.celery import app as celery_app
 from vcc.testing import CeleryWorker
+
+
+def pytest_configure(config) -> None:
+    # Without these the settings would name bin/run's own database and queue.
+    missing = [name for name in ("DATABASE_URL", "CELERY_BROKER_URL") if not os.environ.get(name)]
+    if missing:
+        raise pytest.UsageError(
+            f"{' and '.join(missing)} not set: run the tests with bin/test, which starts "
+            "their own PostgreSQL and Redis (or point TEST_DATABASE_URL / TEST_BROKER_URL "
+            "elsewhere)"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
 ]
 # Slow enough stages that a poll every 2 s sees a deal running (6 stages: 6 s).
 SLOW_STAGES = {"PIPELINE_DEMO_STAGE_SECONDS": "1"}
+TOOK = re.compile(r"^\d+(\.\d)? m?s$|^\d+ m \d\d s$")  # the duration column: "12 ms", "6.1 s"
 
 
 def browser_test(test):
@@ -144,6 +145,9 @@ def test_an_operator_logs_in_and_watches_a_deal_go_from_pending_to_done(page, ce
 
     expect(_row(page, earlier)).to_be_visible()
     expect(_row(page, earlier).locator(".pill")).to_have_text("done")
+    # A done deal: a green dot per step and how long it took (not hollow dots and "—").
+    assert _dots(page, earlier) == ["succeeded"] * 4
+    expect(_row(page, earlier).locator("td.duration")).to_have_text(TOOK)
     expect(page.get_by_role("switch", name="Live")).to_be_checked()
     expect(page.locator("#last-updated")).to_have_text(re.compile(r"Last updated \d"))
 
@@ -156,6 +160,7 @@ def test_an_operator_logs_in_and_watches_a_deal_go_from_pending_to_done(page, ce
     expect(_row(page, arriving).locator(".pill")).to_have_text("running", timeout=30_000)
     expect(_row(page, arriving).locator(".pill")).to_have_text("done", timeout=30_000)
     assert _dots(page, arriving) == ["succeeded"] * 4
+    expect(_row(page, arriving).locator("td.duration")).to_have_text(TOOK)
     expect(page.locator("#rows tr").first).to_have_attribute("data-id", str(arriving.id))
     expect(_row(page, arriving).locator(".dot").first).to_have_attribute(
         "title", re.compile(r"^intake: succeeded \(started .+, ended .+\)$")
