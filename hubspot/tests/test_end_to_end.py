@@ -1,6 +1,6 @@
 """HubSpot simulator -> sync_hubspot -> a real worker takes every deal through the pipeline.
 
-2,500 deals by default, 12 in 25 of them checked in within one second; TEST_E2E_DEALS sets the
+1,000 deals by default, 12 in 25 of them checked in within one second; TEST_E2E_DEALS sets the
 size (TEST_E2E_DEALS=25000 bin/test -m e2e: past HubSpot's 10,000-result cap in one second,
 about ten minutes on 2 cores). The cap itself is also tested on the client (test_simulator).
 """
@@ -19,7 +19,7 @@ from vcc.testing import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.e2e]
 
-DEALS = int(os.environ.get("TEST_E2E_DEALS", "2500"))
+DEALS = int(os.environ.get("TEST_E2E_DEALS", "1000"))
 SAME_SECOND = DEALS * 12 // 25  # 12,000 of 25,000
 
 
