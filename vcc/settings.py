@@ -2,7 +2,7 @@
 
 Every knob is an environment variable (README: the table); defaults are safe for production
 (DEBUG off, secure cookies). With DATABASE_URL / CELERY_BROKER_URL unset they name bin/run's
-embedded PostgreSQL and Redis (vcc/engines.py), on unix sockets under var/dev/.
+embedded PostgreSQL and Redis (vcc/engines/), on unix sockets under var/dev/.
 """
 
 from datetime import timedelta
