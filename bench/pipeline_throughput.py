@@ -6,8 +6,8 @@ used, and compares with the floor of 50 deals/s in the same run; exits 1 below i
 
     .venv/bin/python bench/pipeline_throughput.py [--deals 10000] [--concurrency 2]
 
-Uses its own database (vcc_bench_pipeline on 127.0.0.1:5432, recreated each run) and
-Redis DB 14 (emptied).
+Uses its own database (vcc_bench_pipeline, recreated each run) on embedded PostgreSQL and
+Redis in var/bench-pipeline/, or on BENCH_DATABASE_URL / BENCH_BROKER_URL (bench/support.py).
 """
 
 import argparse
@@ -15,55 +15,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
+from support import ROOT, BenchEngines, cpu_seconds, load_average, postgres_cpu, process_tree
 
-ROOT = Path(__file__).resolve().parent.parent
-DB = "vcc_bench_pipeline"
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-BROKER = "redis://127.0.0.1:6379/14"
 FLOOR = 50.0  # deals per second
-
-ENV = {
-    **os.environ,
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-    "CELERY_BROKER_URL": BROKER,
-    "DJANGO_SECRET_KEY": "bench-only",
-    "DJANGO_SETTINGS_MODULE": "vcc.settings",
-    "DJANGO_READ_DOT_ENV_FILE": "false",
-    "PIPELINE_DEMO_STAGE_SECONDS": "0",
-    "HUBSPOT_ACCESS_TOKEN": "bench-unused",  # the worker refuses to start without one
-}
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-    return total
-
-
-def process_tree(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid] + [p for child in children for p in process_tree(int(child))]
-
-
-def postgres_cpu() -> float:
-    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    mine = []
-    for pid in pids:
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
-                mine.append(pid)
-        except OSError:
-            pass
-    return cpu_seconds(mine)
 
 
 def main() -> int:
@@ -77,14 +33,17 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-        if args.async_commit:
-            conn.execute(f"ALTER DATABASE {DB} SET synchronous_commit = off")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
-
-    url = f"postgresql://postgres@127.0.0.1:5432/{DB}"
+    engines = BenchEngines("pipeline", database="vcc_bench_pipeline")
+    engines.recreate_database()
+    env = {
+        **engines.env,
+        "PIPELINE_DEMO_STAGE_SECONDS": "0",
+        "HUBSPOT_ACCESS_TOKEN": "bench-unused",  # a worker serving syncs needs one
+    }
+    url = engines.conninfo
+    if args.async_commit:
+        with psycopg.connect(engines.admin_conninfo, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {engines.database} SET synchronous_commit = off")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             """
@@ -98,8 +57,7 @@ def main() -> int:
         )
         ids = [str(row[0]) for row in conn.execute("SELECT id FROM deals")]
 
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
+    os.environ.update(env)
     import django
 
     django.setup()
@@ -124,7 +82,7 @@ def main() -> int:
             "--without-gossip",
         ],
         cwd=ROOT,
-        env=ENV,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -138,7 +96,8 @@ def main() -> int:
 
             def stats() -> tuple[int, int]:
                 commits = conn.execute(
-                    "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", [DB]
+                    "SELECT xact_commit FROM pg_stat_database WHERE datname = %s",
+                    [engines.database],
                 ).fetchone()[0]
                 xid = conn.execute("SELECT txid_current()").fetchone()[0]
                 return commits, xid
@@ -181,7 +140,7 @@ def main() -> int:
     print(f"all commits/deal:         {commits:.1f} (autocommit reads included)")
     print(f"CPU, worker processes:    {cpu_worker:.1f} s ({cpu_worker / elapsed:.2f} cores)")
     print(f"CPU, postgres:            {cpu_pg:.1f} s ({cpu_pg / elapsed:.2f} cores)")
-    print(f"machine cores:            {os.cpu_count()}")
+    print(f"machine cores:            {os.cpu_count()} (load average {load_average()})")
     if failed:
         print(f"FAIL: {failed} deals not done")
         return 1

@@ -9,7 +9,8 @@ targets in the same run and exits 1 if one is missed:
 
     .venv/bin/python bench/sync_throughput.py [--sizes 10000 100000] [--client-rps 5]
 
-Uses its own database (vcc_bench_sync, recreated per size) and Redis DB 13 (emptied).
+Uses its own database (vcc_bench_sync, recreated per size) on embedded PostgreSQL and Redis
+in var/bench-sync/, or on BENCH_DATABASE_URL / BENCH_BROKER_URL (bench/support.py).
 """
 
 import argparse
@@ -18,36 +19,18 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
+from support import ROOT, BenchEngines, load_average
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DB = "vcc_bench_sync"
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SIMULATOR_RPS = 5.0  # HubSpot's search limit per account
-ENV = {
-    **os.environ,
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
-    "DJANGO_SECRET_KEY": "bench-only",
-    "DJANGO_SETTINGS_MODULE": "vcc.settings",
-    "DJANGO_READ_DOT_ENV_FILE": "false",
-    "LOG_LEVEL": "WARNING",
-}
-
-
-def recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
+engines: BenchEngines  # set by main()
 
 
 def run_sync(simulator, client_rps: float) -> dict:
     env = {
-        **ENV,
+        **engines.env,
+        "LOG_LEVEL": "WARNING",
         "HUBSPOT_ACCESS_TOKEN": simulator.token,
         "HUBSPOT_BASE_URL": simulator.base_url,
         "HUBSPOT_SEARCH_RPS": str(client_rps),
@@ -69,8 +52,7 @@ def run_sync(simulator, client_rps: float) -> dict:
     out, err = process.stdout.read(), process.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"sync_hubspot failed:\n{out}\n{err}")
-    url = ENV["DATABASE_URL"].replace("postgres://", "postgresql://")
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(engines.conninfo) as conn:
         row = conn.execute(
             "SELECT requests, rate_limited, fetched, new, pages,"
             " EXTRACT(EPOCH FROM finished_at - started_at) FROM sync_runs"
@@ -96,7 +78,7 @@ def upsert_rate(count: int) -> tuple[float, float]:
     """Deals/s of the page upsert alone: into an empty table, then the same pages unchanged."""
     import django
 
-    os.environ.update(ENV)
+    engines.use_in_this_process()
     django.setup()
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
@@ -106,7 +88,7 @@ def upsert_rate(count: int) -> tuple[float, float]:
     from hubspot.ingest import hubspot_deals_upsert
     from hubspot.types import HubspotDeal
 
-    recreate_database()
+    engines.recreate_database()
     now = datetime.now(UTC)
     pages = [
         [
@@ -139,21 +121,22 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--client-rps", type=float, default=SIMULATOR_RPS)
     args = parser.parse_args()
-    os.environ.update(ENV)
+    global engines
+    engines = BenchEngines("sync", database="vcc_bench_sync")
+    engines.use_in_this_process()
     from hubspot.simulator.process import start_simulator
 
     results = {}
     for size in args.sizes:
-        recreate_database()
+        engines.recreate_database()
         extra = ["--search-rps", str(SIMULATOR_RPS), "--days", "20", "--missing-amount-share", "0"]
         with start_simulator(deals=size, seed=100, extra_args=extra, startup_timeout=180) as sim:
             results[size] = run_sync(sim, args.client_rps)
-        subprocess.run(
-            ["redis-cli", "-n", "13", "flushdb"], check=False, capture_output=True
-        )  # the fan-out jobs nobody will run
+        engines.flush_broker()  # the fan-out jobs nobody will run
 
     failures = []
     print(f"simulator search limit {SIMULATOR_RPS}/s; client limiter {args.client_rps}/s")
+    print(f"load average {load_average()} on {os.cpu_count()} cores")
     for size, r in results.items():
         floor = math.ceil(size / 200) / SIMULATOR_RPS
         ratio = r["sync_seconds"] / floor

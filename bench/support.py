@@ -1,0 +1,120 @@
+"""Where a benchmark's PostgreSQL and Redis are, as for bin/run and bin/test: embedded
+(var/bench-NAME/, started here and stopped when the benchmark ends) unless
+BENCH_DATABASE_URL / BENCH_BROKER_URL name servers to use instead. A benchmark's database
+is its own and recreated each run; its Redis is emptied.
+
+    engines = BenchEngines("pipeline", database="vcc_bench_pipeline")
+    engines.recreate_database()          # drop, create, migrate
+    subprocess.Popen([...], env=engines.env)
+    psycopg.connect(engines.conninfo)
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vcc import engines as embedded  # noqa: E402 - needs the checkout on sys.path
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+class BenchEngines:
+    def __init__(self, name: str, *, database: str) -> None:
+        self.database = database
+        server = os.environ.get("BENCH_DATABASE_URL", "")
+        broker = os.environ.get("BENCH_BROKER_URL", "")
+        self.instance: embedded.Instance | None = None
+        if not (server and broker):
+            self.instance = embedded.Instance(f"bench-{name}")
+            embedded.start(
+                self.instance,
+                postgres=not server,
+                redis=not broker,
+                owner=os.getpid(),
+            )
+            atexit.register(embedded.stop, self.instance)
+            server = server or self.instance.database_url
+            broker = broker or self.instance.broker_url
+        self.database_url = _with_database(server, database)  # Django's (postgres://)
+        self.conninfo = self.database_url.replace("postgres://", "postgresql://", 1)
+        self.admin_conninfo = _with_database(self.conninfo, "postgres")
+        self.broker_url = broker
+        self.redis_url = embedded.redis_py_url(broker)
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "CELERY_BROKER_URL": self.broker_url,
+            "REDIS_URL": self.redis_url,
+            "DJANGO_SECRET_KEY": "bench-only",
+            "DJANGO_SETTINGS_MODULE": "vcc.settings",
+            "DJANGO_READ_DOT_ENV_FILE": "false",
+        }
+
+    def recreate_database(self) -> None:
+        """A fresh database with every migration applied; the broker emptied."""
+        with psycopg.connect(self.admin_conninfo, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {self.database}")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True
+        )
+        self.flush_broker()
+
+    def flush_broker(self) -> None:
+        redis.Redis.from_url(self.redis_url).flushdb()
+
+    def use_in_this_process(self) -> None:
+        """Point this process's Django settings at the benchmark's servers."""
+        os.environ.update(self.env)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
+def process_tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [pid] + [p for child in children for p in process_tree(int(child))]
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every `postgres` process on the machine."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "postgres":
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return cpu_seconds(pids)
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
