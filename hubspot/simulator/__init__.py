@@ -38,6 +38,9 @@ share says otherwise. Search sees additions and changes after `index_lag_seconds
 once. Any property can be written by batch update (HubSpot would refuse unknown ones).
 
 Modules: data (generation), search (request validation, matching), store (deals and the
-lagging search index), config (run-time knobs), app (routes, auth, limits, faults, control),
-server (HTTP), process (the subprocess helper).
+lagging search index), config (run-time knobs), app (routing: a request to its answer),
+protocol (the request and answer types), crm (the CRM endpoints), guards (token, search
+rate limit), faults (injected failures), arrivals (deals added at run time, the trickle),
+control (the control endpoints), server (HTTP), process (the subprocess helper).
+The spec it follows: ../shared/hubspot-spec/ (deals.json, NOTES.md).
 """

@@ -1,6 +1,6 @@
 """The CRM search request: validation (HubSpot's limits) and matching, independent of HTTP.
 
-Follows /work/shared/hubspot-spec/NOTES.md and the search guide: filters in a group are
+Follows ../shared/hubspot-spec/NOTES.md and the search guide: filters in a group are
 ANDed, groups ORed; at most 5 groups, 6 filters per group, 18 in all; one sort; `limit` up
 to 200 (default 10); `after` is an offset and paging past 10,000 results is refused.
 Comparisons follow the property's type: numbers and datetimes (epoch-ms or ISO values)

@@ -9,7 +9,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .app import Request, SimulatorApp
+from .app import SimulatorApp
+from .protocol import Request
 
 HOST = "127.0.0.1"
 

@@ -1,13 +1,18 @@
-"""Test data: HubSpot deal objects as JSON, and a fake search endpoint for `responses`."""
+"""Test data: HubSpot deal objects as JSON, a fake search endpoint for `responses`, and a
+client wired to them that never waits."""
 
 from __future__ import annotations
 
 import json
+import random
 from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import responses
+
+from hubspot.client import HubspotClient
+from hubspot.tests.conftest import NoWaitLimiter, RecordedSleeps
 
 TOKEN = "pat-na1-0123-secret-token-do-not-leak"
 BASE_URL = "https://api.hubapi.test"
@@ -17,6 +22,8 @@ BATCH_UPDATE_URL = BASE_URL + "/crm/v3/objects/deals/batch/update"
 CHECKED_IN = "checked_in_at"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0 = datetime(2024, 1, 17, 19, 55, 4, 281000, tzinfo=UTC)
+SINCE = T0 - timedelta(days=1)
+UNTIL = T0 + timedelta(days=1)
 
 
 def ms(value: datetime) -> int:
@@ -91,3 +98,28 @@ class FakeSearch:
         if after + limit < len(matches):
             payload["paging"] = {"next": {"after": str(after + limit)}}
         return 200, {}, json.dumps(payload)
+
+
+def make_client(sleeps: RecordedSleeps, limiter: object | None = None, **kwargs) -> HubspotClient:
+    """A client for BASE_URL (answered by `responses`) that records its sleeps."""
+    return HubspotClient(
+        access_token=TOKEN,
+        base_url=BASE_URL,
+        timeout_seconds=5,
+        checked_in_property=CHECKED_IN,
+        search_limiter=limiter or NoWaitLimiter(),
+        sleep=sleeps,
+        rng=random.Random(0),
+        **kwargs,
+    )
+
+
+def search_all(client: HubspotClient, since: datetime = SINCE, until: datetime = UNTIL) -> list:
+    return list(client.search_checked_in(since=since, until=until))
+
+
+def page_json(deals: list[dict], *, total: int | None = None, after: str | None = None) -> dict:
+    payload: dict = {"total": len(deals) if total is None else total, "results": deals}
+    if after is not None:
+        payload["paging"] = {"next": {"after": after}}
+    return payload

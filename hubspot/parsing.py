@@ -1,0 +1,91 @@
+"""HubSpot's deal objects (SimplePublicObject JSON) into `HubspotDeal` / `InvalidRecord`.
+
+Every field of HubSpot's JSON is treated as optional. A record we cannot use (no id, no or
+an unparsable checked-in value) comes back as an `InvalidRecord`, logged at warning, and
+never stops the rest of its page or batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .types import HubspotDeal, InvalidRecord, parse_amount, parse_hubspot_datetime
+
+logger = logging.getLogger(__name__)
+
+ERROR_MESSAGE_CHARS = 300
+
+
+def parse_deal(obj: Any, *, checked_in_property: str) -> HubspotDeal | InvalidRecord:
+    if not isinstance(obj, dict):
+        return _invalid("", "the record is not a JSON object", {})
+    raw_properties = obj.get("properties")
+    properties: dict[str, str | None] = (
+        {str(k): None if v is None else str(v) for k, v in raw_properties.items()}
+        if isinstance(raw_properties, dict)
+        else {}
+    )
+    deal_id = str(object_id(obj) or "")
+    if not deal_id:
+        return _invalid("", "the record has no id", properties)
+    raw_checked_in = properties.get(checked_in_property)
+    if raw_checked_in is None or not raw_checked_in.strip():
+        return _invalid(deal_id, f"{checked_in_property} is missing", properties)
+    checked_in_at = parse_hubspot_datetime(raw_checked_in)
+    if checked_in_at is None:
+        reason = f"{checked_in_property} is not a datetime: {raw_checked_in[:60]!r}"
+        return _invalid(deal_id, reason, properties)
+    return HubspotDeal(
+        hubspot_deal_id=deal_id,
+        name=properties.get("dealname") or "",
+        amount=parse_amount(properties.get("amount")),
+        deal_stage=properties.get("dealstage") or None,
+        created_at=parse_hubspot_datetime(properties.get("createdate"))
+        or parse_hubspot_datetime(obj.get("createdAt")),
+        updated_at=parse_hubspot_datetime(properties.get("hs_lastmodifieddate"))
+        or parse_hubspot_datetime(obj.get("updatedAt")),
+        checked_in_at=checked_in_at,
+        properties=properties,
+    )
+
+
+def _invalid(deal_id: str, reason: str, properties: dict[str, str | None]) -> InvalidRecord:
+    logger.warning("hubspot_deal_invalid", extra={"hubspot_deal_id": deal_id, "reason": reason})
+    return InvalidRecord(hubspot_deal_id=deal_id, reason=reason, properties=properties)
+
+
+def object_id(obj: Any) -> str | None:
+    """The record's id, or its hs_object_id property when the id is missing."""
+    if not isinstance(obj, dict):
+        return None
+    value = obj.get("id")
+    if value in (None, "") and isinstance(obj.get("properties"), dict):
+        value = obj["properties"].get("hs_object_id")
+    return None if value in (None, "") else str(value)
+
+
+def as_int(value: Any, *, default: int | None) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def log_batch_errors(data: dict[str, Any], *, operation: str) -> None:
+    """Log the `errors[]` of a batch answer (207): which ids failed, and why."""
+    for error in data.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        context = error.get("context") if isinstance(error.get("context"), dict) else {}
+        ids = context.get("ids") or []
+        logger.info(
+            "hubspot_batch_item_errors",
+            extra={
+                "operation": operation,
+                "category": error.get("category"),
+                "error_message": str(error.get("message") or "")[:ERROR_MESSAGE_CHARS],
+                "ids": ",".join(str(i) for i in ids[:20]),
+                "id_count": len(ids),
+            },
+        )

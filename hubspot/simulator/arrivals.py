@@ -1,0 +1,72 @@
+"""Deals checked in while the simulator runs: added through the control endpoint, or one
+every `trickle_seconds` by the trickle thread (so a demo sees deals arrive on their own)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from .config import SimulatorConfig
+from .data import DealFactory, DealRecord
+from .store import DealStore
+
+
+class Arrivals:
+    def __init__(self, *, store: DealStore, factory: DealFactory, config: SimulatorConfig) -> None:
+        self.store = store
+        self.factory = factory
+        self.config = config
+        self._factory_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._trickle_thread: threading.Thread | None = None
+
+    def add_deals(
+        self,
+        *,
+        count: int,
+        checked_in_at: datetime | None = None,
+        properties: Mapping[str, str | None] | None = None,
+    ) -> list[DealRecord]:
+        """`count` new deals checked in at `checked_in_at` (default now)."""
+        now = datetime.now(UTC)
+        records = []
+        with self._factory_lock:
+            for _ in range(count):
+                record = self.factory.make(
+                    checked_in_at=checked_in_at or now,
+                    now=now,
+                    missing_amount_share=self.config.missing_amount_share,
+                    epoch_ms_share=self.config.epoch_ms_share,
+                    overrides=properties,
+                )
+                self.store.add(record, index_lag=self.config.index_lag_seconds)
+                records.append(record)
+        return records
+
+    def start_trickle(self) -> None:
+        """Adds one deal checked in "now" every `trickle_seconds` (read each time, so it can
+        be turned on, off or changed at run time)."""
+
+        def run() -> None:
+            next_at: float | None = None
+            while not self._stop.wait(0.05):
+                seconds = self.config.trickle_seconds
+                if seconds <= 0:
+                    next_at = None
+                    continue
+                now = time.monotonic()
+                if next_at is None:
+                    next_at = now + seconds
+                elif now >= next_at:
+                    self.add_deals(count=1)
+                    next_at = now + seconds
+
+        self._trickle_thread = threading.Thread(target=run, name="trickle", daemon=True)
+        self._trickle_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._trickle_thread is not None:
+            self._trickle_thread.join(timeout=5)

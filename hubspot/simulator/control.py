@@ -1,0 +1,76 @@
+"""The simulator's control endpoints: no token, loopback clients only. Tests, benchmarks
+and scripts use them (through process.py's `RunningSimulator`) to watch and steer it.
+
+    GET  /_simulator/stats          requests by endpoint, responses by status, 429s, faults
+    POST /_simulator/stats/reset
+    GET  /_simulator/config         the knobs (see config.py)
+    POST /_simulator/config         {"knob": value, ...}: change knobs while running
+    POST /_simulator/deals          {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {}}
+                                    adds deals now; answers {"ids": [...]}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .protocol import Answer, BadRequest, Request, error_answer, json_object
+from .search import datetime_ms
+
+if TYPE_CHECKING:
+    from .app import SimulatorApp
+
+MAX_ADDED_PER_CALL = 100_000
+
+
+def handle_control(app: SimulatorApp, request: Request) -> Answer:
+    try:
+        loopback = ipaddress.ip_address(request.client_host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return error_answer(403, "FORBIDDEN", "Control endpoints answer loopback clients only.")
+    route = (request.method, request.path.rstrip("/"))
+    try:
+        if route == ("GET", "/_simulator/stats"):
+            return Answer(payload=app.stats())
+        if route == ("POST", "/_simulator/stats/reset"):
+            app.reset_counters()
+            return Answer(payload=app.stats())
+        if route == ("GET", "/_simulator/config"):
+            return Answer(payload=app.config.as_dict())
+        if route == ("POST", "/_simulator/config"):
+            try:
+                app.config.update(json_object(request.body))
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from None
+            return Answer(payload=app.config.as_dict())
+        if route == ("POST", "/_simulator/deals"):
+            return _add_deals(app, json_object(request.body))
+    except BadRequest as exc:
+        return error_answer(400, exc.category, exc.message)
+    return error_answer(404, "NOT_FOUND", f"No control endpoint {request.method} {request.path}")
+
+
+def _add_deals(app: SimulatorApp, body: dict[str, Any]) -> Answer:
+    count = body.get("count", 1)
+    if not isinstance(count, int) or not 1 <= count <= MAX_ADDED_PER_CALL:
+        raise BadRequest(f"count must be an integer from 1 to {MAX_ADDED_PER_CALL}.")
+    checked_in_at = None
+    if body.get("checked_in_at") not in (None, ""):
+        ms = datetime_ms(str(body["checked_in_at"]))
+        if ms is None:
+            raise BadRequest("checked_in_at must be an ISO-8601 datetime or epoch ms.")
+        checked_in_at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    properties = body.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        raise BadRequest("properties must be an object.")
+    records = app.add_deals(count=count, checked_in_at=checked_in_at, properties=properties)
+    return Answer(
+        status=201,
+        payload={
+            "ids": [str(r.id) for r in records],
+            "checked_in": [r.properties.get(app.store.checked_in_property) for r in records],
+        },
+    )

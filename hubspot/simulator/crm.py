@@ -1,0 +1,194 @@
+"""The CRM endpoints the simulator serves (search, batch read, batch update, get), as
+HubSpot's deals spec describes them: ../shared/hubspot-spec/deals.json and NOTES.md there.
+
+    POST /crm/v3/objects/deals/search        (also /crm/v3/objects/0-3/search)
+    POST /crm/v3/objects/deals/batch/read    200, or 207 with errors[] for missing ids
+    POST /crm/v3/objects/deals/batch/update  200, or 207 with errors[] for missing ids
+    GET  /crm/v3/objects/deals/{id}?properties=a,b   404 when missing
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import SimulatorConfig
+from .data import DealRecord, iso
+from .protocol import Answer, BadRequest, Request, error_answer, json_object
+from .search import IndexEntry, SearchValidationError, parse_search_request
+from .store import DealStore
+
+BATCH_LIMIT = 100
+# What HubSpot returns for deals when no properties are asked for, and always with search.
+DEFAULT_PROPERTIES = (
+    "dealname",
+    "amount",
+    "closedate",
+    "pipeline",
+    "dealstage",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+)
+ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
+_API_PATH = re.compile(r"^/crm/v3/objects/(?:deals|0-3)(?P<rest>/[^?]*)?$")
+
+Handler = Callable[[Request], Answer]
+
+
+class CrmApi:
+    def __init__(self, *, store: DealStore, config: SimulatorConfig) -> None:
+        self.store = store
+        self.config = config
+
+    def route(self, method: str, path: str) -> tuple[str, Handler | None]:
+        """(endpoint name for stats, its handler); ("unknown", None) when nothing matches."""
+        match = _API_PATH.match(path)
+        rest = match.group("rest") if match else None
+        if rest == "/search" and method == "POST":
+            return "search", self.search
+        if rest == "/batch/read" and method == "POST":
+            return "batch_read", self.batch_read
+        if rest == "/batch/update" and method == "POST":
+            return "batch_update", self.batch_update
+        if rest and rest.count("/") == 1 and not rest.startswith("/batch") and method == "GET":
+            return "get_deal", self.get_deal
+        return "unknown", None
+
+    def search(self, request: Request) -> Answer:
+        try:
+            query = parse_search_request(json_object(request.body), types=self.store.types)
+        except SearchValidationError as exc:
+            raise BadRequest(str(exc)) from None
+        total, entries = self.store.search(query)
+        names = query.properties or DEFAULT_PROPERTIES
+        payload: dict[str, Any] = {
+            "total": total,
+            "results": [render(entry, names) for entry in entries],
+        }
+        next_offset = query.after + query.limit
+        if next_offset < total:
+            payload["paging"] = {"next": {"after": str(next_offset)}}
+        return Answer(payload=payload)
+
+    def batch_read(self, request: Request) -> Answer:
+        body = json_object(request.body)
+        started = _now_iso()
+        ids = _batch_ids(body)
+        if body.get("idProperty") not in (None, "", "hs_object_id"):
+            raise BadRequest("The simulator reads by record id only (no idProperty).")
+        names = body.get("properties") or DEFAULT_PROPERTIES
+        results, missing = [], []
+        for raw_id in dict.fromkeys(ids):
+            record = self.store.get(_as_id(raw_id))
+            if record is None:
+                missing.append(raw_id)
+            else:
+                results.append(render(record, names))
+        return _batch_answer(results, missing, started, verb="get")
+
+    def batch_update(self, request: Request) -> Answer:
+        body = json_object(request.body)
+        started = _now_iso()
+        ids = _batch_ids(body)
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise BadRequest(f"Duplicate IDs found in batch input: {duplicates}.")
+        for item in body["inputs"]:
+            properties = item.get("properties")
+            if not isinstance(properties, dict) or not all(
+                isinstance(v, str | int | float) or v is None for v in properties.values()
+            ):
+                raise BadRequest("Each input needs properties: an object of strings.")
+        modified_at = _now_iso()
+        results, missing = [], []
+        for item in body["inputs"]:
+            record = self.store.update(
+                _as_id(str(item["id"])),
+                item["properties"],
+                modified_at=modified_at,
+                index_lag=self.config.index_lag_seconds,
+            )
+            if record is None:
+                missing.append(str(item["id"]))
+            else:
+                results.append(render(record, tuple(record.properties)))
+        return _batch_answer(results, missing, started, verb="update")
+
+    def get_deal(self, request: Request) -> Answer:
+        raw_id = request.path.rsplit("/", 1)[-1]
+        record = self.store.get(_as_id(raw_id))
+        if record is None:
+            return error_answer(
+                404,
+                "OBJECT_NOT_FOUND",
+                "Object not found.  objectId are usually numeric.",
+                context={"id": [raw_id]},
+            )
+        names = [
+            name.strip()
+            for value in request.query.get("properties", [])
+            for name in value.split(",")
+            if name.strip()
+        ]
+        return Answer(payload=render(record, names or DEFAULT_PROPERTIES))
+
+
+def render(item: DealRecord | IndexEntry, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """A SimplePublicObject: the asked-for properties (null when unset) and the defaults."""
+    properties = item.properties
+    wanted = dict.fromkeys([*names, *ALWAYS_RETURNED])
+    return {
+        "id": str(item.id),
+        "properties": {name: properties.get(name) for name in wanted},
+        "createdAt": item.created_at,
+        "updatedAt": item.updated_at,
+        "archived": False,
+    }
+
+
+def _batch_ids(body: dict[str, Any]) -> list[str]:
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not all(
+        isinstance(item, dict) and item.get("id") not in (None, "") for item in inputs
+    ):
+        raise BadRequest("inputs must be a list of objects with an id.")
+    if len(inputs) > BATCH_LIMIT:
+        raise BadRequest(f"Too many inputs ({len(inputs)} > {BATCH_LIMIT}).")
+    return [str(item["id"]) for item in inputs]
+
+
+def _as_id(raw: str) -> int:
+    return int(raw) if raw.isdigit() else -1
+
+
+def _now_iso() -> str:
+    return iso(datetime.now(UTC))
+
+
+def _batch_answer(
+    results: list[dict[str, Any]], missing: list[str], started: str, *, verb: str
+) -> Answer:
+    payload: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": _now_iso(),
+    }
+    if not missing:
+        return Answer(payload=payload)
+    payload["numErrors"] = 1
+    payload["errors"] = [
+        {
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": f"Could not {verb} some DEAL objects, they may be deleted or not exist. "
+            "Check that ids are valid.",
+            "context": {"ids": missing},
+            "errors": [],
+            "links": {},
+        }
+    ]
+    return Answer(status=207, payload=payload)

@@ -1,0 +1,78 @@
+"""What stands before the simulator's CRM endpoints, as at HubSpot: the bearer token and
+the search rate limit (../shared/hubspot-spec/NOTES.md, "Rate limits")."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+
+from .config import SimulatorConfig
+from .protocol import Answer, error_answer
+
+AUTH_MESSAGE = (
+    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you "
+    "can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+)
+
+
+def authorized(headers: Mapping[str, str], token: str) -> bool:
+    """A bearer token equal to `token` (compared in constant time)."""
+    value = headers.get("Authorization") or ""
+    scheme, _, given = value.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def unauthorized() -> Answer:
+    return error_answer(401, "INVALID_AUTHENTICATION", AUTH_MESSAGE)
+
+
+class SearchRateLimit:
+    """GCRA: `search_rps` per second with a burst of `search_burst` (read from the config on
+    every request, so both change at run time); refused requests do not use up the budget
+    (as with HubSpot, a 429 costs nothing)."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.refused = 0
+        self._tat = 0.0  # the theoretical arrival time
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        rps = self.config.search_rps
+        if rps <= 0:
+            return True
+        interval = 1.0 / rps
+        tolerance = (self.config.search_burst - 1) * interval
+        with self._lock:
+            now = time.monotonic()
+            tat = max(self._tat, now)
+            if now < tat - tolerance:
+                self.refused += 1
+                return False
+            self._tat = tat + interval
+            return True
+
+    def reset_count(self) -> None:
+        with self._lock:
+            self.refused = 0
+
+    def refusal(self) -> Answer:
+        """HubSpot's 429 for the per-second search limit (recognised by its message)."""
+        answer = Answer(
+            status=429,
+            payload={
+                "status": "error",
+                "message": "You have reached your secondly limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": "SECONDLY",
+            },
+        )
+        if self.config.retry_after_seconds > 0:
+            answer.headers["Retry-After"] = f"{self.config.retry_after_seconds:g}"
+        return answer
