@@ -1,11 +1,12 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from vcc.errors import ApplicationError
 
-from .models import Deal, PipelineRun
-from .services import deal_rerun, deal_retry
+from .models import Deal, DealWriteback, PipelineRun
+from .services import deal_rerun, deal_retry, deal_writebacks_retry
 
 _RUN_FIELDS = ["stage", "attempt", "status", "started_at", "ended_at", "error"]
 
@@ -140,4 +141,60 @@ class PipelineRunAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: PipelineRun | None = None) -> bool:
+        return False
+
+
+@admin.action(description="Retry now (send to HubSpot on the next pass)")
+def retry_writeback_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
+    deal_ids = list(queryset.values_list("deal_id", flat=True))
+    queued = deal_writebacks_retry(deal_ids=deal_ids, now=timezone.now())
+    modeladmin.message_user(request, f"Queued {queued} outcome(s) for HubSpot.", messages.SUCCESS)
+    if queued < len(deal_ids):
+        modeladmin.message_user(
+            request,
+            f"Left {len(deal_ids) - queued} alone: already sent, or being sent now.",
+            messages.WARNING,
+        )
+
+
+@admin.register(DealWriteback)
+class DealWritebackAdmin(admin.ModelAdmin):
+    """Outcomes written back to HubSpot: filter on `error` for the ones that gave up."""
+
+    list_display = [
+        "deal",
+        "outcome_status",
+        "outcome_stage",
+        "state",
+        "retry_count",
+        "next_retry_at",
+        "last_error",
+        "updated_at",
+    ]
+    list_filter = ["state", "outcome_status"]
+    search_fields = ["deal__hubspot_deal_id", "deal__name"]
+    list_select_related = ["deal"]
+    actions = [retry_writeback_now]
+    show_full_result_count = False
+    readonly_fields = [
+        "deal",
+        "outcome_status",
+        "outcome_stage",
+        "finished_at",
+        "state",
+        "version",
+        "retry_count",
+        "next_retry_at",
+        "last_error",
+        "claimed_at",
+        "queued_at",
+        "sent_at",
+        "updated_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # outcomes are queued by the pipeline
+
+    def has_delete_permission(self, request: HttpRequest, obj: DealWriteback | None = None):
         return False

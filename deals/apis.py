@@ -15,6 +15,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
     inline_serializer,
 )
@@ -26,7 +27,7 @@ from rest_framework.views import APIView
 from vcc.api import AUTH_ERRORS, ErrorSerializer
 from vcc.errors import NotFound
 
-from .models import Deal, PipelineRun, Stage
+from .models import Deal, DealWriteback, PipelineRun, Stage
 from .selectors import (
     QUEUE_STAGES,
     STEP_STATUSES,
@@ -36,6 +37,7 @@ from .selectors import (
     deal_get_with_runs,
     deal_queue_page,
     deal_status_counts,
+    deal_writeback_of,
 )
 from .services import deal_rerun, deal_retry
 
@@ -46,8 +48,27 @@ class PipelineRunSerializer(serializers.ModelSerializer):
         fields = ["id", "stage", "status", "attempt", "started_at", "ended_at", "error"]
 
 
+class DealWritebackSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DealWriteback
+        fields = [
+            "state",
+            "outcome_status",
+            "outcome_stage",
+            "finished_at",
+            "retry_count",
+            "next_retry_at",
+            "last_error",
+            "queued_at",
+            "sent_at",
+        ]
+
+
 class DealDetailSerializer(serializers.ModelSerializer):
     runs = PipelineRunSerializer(source="pipeline_runs", many=True)
+    writeback = serializers.SerializerMethodField(
+        help_text="The outcome's write-back to HubSpot; null when none was queued."
+    )
 
     class Meta:
         model = Deal
@@ -63,8 +84,14 @@ class DealDetailSerializer(serializers.ModelSerializer):
             "current_stage",
             "created_at",
             "updated_at",
+            "writeback",
             "runs",
         ]
+
+    @extend_schema_field(DealWritebackSerializer(allow_null=True))
+    def get_writeback(self, deal: Deal) -> dict | None:
+        writeback = deal_writeback_of(deal)
+        return DealWritebackSerializer(writeback).data if writeback else None
 
 
 class DealAcceptedSerializer(serializers.Serializer):

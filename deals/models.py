@@ -115,3 +115,59 @@ class PipelineRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stage} #{self.attempt} {self.status}"
+
+
+class DealWriteback(models.Model):
+    """A deal's latest outcome (done or failed), waiting for or sent to HubSpot: the
+    outbox of the write-back. One row per deal.
+
+    Written in the same statement as the status change (deals/runs.py, deals/writeback.py),
+    so no outcome is ever lost. A new outcome bumps `version` and queues the row again; a
+    send in flight settles only the version it claimed, so the newer values are sent next.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"  # to send (when next_retry_at, if set, has passed)
+        PROCESSING = "processing"  # claimed by a write-back loop, being sent
+        COMPLETE = "complete"  # HubSpot has the latest outcome
+        ERROR = "error"  # gave up: retries spent, or HubSpot has no such deal; staff retry
+
+    deal = models.OneToOneField(
+        Deal, primary_key=True, on_delete=models.CASCADE, related_name="writeback"
+    )
+    outcome_status = models.CharField(max_length=16, choices=Deal.Status)
+    outcome_stage = models.CharField(max_length=16, choices=Stage)
+    finished_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State, default=State.QUEUED)
+    version = models.PositiveBigIntegerField(default=1)  # bumped by every new outcome
+    # The send in flight: who claimed it (a random token), when, and which version.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_version = models.PositiveBigIntegerField(null=True, blank=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    queued_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "deal_writebacks"
+        ordering = ["-updated_at"]
+        indexes = [
+            # The loop's queue: rows still to send, oldest first (sent rows are most of
+            # the table and stay out of this index).
+            models.Index(
+                fields=["queued_at"],
+                name="deal_writebacks_to_send",
+                condition=Q(state__in=["queued", "processing"]),
+            ),
+            models.Index(
+                fields=["-updated_at"],
+                name="deal_writebacks_errors",
+                condition=Q(state="error"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"write-back of {self.outcome_status} ({self.state})"

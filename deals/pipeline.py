@@ -19,6 +19,7 @@ from .locks import deal_lock
 from .models import STAGE_ORDER, Deal, PipelineRun
 from .runs import pipeline_run_end, pipeline_run_start
 from .stages import RetryableStageError, StageError, stage_function
+from .writeback import deal_writeback_queue
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,9 @@ def deal_close_lost_runs(*, deal: Deal) -> int:
     with transaction.atomic():
         PipelineRun.objects.filter(id=recent[0].id).update(error=reason)
         Deal.objects.filter(id=deal.id).update(status=Deal.Status.FAILED, updated_at=now)
+        deal_writeback_queue(
+            deal_id=deal.id, deal_status=Deal.Status.FAILED, stage=deal.current_stage, now=now
+        )
     logger.error(
         "pipeline_failed",
         extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id, "error": reason},

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import connection
 
 from .models import Deal, PipelineRun, Stage
+from .writeback import QUEUE_OUTCOME_SQL, queue_outcome
 
 _START_SQL = """
 WITH closed AS (
@@ -26,12 +27,12 @@ FROM pipeline_runs WHERE deal_id = %(deal_id)s AND stage = %(stage)s
 RETURNING attempt
 """
 
-_END_SQL = """
+_END_SQL = f"""
 WITH closed AS (
     UPDATE pipeline_runs
     SET status = %(run_status)s, ended_at = %(now)s, error = %(error)s, retry_at = %(retry_at)s
     WHERE id = %(run_id)s AND status = 'running'
-)
+), queued AS ({QUEUE_OUTCOME_SQL})
 UPDATE deals SET status = %(deal_status)s, current_stage = %(stage)s, updated_at = %(now)s,
     enqueued_at = COALESCE(%(retry_at)s, enqueued_at)
 WHERE id = %(deal_id)s
@@ -69,7 +70,8 @@ def pipeline_run_end(
 ) -> None:
     """Close `run` and set the deal's status in one write: done after the last stage,
     failed at the stage that failed, or pending until `retry_at` when a transient failure
-    will be tried again (the sweeper then counts the deal as sent at `retry_at`)."""
+    will be tried again (the sweeper then counts the deal as sent at `retry_at`). A done or
+    failed outcome is queued for HubSpot in that same write (deals/writeback.py)."""
     stage = Stage.DONE if deal_status == Deal.Status.DONE else run.stage
     params = {
         "now": now,
@@ -80,6 +82,7 @@ def pipeline_run_end(
         "deal_status": deal_status,
         "stage": stage,
         "deal_id": deal.id,
+        "queue_outcome": queue_outcome(deal_status),
     }
     with connection.cursor() as cursor:
         cursor.execute(_END_SQL, params)

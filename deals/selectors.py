@@ -12,7 +12,7 @@ from django.db.models import Count, F, Func, Max, Prefetch, Q, TextField
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils.dateparse import parse_datetime
 
-from .models import Deal, PipelineRun, Stage
+from .models import Deal, DealWriteback, PipelineRun, Stage
 
 # The stages the operator queue shows as progress dots; review and done are pipeline
 # internals (a deal's current_stage may still be one of them).
@@ -26,13 +26,38 @@ STEP_STATUSES: tuple[str, ...] = ("pending", *PipelineRun.Status.values)
 
 
 def deal_get_with_runs(*, deal_id: uuid.UUID) -> Deal | None:
-    """The deal with every run of every stage, oldest first (two queries)."""
+    """The deal with its write-back and every run of every stage, oldest first (two
+    queries)."""
     runs = PipelineRun.objects.order_by("started_at", "attempt", "id")
     return (
-        Deal.objects.prefetch_related(Prefetch("pipeline_runs", queryset=runs))
+        Deal.objects.select_related("writeback")
+        .prefetch_related(Prefetch("pipeline_runs", queryset=runs))
         .filter(id=deal_id)
         .first()
     )
+
+
+def deal_writeback_of(deal: Deal) -> DealWriteback | None:
+    """The deal's write-back row, if its outcome was ever queued for HubSpot."""
+    try:
+        return deal.writeback
+    except DealWriteback.DoesNotExist:
+        return None
+
+
+def deal_ids_by_hubspot_id(*, hubspot_deal_ids: list[str]) -> dict[str, uuid.UUID]:
+    """Our deal id for each of these HubSpot ids that we have."""
+    rows = Deal.objects.filter(hubspot_deal_id__in=hubspot_deal_ids).values_list(
+        "hubspot_deal_id", "id"
+    )
+    return dict(rows)
+
+
+def deal_writebacks_remaining() -> int:
+    """Outcomes not yet sent: queued (due now or later) or being sent."""
+    return DealWriteback.objects.filter(
+        state__in=[DealWriteback.State.QUEUED, DealWriteback.State.PROCESSING]
+    ).count()
 
 
 @dataclass(frozen=True)

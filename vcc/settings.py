@@ -5,6 +5,7 @@ Every knob is an environment variable (README: the table); defaults are safe for
 embedded PostgreSQL and Redis (vcc/engines/), on unix sockets under var/dev/.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -256,6 +257,82 @@ CELERY_BEAT_SCHEDULE["hubspot-delete-old-sync-runs"] = {
     "task": "hubspot.tasks.delete_old_sync_runs",
     "schedule": crontab(hour="3", minute="17"),
 }
+# HubSpot's limit for every call but search, per account, per rolling 10 s: 100 (Free and
+# Starter) or 190 (Professional and Enterprise). Batch reads and write-back share it.
+HUBSPOT_GENERAL_RPS_10S = env.int("HUBSPOT_GENERAL_RPS_10S", default=100)
+
+# Webhooks: the app's client secret signs every request HubSpot sends (v3 signature).
+# Secret: never logged, echoed, or shown. Without it the webhook endpoint answers 503.
+HUBSPOT_CLIENT_SECRET = env.str("HUBSPOT_CLIENT_SECRET", default="")
+# The webhook URL as registered with HubSpot, when it differs from what this server sees
+# (a proxy that rewrites the host or the scheme): the signature covers the full URL.
+HUBSPOT_WEBHOOK_URL = env.str("HUBSPOT_WEBHOOK_URL", default="")
+HUBSPOT_WEBHOOK_EVENT_RETENTION_DAYS = env.int("HUBSPOT_WEBHOOK_EVENT_RETENTION_DAYS", default=7)
+CELERY_BEAT_SCHEDULE["hubspot-webhook-events"] = {
+    # Events are processed as they arrive; this picks up any whose job was lost.
+    "task": "hubspot.tasks.process_webhook_events",
+    "schedule": 60.0,
+    "options": {"expires": 60},
+}
+CELERY_BEAT_SCHEDULE["hubspot-resume-imports"] = {
+    "task": "hubspot.tasks.resume_stalled_imports",
+    "schedule": 60.0,
+    "options": {"expires": 60},
+}
+
+# The HubSpot JSON last fetched for each deal (admin, for debugging), kept this long.
+RAW_PAYLOAD_TTL_DAYS = env.int("RAW_PAYLOAD_TTL_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["hubspot-delete-old-payloads"] = {
+    "task": "hubspot.tasks.delete_old_payloads",
+    "schedule": crontab(hour="3", minute="37"),
+}
+
+
+def _writeback_properties(value: str) -> dict[str, str]:
+    """HUBSPOT_WRITEBACK_PROPERTIES: a JSON object {"status": name, "stage": name,
+    "finished_at": name} (any subset), or a comma list of three names in that order."""
+    fields = ("status", "stage", "finished_at")
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            names = json.loads(text)
+        except ValueError:
+            names = None
+        if not isinstance(names, dict) or not set(names) <= set(fields) or not names:
+            raise ImproperlyConfigured(
+                f"HUBSPOT_WRITEBACK_PROPERTIES: a JSON object with keys from {fields}"
+            )
+    else:
+        parts = [part.strip() for part in text.split(",")]
+        if len(parts) != len(fields):
+            raise ImproperlyConfigured(
+                f"HUBSPOT_WRITEBACK_PROPERTIES: three comma-separated names, for {fields}"
+            )
+        names = dict(zip(fields, parts, strict=True))
+    if not all(isinstance(name, str) and name.strip() for name in names.values()):
+        raise ImproperlyConfigured("HUBSPOT_WRITEBACK_PROPERTIES: every name must be non-empty")
+    return {field: names[field].strip() for field in fields if field in names}
+
+
+# Write-back: a deal's outcome (done or failed) sent to its HubSpot deal's properties.
+# Off by default (bin/run's demo turns it on): a HubSpot account needs the properties first.
+HUBSPOT_WRITEBACK_ENABLED = env.bool("HUBSPOT_WRITEBACK_ENABLED", default=False)
+HUBSPOT_WRITEBACK_PROPERTIES = _writeback_properties(
+    env.str(
+        "HUBSPOT_WRITEBACK_PROPERTIES",
+        default="vcc_pipeline_status,vcc_pipeline_stage,vcc_pipeline_finished_at",
+    )
+)
+HUBSPOT_WRITEBACK_INTERVAL_SECONDS = env.float("HUBSPOT_WRITEBACK_INTERVAL_SECONDS", default=60.0)
+# Failed sends are retried this many times, waiting BACKOFF * 2^n; then staff retry them.
+HUBSPOT_WRITEBACK_MAX_RETRIES = env.int("HUBSPOT_WRITEBACK_MAX_RETRIES", default=5)
+HUBSPOT_WRITEBACK_BACKOFF_SECONDS = env.float("HUBSPOT_WRITEBACK_BACKOFF_SECONDS", default=60.0)
+CELERY_BEAT_SCHEDULE["hubspot-writeback"] = {
+    "task": "hubspot.tasks.writeback_outcomes",
+    "schedule": HUBSPOT_WRITEBACK_INTERVAL_SECONDS,
+    "options": {"expires": HUBSPOT_WRITEBACK_INTERVAL_SECONDS},
+}
+
 # Shared state across processes (the search rate limit); the broker's Redis unless set.
 REDIS_URL = env.str("REDIS_URL", default="") or engines.redis_py_url(CELERY_BROKER_URL)
 

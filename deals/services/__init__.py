@@ -5,15 +5,26 @@
 - `actions`: what operators ask for (re-run, retry).
 - `ingest`: deals arriving from HubSpot (sync, webhooks, imports), upserted by HubSpot id.
 - `sweeper`: recovery of deals whose job was lost.
+- `writeback`: the outbox of outcomes for HubSpot: claimed and settled by the write-back loop.
 """
 
 from .actions import deal_rerun, deal_retry
 from .enqueue import deal_enqueue, deal_send_now, deals_enqueue, deals_send_now
 from .ingest import DealFromHubspot, RejectedDeal, UpsertResult, deals_upsert_from_hubspot
 from .sweeper import SweepResult, deals_sweep_stuck
+from .writeback import (
+    Claim,
+    OutcomeToSend,
+    deal_writebacks_claim,
+    deal_writebacks_mark_failed,
+    deal_writebacks_mark_sent,
+    deal_writebacks_retry,
+)
 
 __all__ = [
+    "Claim",
     "DealFromHubspot",
+    "OutcomeToSend",
     "RejectedDeal",
     "SweepResult",
     "UpsertResult",
@@ -21,6 +32,10 @@ __all__ = [
     "deal_rerun",
     "deal_retry",
     "deal_send_now",
+    "deal_writebacks_claim",
+    "deal_writebacks_mark_failed",
+    "deal_writebacks_mark_sent",
+    "deal_writebacks_retry",
     "deals_enqueue",
     "deals_send_now",
     "deals_sweep_stuck",

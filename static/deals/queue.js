@@ -372,6 +372,12 @@
       ["Checked in", stamp(deal.hubspot_checked_in_at)],
       ["Created", stamp(deal.created_at)],
       ["Updated", stamp(deal.updated_at)],
+      [
+        "HubSpot write-back",
+        deal.writeback
+          ? [deal.writeback.state, deal.writeback.last_error].filter(Boolean).join(" · ")
+          : "—",
+      ],
     ];
     el.facts.replaceChildren(
       ...facts.flatMap(([term, value]) => [node("dt", { textContent: term }), node("dd", {}, value)])
