@@ -1,13 +1,19 @@
+import json
+import re
+
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponseRedirect
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from vcc.errors import ApplicationError
 
-from .models import COUNT_FIELDS, SyncRun
-from .services import sync_run_request
+from .models import COUNT_FIELDS, DealImport, DealImportItem, DealPayload, SyncRun, WebhookEvent
+from .selectors import deal_import_totals
+from .services import deal_import_create, import_ids_validate, sync_run_request
 
 
 @admin.register(SyncRun)
@@ -52,3 +58,114 @@ class SyncRunAdmin(admin.ModelAdmin):
                 messages.WARNING,
             )
         return HttpResponseRedirect(reverse("admin:hubspot_syncrun_changelist"))
+
+
+class ImportIdsForm(forms.Form):
+    hubspot_deal_ids = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 60}), label="HubSpot deal ids"
+    )
+
+    def clean_hubspot_deal_ids(self) -> list[str]:
+        values = re.split(r"[\s,;]+", self.cleaned_data["hubspot_deal_ids"].strip())
+        try:
+            return import_ids_validate([value for value in values if value])
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class DealImportItemInline(admin.TabularInline):
+    model = DealImportItem
+    fields = ["position", "hubspot_deal_id", "status", "error", "deal_id", "finished_at"]
+    readonly_fields = fields
+    ordering = ["position"]
+    extra = 0
+    can_delete = False
+    max_num = 0
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(DealImport)
+class DealImportAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "status", "total", "created_by", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = ["id", "status", "total", "totals", "created_by", "created_at"]
+    readonly_fields += ["started_at", "heartbeat_at", "finished_at"]
+    fields = readonly_fields
+    inlines = [DealImportItemInline]
+
+    @admin.display(description="Items")
+    def totals(self, obj: DealImport) -> str:
+        counts = deal_import_totals(import_id=obj.id)
+        return ", ".join(f"{name}={count}" for name, count in counts.items())
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        paste = self.admin_site.admin_view(self.paste_view)
+        return [path("add/", paste, name="hubspot_dealimport_add"), *super().get_urls()]
+
+    def paste_view(self, request: HttpRequest):
+        """The "add" page: a form to paste ids, handled by the import service."""
+        if not self.has_add_permission(request):
+            return redirect("admin:index")
+        form = ImportIdsForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                deal_import = deal_import_create(
+                    hubspot_deal_ids=form.cleaned_data["hubspot_deal_ids"],
+                    created_by=request.user,
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(
+                    request, f"Importing {deal_import.total} deal(s).", messages.SUCCESS
+                )
+                return redirect("admin:hubspot_dealimport_change", deal_import.id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import deals by HubSpot id",
+            "form": form,
+        }
+        return render(request, "admin/hubspot/dealimport/paste.html", context)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "subscription_type", "hubspot_deal_id", "status", "outcome"]
+    list_filter = ["status", "outcome", "subscription_type"]
+    search_fields = ["hubspot_deal_id"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(DealPayload)
+class DealPayloadAdmin(admin.ModelAdmin):
+    """The HubSpot JSON last fetched for a deal: search by HubSpot deal id."""
+
+    list_display = ["hubspot_deal_id", "source", "size_bytes", "truncated", "fetched_at"]
+    list_filter = ["source", "truncated"]
+    search_fields = ["=hubspot_deal_id"]
+    fields = ["hubspot_deal_id", "source", "fetched_at", "size_bytes", "truncated", "pretty"]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="Payload")
+    def pretty(self, obj: DealPayload) -> str:
+        text = json.dumps(obj.payload, indent=2, ensure_ascii=False)
+        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

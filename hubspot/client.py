@@ -20,7 +20,8 @@ Behaviour worth knowing:
 - Every call goes through the transport (transport.py): retries with backoff on 429, 5xx,
   timeouts and malformed JSON, other 4xx at once, failures as `HubspotError`, and the access
   token never in reprs, errors or logs.
-- Search requests first take a slot from the shared rate limiter (`hubspot.ratelimit`).
+- Every request first takes a slot from a shared rate limiter (`hubspot.ratelimit`): search
+  from the search limit, every other call from HubSpot's general limit.
 - One client per thread or task (it holds a `requests.Session` and counters).
 """
 
@@ -38,7 +39,7 @@ import requests
 from django.conf import settings
 
 from .parsing import as_int, log_batch_errors, object_id, parse_deal
-from .ratelimit import RateLimiter, build_search_rate_limiter
+from .ratelimit import RateLimiter, build_general_rate_limiter, build_search_rate_limiter
 from .transport import HubspotTransport
 from .types import (
     BatchReadResult,
@@ -72,6 +73,7 @@ class HubspotClient:
         timeout_seconds: float | None = None,
         checked_in_property: str | None = None,
         search_limiter: RateLimiter | None = None,
+        general_limiter: RateLimiter | None = None,
         max_retries: int = 5,
         backoff_base_seconds: float = 1.0,
         backoff_max_seconds: float = 30.0,
@@ -82,8 +84,9 @@ class HubspotClient:
         rng: random.Random | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        """Every argument defaults to settings (HUBSPOT_*); `search_limiter` defaults to the
-        shared Redis limiter (`build_search_rate_limiter()`). `max_retries` counts retries
+        """Every argument defaults to settings (HUBSPOT_*); the limiters default to the
+        shared Redis ones: `build_search_rate_limiter()` for search and
+        `build_general_rate_limiter()` for every other call. `max_retries` counts retries
         after the first attempt. `sleep` and `rng` are injectable so tests never wait."""
         token = settings.HUBSPOT_ACCESS_TOKEN if access_token is None else access_token
         if not 1 <= page_size <= SEARCH_PAGE_SIZE:
@@ -105,6 +108,9 @@ class HubspotClient:
         self.checked_in_property = checked_in_property or settings.HUBSPOT_CHECKED_IN_PROPERTY
         self.search_limiter = (
             build_search_rate_limiter() if search_limiter is None else search_limiter
+        )
+        self.general_limiter = (
+            build_general_rate_limiter() if general_limiter is None else general_limiter
         )
         self.page_size = page_size
         self.properties = list(
@@ -227,7 +233,11 @@ class HubspotClient:
         path = DEAL_PATH.format(deal_id=quote(str(deal_id), safe=""))
         # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/basic/get-crm-v3-objects-deals-dealId
         reply = self.transport.call(
-            "GET", path, params={"properties": ",".join(self.properties)}, not_found_ok=True
+            "GET",
+            path,
+            params={"properties": ",".join(self.properties)},
+            limiter=self.general_limiter,
+            not_found_ok=True,
         )
         if reply.status == 404 or reply.data is None:
             return None
@@ -247,7 +257,9 @@ class HubspotClient:
                 "propertiesWithHistory": [],
             }
             # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/batch/post-crm-v3-objects-deals-batch-read
-            reply = self.transport.call("POST", BATCH_READ_PATH, json_body=body)
+            reply = self.transport.call(
+                "POST", BATCH_READ_PATH, json_body=body, limiter=self.general_limiter
+            )
             request_count += reply.request_count
             rate_limited_count += reply.rate_limited_count
             data = reply.data or {}
@@ -289,7 +301,9 @@ class HubspotClient:
         for chunk in _chunks(list(merged), BATCH_SIZE):
             body = {"inputs": [{"id": deal_id, "properties": merged[deal_id]} for deal_id in chunk]}
             # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/batch/post-crm-v3-objects-deals-batch-update
-            reply = self.transport.call("POST", BATCH_UPDATE_PATH, json_body=body)
+            reply = self.transport.call(
+                "POST", BATCH_UPDATE_PATH, json_body=body, limiter=self.general_limiter
+            )
             request_count += reply.request_count
             rate_limited_count += reply.rate_limited_count
             data = reply.data or {}

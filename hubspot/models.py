@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -75,3 +76,139 @@ class SyncRun(models.Model):
             f"fetched={self.fetched} new={self.new} updated={self.updated} "
             f"unchanged={self.unchanged} invalid={self.invalid}"
         )
+
+
+class WebhookEvent(models.Model):
+    """One deal event HubSpot sent to the webhook endpoint, kept until its deal is read.
+
+    Recorded once: `dedupe_key` is every field HubSpot sends except `attemptNumber`, so a
+    redelivered event finds its row and changes nothing.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # the deal is still to be read from HubSpot
+        DONE = "done"
+
+    class Outcome(models.TextChoices):
+        IMPORTED = "imported"  # a new deal, handed to the pipeline
+        ALREADY_PRESENT = "already_present"
+        INVALID = "invalid"  # not usable (no or a bad checked-in time...: see `error`)
+        NOT_FOUND = "not_found"  # HubSpot no longer has the deal
+
+    id = models.BigAutoField(primary_key=True)
+    dedupe_key = models.CharField(max_length=64, unique=True, editable=False)
+    event_id = models.BigIntegerField()
+    subscription_type = models.CharField(max_length=64)
+    hubspot_deal_id = models.TextField()
+    property_name = models.TextField(blank=True, default="")
+    property_value = models.TextField(blank=True, default="")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    outcome = models.CharField(max_length=16, choices=Outcome, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)  # reads of its deal that failed
+    error = models.TextField(blank=True, default="")
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "hubspot_webhook_events"
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["-received_at", "-id"], name="webhook_events_received_desc"),
+            # The queue of events still to process: small, whatever the history.
+            models.Index(
+                fields=["id"], name="webhook_events_pending", condition=models.Q(status="pending")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_type} {self.hubspot_deal_id} ({self.status})"
+
+
+class DealImport(models.Model):
+    """Staff asked for these HubSpot deal ids to be brought in (API or admin)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"  # every item settled, however each ended
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    total = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # Moved by each batch; an import with pending items silent for a while lost its job.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "hubspot_deal_imports"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import of {self.total} deal(s) ({self.status}, {self.created_at:%Y-%m-%d %H:%M})"
+
+
+class DealImportItem(models.Model):
+    """One HubSpot deal id of an import, and how it ended."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        IMPORTED = "imported"  # a new deal, handed to the pipeline
+        ALREADY_PRESENT = "already_present"
+        NOT_FOUND = "not_found"  # HubSpot has no such deal
+        FAILED = "failed"  # see `error`
+
+    id = models.BigAutoField(primary_key=True)
+    deal_import = models.ForeignKey(DealImport, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()  # order in the request
+    hubspot_deal_id = models.TextField()
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    error = models.TextField(blank=True, default="")
+    deal_id = models.UUIDField(null=True, blank=True)  # our deal, once it exists
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "hubspot_deal_import_items"
+        ordering = ["deal_import", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deal_import", "hubspot_deal_id"], name="import_items_one_per_deal"
+            ),
+            models.UniqueConstraint(
+                fields=["deal_import", "position"], name="import_items_one_per_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hubspot_deal_id} {self.status}"
+
+
+class DealPayload(models.Model):
+    """The HubSpot JSON last fetched for a deal (sync, import or webhook), for debugging.
+
+    A table of its own, not a column of `deals`: the queue's pages stay small. Keyed by the
+    HubSpot id, so records we could not use are kept too. Deleted after RAW_PAYLOAD_TTL_DAYS
+    without a fetch.
+    """
+
+    hubspot_deal_id = models.TextField(primary_key=True)
+    # The object as HubSpot sent it; when larger than the cap, a string: the start of its
+    # JSON text (`truncated` is then set and `size_bytes` says how large it was).
+    payload = models.JSONField()
+    truncated = models.BooleanField(default=False)
+    size_bytes = models.PositiveIntegerField()
+    source = models.CharField(max_length=16)  # sync, import, webhook
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "hubspot_deal_payloads"
+        ordering = ["-fetched_at"]
+        indexes = [models.Index(fields=["fetched_at"], name="deal_payloads_fetched")]
+
+    def __str__(self) -> str:
+        return f"{self.hubspot_deal_id} ({self.source}, {self.size_bytes} bytes)"

@@ -19,7 +19,7 @@ ERROR_MESSAGE_CHARS = 300
 
 def parse_deal(obj: Any, *, checked_in_property: str) -> HubspotDeal | InvalidRecord:
     if not isinstance(obj, dict):
-        return _invalid("", "the record is not a JSON object", {})
+        return _invalid("", "the record is not a JSON object", {}, {})
     raw_properties = obj.get("properties")
     properties: dict[str, str | None] = (
         {str(k): None if v is None else str(v) for k, v in raw_properties.items()}
@@ -28,14 +28,14 @@ def parse_deal(obj: Any, *, checked_in_property: str) -> HubspotDeal | InvalidRe
     )
     deal_id = str(object_id(obj) or "")
     if not deal_id:
-        return _invalid("", "the record has no id", properties)
+        return _invalid("", "the record has no id", properties, obj)
     raw_checked_in = properties.get(checked_in_property)
     if raw_checked_in is None or not raw_checked_in.strip():
-        return _invalid(deal_id, f"{checked_in_property} is missing", properties)
+        return _invalid(deal_id, f"{checked_in_property} is missing", properties, obj)
     checked_in_at = parse_hubspot_datetime(raw_checked_in)
     if checked_in_at is None:
         reason = f"{checked_in_property} is not a datetime: {raw_checked_in[:60]!r}"
-        return _invalid(deal_id, reason, properties)
+        return _invalid(deal_id, reason, properties, obj)
     return HubspotDeal(
         hubspot_deal_id=deal_id,
         name=properties.get("dealname") or "",
@@ -47,12 +47,15 @@ def parse_deal(obj: Any, *, checked_in_property: str) -> HubspotDeal | InvalidRe
         or parse_hubspot_datetime(obj.get("updatedAt")),
         checked_in_at=checked_in_at,
         properties=properties,
+        raw=obj,
     )
 
 
-def _invalid(deal_id: str, reason: str, properties: dict[str, str | None]) -> InvalidRecord:
+def _invalid(
+    deal_id: str, reason: str, properties: dict[str, str | None], raw: dict[str, Any]
+) -> InvalidRecord:
     logger.warning("hubspot_deal_invalid", extra={"hubspot_deal_id": deal_id, "reason": reason})
-    return InvalidRecord(hubspot_deal_id=deal_id, reason=reason, properties=properties)
+    return InvalidRecord(hubspot_deal_id=deal_id, reason=reason, properties=properties, raw=raw)
 
 
 def object_id(obj: Any) -> str | None:

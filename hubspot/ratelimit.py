@@ -1,13 +1,16 @@
-"""The search rate limit, shared by every process that calls HubSpot.
+"""HubSpot's rate limits, shared by every process that calls HubSpot.
 
-HubSpot allows about 5 search requests per second per *account*, so every worker, beat and
-web process draws from one budget. The budget lives in Redis as one key holding a
+HubSpot's limits are per *account*, so every worker, beat and web process draws from one
+budget per limit: search (about 5 requests a second) and the general limit for every other
+call (100 or 190 per rolling 10 s, HUBSPOT_GENERAL_RPS_10S), which batch reads (webhooks,
+imports) and write-back share. The budget lives in Redis as one key holding a
 "theoretical arrival time" (GCRA): an atomic Lua script reads Redis' own clock (`TIME`, so
 all machines share one clock), reserves the next free slot and says how long to wait for it.
 Callers never spin or retry against the limiter: they sleep the returned time and send.
 
 Public API:
     limiter = build_search_rate_limiter()          # from settings: REDIS_URL
+    limiter = build_general_rate_limiter()         # the same, for every call but search
     wait = limiter.acquire()                       # seconds to sleep before the request
     RedisRateLimiter(redis_client=..., key=..., rate=4.0, burst=1)
     LocalRateLimiter(rate=4.0, burst=1)
@@ -35,6 +38,7 @@ from redis.retry import Retry
 logger = logging.getLogger(__name__)
 
 DEFAULT_KEY = "hubspot:ratelimit:search"
+GENERAL_KEY = "hubspot:ratelimit:general"
 
 # KEYS[1]: the key holding the theoretical arrival time (TAT), in microseconds since the epoch.
 # ARGV[1]: emission interval (1/rate) in microseconds; ARGV[2]: burst tolerance in microseconds.
@@ -160,6 +164,21 @@ def build_search_rate_limiter(
     key: str = DEFAULT_KEY,
 ) -> RedisRateLimiter:
     """The limiter for HubSpot search calls, from settings unless told otherwise."""
+    rate = settings.HUBSPOT_SEARCH_RPS if rate is None else rate
+    return _build(rate=rate, burst=burst, redis_url=redis_url, key=key)
+
+
+def build_general_rate_limiter(
+    *, per_10s: int | None = None, redis_url: str | None = None, key: str = GENERAL_KEY
+) -> RedisRateLimiter:
+    """The limiter for every other HubSpot call (batch read, batch update, get), from
+    settings unless told otherwise. HubSpot counts per rolling 10 s; requests are spaced
+    evenly at that rate (no burst), so no 10 s window ever holds more than the limit + 1."""
+    per_10s = settings.HUBSPOT_GENERAL_RPS_10S if per_10s is None else per_10s
+    return _build(rate=per_10s / 10, burst=1, redis_url=redis_url, key=key)
+
+
+def _build(*, rate: float, burst: int, redis_url: str | None, key: str) -> RedisRateLimiter:
     return RedisRateLimiter(
         # Short timeouts and no retries: a Redis outage must not stall the sync; the limiter
         # falls back to spacing requests in-process instead.
@@ -170,6 +189,6 @@ def build_search_rate_limiter(
             retry=Retry(NoBackoff(), 0),
         ),
         key=key,
-        rate=settings.HUBSPOT_SEARCH_RPS if rate is None else rate,
+        rate=rate,
         burst=burst,
     )

@@ -1,8 +1,21 @@
+import uuid
+
 from celery import shared_task
 from django.conf import settings
 
 from .models import SyncRun
-from .services import sync_run_claim, sync_run_execute, sync_run_start, sync_runs_delete_old
+from .services import (
+    deal_import_run,
+    deal_imports_resume_stalled,
+    deal_payloads_delete_old,
+    sync_run_claim,
+    sync_run_execute,
+    sync_run_start,
+    sync_runs_delete_old,
+    webhook_events_delete_old,
+    webhook_events_process,
+    writeback_pass,
+)
 
 # Syncs are not redelivered when a worker dies (acks_late off): the run's lock expires and
 # the next tick starts from the lost run's window, so a long sync never runs twice.
@@ -35,3 +48,43 @@ def run_sync(run_id: str) -> str | None:
 @shared_task
 def delete_old_sync_runs() -> int:
     return sync_runs_delete_old()
+
+
+@shared_task(bind=True, max_retries=3)
+def process_webhook_events(self) -> dict:
+    """Read and upsert the deals of pending webhook events. Sent by each webhook request
+    that recorded something new, and by beat every minute for any event left behind."""
+    result = webhook_events_process()
+    if result.error and self.request.retries < self.max_retries:
+        # HubSpot failed: try again soon rather than at the next beat tick.
+        raise self.retry(countdown=5 * 2**self.request.retries)
+    return {"events": result.events, "imported": result.imported, "error": result.error}
+
+
+@shared_task
+def run_import(import_id: str) -> bool:
+    return deal_import_run(import_id=uuid.UUID(import_id))
+
+
+@shared_task
+def resume_stalled_imports() -> int:
+    return deal_imports_resume_stalled()
+
+
+@shared_task(
+    # One pass sends at most 100 batches of 100 at HubSpot's general limit: well inside.
+    soft_time_limit=600,
+    time_limit=660,
+)
+def writeback_outcomes() -> dict:
+    result = writeback_pass()
+    return {"sent": result.sent, "failed": result.failed, "remaining": result.remaining}
+
+
+@shared_task
+def delete_old_payloads() -> dict:
+    """Daily: raw payloads past RAW_PAYLOAD_TTL_DAYS, and settled webhook events."""
+    return {
+        "payloads": deal_payloads_delete_old(),
+        "webhook_events": webhook_events_delete_old(),
+    }

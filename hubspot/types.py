@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BODY_EXCERPT_CHARS = 500
@@ -34,6 +35,8 @@ class HubspotDeal:
     checked_in_at: datetime
     # Every property HubSpot sent, as strings (or None), for anything not typed above.
     properties: dict[str, str | None] = field(repr=False)
+    # The object as HubSpot sent it (kept for debugging: hubspot.services.payloads).
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class InvalidRecord:
     hubspot_deal_id: str
     reason: str
     properties: dict[str, str | None] = field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 from vcc.api import AUTH_ERRORS, ErrorSerializer, PagingErrorSerializer, StrictCursorPagination
 from vcc.errors import NotFound
 
-from .models import COUNT_FIELDS, SyncRun
-from .selectors import sync_run_get, sync_runs_recent
-from .services import sync_run_request
+from ..models import COUNT_FIELDS, SyncRun
+from ..selectors import sync_run_get, sync_runs_recent
+from ..services import sync_run_request
 
 
 class ProgressSerializer(serializers.Serializer):

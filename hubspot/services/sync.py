@@ -23,10 +23,11 @@ from django.utils import timezone
 from deals.selectors import deals_latest_checked_in_at
 from vcc.errors import Conflict, Unavailable
 
-from .client import HubspotClient
-from .ingest import hubspot_deals_upsert
-from .models import ACTIVE, COUNT_FIELDS, SyncRun
-from .types import HubspotError, SearchPage
+from ..client import HubspotClient
+from ..ingest import hubspot_deals_upsert
+from ..models import ACTIVE, COUNT_FIELDS, SyncRun
+from ..types import HubspotError, SearchPage
+from .payloads import deal_payloads_store
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def sync_run_request(*, trigger: str = SyncRun.Trigger.MANUAL) -> tuple[SyncRun,
 
 
 def _send_queued_run(run_id: str) -> None:
-    from .tasks import run_sync  # tasks import services; keep the cycle at call time
+    from ..tasks import run_sync  # tasks import services; keep the cycle at call time
 
     try:
         run_sync.delay(run_id)
@@ -220,6 +221,7 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
         if not SyncRun.objects.filter(id=run.id, active=ACTIVE).update(heartbeat_at=now):
             raise SyncLockLost("another sync took over: this one was silent past the lock TTL")
         result = hubspot_deals_upsert(deals=page.deals, now=now, source="hubspot_sync")
+        deal_payloads_store(records=[*page.deals, *page.invalid], source="sync", now=now)
         run.pages += 1
         run.fetched += len(page.deals) + len(page.invalid)
         run.new += len(result.created)

@@ -13,6 +13,7 @@ From Python (tests, benchmarks, scripts), as a subprocess:
         sim.add_deals(count=3, checked_in_at=datetime(...))   # -> ids
         sim.configure(error_500_share=0.2, index_lag_seconds=5)
         sim.stats()   # requests by endpoint, responses by status, rate_limited, faults, ...
+        sim.deal(id)  # a deal's properties and the batch updates written to it
 In pytest: the `start_hubspot_simulator` and `hubspot_simulator` fixtures (tests/conftest.py).
 
 CRM endpoints (bearer token `--token`, default "sim-token"; 401 as HubSpot otherwise):
@@ -22,6 +23,7 @@ CRM endpoints (bearer token `--token`, default "sim-token"; 401 as HubSpot other
         one sort (default hs_object_id ascending); limit 1..200 (default 10); `after` offset;
         400 VALIDATION_ERROR past 10,000 results (after + limit > 10,000);
         429 with HubSpot's SECONDLY body past --search-rps (GCRA, burst --search-burst).
+        Every other call: 429 (TEN_SECONDLY_ROLLING) past --general-limit-10s, when set.
     POST /crm/v3/objects/deals/batch/read     <= 100 inputs; 207 + errors[] for missing ids
     POST /crm/v3/objects/deals/batch/update   <= 100 inputs; 207 + errors[]; 400 on repeats
     GET  /crm/v3/objects/deals/{id}?properties=a,b   404 OBJECT_NOT_FOUND when missing
@@ -30,6 +32,12 @@ Control endpoints (no token, loopback clients only):
     GET /_simulator/stats, POST /_simulator/stats/reset
     GET /_simulator/config, POST /_simulator/config {"knob": value}   (knobs: config.py)
     POST /_simulator/deals {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {...}}
+    GET /_simulator/deals/{id} (properties and batch updates), GET /_simulator/webhooks
+
+Webhooks (`--webhook-url URL`, signed with `--webhook-secret` or HUBSPOT_CLIENT_SECRET): when
+a deal checks in (added at run time or trickled), a deal.creation and a deal.propertyChange
+of the checked-in property, HubSpot's v3 signature and JSON array format (webhooks.py); a
+deal.propertyChange too when a batch update changes the checked-in property.
 
 Data: deterministic for a seed; properties dealname, amount (a share missing), dealstage,
 pipeline, createdate, hs_lastmodifieddate, hs_object_id and the checked-in property
@@ -40,7 +48,8 @@ once. Any property can be written by batch update (HubSpot would refuse unknown 
 Modules: data (generation), search (request validation, matching), store (deals and the
 lagging search index), config (run-time knobs), app (routing: a request to its answer),
 protocol (the request and answer types), crm (the CRM endpoints), guards (token, search
-rate limit), faults (injected failures), arrivals (deals added at run time, the trickle),
-control (the control endpoints), server (HTTP), process (the subprocess helper).
+rate limits), faults (injected failures), arrivals (deals added at run time, the trickle),
+webhooks (signed webhooks to the project), control (the control endpoints), server
+(HTTP), process (the subprocess helper).
 The spec it follows: ../shared/hubspot-spec/ (deals.json, NOTES.md).
 """

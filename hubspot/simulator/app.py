@@ -1,17 +1,20 @@
 """The simulator's behaviour, independent of HTTP: `SimulatorApp.handle(Request) -> Answer`
 is everything the HTTP server (server.py) does with a request.
 
-A CRM API request goes: routing (crm.py) -> the bearer token and the search rate limit
+A CRM API request goes: routing (crm.py) -> the bearer token and the rate limits
 (guards.py) -> fault injection (faults.py) -> the endpoint (crm.py), with the configured
 latency added. `/_simulator/...` requests go to the control endpoints (control.py). Deals
-checked in while running come from arrivals.py. Answers follow HubSpot's deals spec
-(../shared/hubspot-spec/deals.json) and ../shared/hubspot-spec/NOTES.md.
+checked in while running come from arrivals.py; with a webhook URL, webhooks.py sends
+HubSpot's webhooks for them (and for batch updates of the checked-in property). Batch updates are
+logged per deal, so tests can read back what was written (`GET /_simulator/deals/{id}`).
+Answers follow HubSpot's deals spec (../shared/hubspot-spec/deals.json) and
+../shared/hubspot-spec/NOTES.md.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,9 +25,12 @@ from .control import handle_control
 from .crm import CrmApi, Handler
 from .data import DealFactory, DealRecord, generate_deals, iso
 from .faults import Faults
-from .guards import SearchRateLimit, authorized, unauthorized
+from .guards import GeneralRateLimit, SearchRateLimit, authorized, unauthorized
 from .protocol import Answer, BadRequest, Request, error_answer
 from .store import DealStore
+from .webhooks import WebhookSender
+
+UPDATES_KEPT = 50  # batch updates remembered per deal
 
 
 class SimulatorApp:
@@ -37,19 +43,28 @@ class SimulatorApp:
         token: str,
         seed: int = 1,
         same_second_at: datetime | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.token = token
         self.same_second_at = same_second_at
         self.started_at = datetime.now(UTC)
-        self.crm = CrmApi(store=store, config=config)
+        self.webhooks = webhooks
+        self.crm = CrmApi(store=store, config=config, on_update=self._updated)
         self.search_limit = SearchRateLimit(config)
+        self.general_limit = GeneralRateLimit(config)
         self.faults = Faults(config, seed=seed)
-        self.arrivals = Arrivals(store=store, factory=factory, config=config)
-        self._lock = threading.Lock()  # the request and response counters
+        self.arrivals = Arrivals(
+            store=store,
+            factory=factory,
+            config=config,
+            on_checked_in=webhooks.deals_checked_in if webhooks else None,
+        )
+        self._lock = threading.Lock()  # the counters and the update log
         self._requests: Counter[str] = Counter()
         self._responses: Counter[str] = Counter()
+        self._updates: dict[int, deque[dict[str, Any]]] = {}
 
     def handle(self, request: Request) -> Answer:
         if request.path.startswith("/_simulator/"):
@@ -69,6 +84,8 @@ class SimulatorApp:
             answer = error_answer(404, "OBJECT_NOT_FOUND", f"No route for {request.path}")
         elif endpoint == "search" and not self.search_limit.admit():
             answer = self.search_limit.refusal()
+        elif endpoint != "search" and not self.general_limit.admit():
+            answer = self.general_limit.refusal()
         else:
             answer = self.faults.answer(lambda: _call(handler, request))
         answer.delay_seconds += self.config.latency_ms / 1000
@@ -87,11 +104,38 @@ class SimulatorApp:
             count=count, checked_in_at=checked_in_at, properties=properties
         )
 
-    def start_trickle(self) -> None:
+    def start(self) -> None:
+        """Start the background threads: the trickle, and the webhook sender if any."""
+        if self.webhooks is not None:
+            self.webhooks.start()
         self.arrivals.start_trickle()
 
     def stop(self) -> None:
         self.arrivals.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
+
+    def _updated(self, record: DealRecord, properties: dict[str, Any]) -> None:
+        at = iso(datetime.now(UTC))
+        with self._lock:
+            log = self._updates.setdefault(record.id, deque(maxlen=UPDATES_KEPT))
+            log.append({"at": at, "properties": dict(properties)})
+        if self.webhooks is not None:
+            self.webhooks.deal_changed(record, list(properties))
+
+    def deal_record(self, deal_id: int) -> dict[str, Any] | None:
+        """A deal as the simulator holds it, with the batch updates written to it."""
+        record = self.store.get(deal_id)
+        if record is None:
+            return None
+        with self._lock:
+            updates = list(self._updates.get(deal_id, ()))
+        return {
+            "id": str(record.id),
+            "properties": dict(record.properties),
+            "updatedAt": record.updated_at,
+            "updates": updates,
+        }
 
     # What the control endpoints report (control.py).
 
@@ -104,7 +148,7 @@ class SimulatorApp:
         return {
             **self.store.counts(),
             **counters,
-            "rate_limited": self.search_limit.refused,
+            "rate_limited": self.search_limit.refused + self.general_limit.refused,
             "faults": self.faults.snapshot(),
             "checked_in_property": self.store.checked_in_property,
             "same_second_at": iso(self.same_second_at) if self.same_second_at else None,
@@ -116,6 +160,7 @@ class SimulatorApp:
             self._requests = Counter()
             self._responses = Counter()
         self.search_limit.reset_count()
+        self.general_limit.reset_count()
         self.faults.reset_counts()
 
 
@@ -136,8 +181,11 @@ def build_simulator(
     config: SimulatorConfig,
     same_second: int = 0,
     same_second_at: datetime | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str = "",
 ) -> SimulatorApp:
-    """A simulator holding `deals` generated deals, deterministic for a seed."""
+    """A simulator holding `deals` generated deals, deterministic for a seed; sending
+    webhooks to `webhook_url`, signed with `webhook_secret`, when one is given."""
     now = datetime.now(UTC)
     if same_second and same_second_at is None:
         # Middle of the window, on a whole second.
@@ -165,4 +213,9 @@ def build_simulator(
         token=token,
         seed=seed,
         same_second_at=same_second_at if same_second else None,
+        webhooks=WebhookSender(
+            url=webhook_url, secret=webhook_secret, checked_in_property=checked_in_property
+        )
+        if webhook_url
+        else None,
     )

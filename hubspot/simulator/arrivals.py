@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from .config import SimulatorConfig
@@ -14,10 +14,18 @@ from .store import DealStore
 
 
 class Arrivals:
-    def __init__(self, *, store: DealStore, factory: DealFactory, config: SimulatorConfig) -> None:
+    def __init__(
+        self,
+        *,
+        store: DealStore,
+        factory: DealFactory,
+        config: SimulatorConfig,
+        on_checked_in: Callable[[list[DealRecord]], None] | None = None,
+    ) -> None:
         self.store = store
         self.factory = factory
         self.config = config
+        self.on_checked_in = on_checked_in  # e.g. send webhooks
         self._factory_lock = threading.Lock()
         self._stop = threading.Event()
         self._trickle_thread: threading.Thread | None = None
@@ -43,6 +51,8 @@ class Arrivals:
                 )
                 self.store.add(record, index_lag=self.config.index_lag_seconds)
                 records.append(record)
+        if self.on_checked_in is not None:
+            self.on_checked_in(records)
         return records
 
     def start_trickle(self) -> None:

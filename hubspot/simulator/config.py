@@ -26,6 +26,9 @@ class SimulatorConfig:
     # that paces itself at the same rate is not refused.
     search_rps: float = 5.0
     search_burst: int = 2
+    # HubSpot's general limit for every other call, per rolling 10 s (HubSpot: 100 or 190).
+    # 0 turns it off.
+    general_limit_10s: float = 0.0
     # Retry-After header on 429s, in seconds; 0: none (HubSpot usually sends none).
     retry_after_seconds: float = 0.0
     # Seconds before an added or changed deal shows in search (reads see it at once).

@@ -7,6 +7,8 @@ and scripts use them (through process.py's `RunningSimulator`) to watch and stee
     POST /_simulator/config         {"knob": value, ...}: change knobs while running
     POST /_simulator/deals          {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {}}
                                     adds deals now; answers {"ids": [...]}
+    GET  /_simulator/deals/{id}     the deal's properties and the batch updates written to it
+    GET  /_simulator/webhooks       webhooks sent (with --webhook-url): counts, deliveries
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ def handle_control(app: SimulatorApp, request: Request) -> Answer:
             return Answer(payload=app.config.as_dict())
         if route == ("POST", "/_simulator/deals"):
             return _add_deals(app, json_object(request.body))
+        if route == ("GET", "/_simulator/webhooks"):
+            if app.webhooks is None:
+                return error_answer(404, "NOT_FOUND", "No --webhook-url: no webhooks are sent.")
+            return Answer(payload=app.webhooks.snapshot())
+        method, path = route
+        prefix = "/_simulator/deals/"
+        if method == "GET" and path.startswith(prefix) and path[len(prefix) :].isdigit():
+            record = app.deal_record(int(path[len(prefix) :]))
+            if record is None:
+                return error_answer(404, "OBJECT_NOT_FOUND", f"No deal {path[len(prefix) :]}.")
+            return Answer(payload=record)
     except BadRequest as exc:
         return error_answer(400, exc.category, exc.message)
     return error_answer(404, "NOT_FOUND", f"No control endpoint {request.method} {request.path}")

@@ -36,12 +36,17 @@ ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
 _API_PATH = re.compile(r"^/crm/v3/objects/(?:deals|0-3)(?P<rest>/[^?]*)?$")
 
 Handler = Callable[[Request], Answer]
+# Told of each deal a batch update wrote, with the properties written.
+UpdateHook = Callable[[DealRecord, dict[str, Any]], None]
 
 
 class CrmApi:
-    def __init__(self, *, store: DealStore, config: SimulatorConfig) -> None:
+    def __init__(
+        self, *, store: DealStore, config: SimulatorConfig, on_update: UpdateHook | None = None
+    ) -> None:
         self.store = store
         self.config = config
+        self.on_update = on_update
 
     def route(self, method: str, path: str) -> tuple[str, Handler | None]:
         """(endpoint name for stats, its handler); ("unknown", None) when nothing matches."""
@@ -113,8 +118,10 @@ class CrmApi:
             )
             if record is None:
                 missing.append(str(item["id"]))
-            else:
-                results.append(render(record, tuple(record.properties)))
+                continue
+            results.append(render(record, tuple(record.properties)))
+            if self.on_update is not None:
+                self.on_update(record, item["properties"])
         return _batch_answer(results, missing, started, verb="update")
 
     def get_deal(self, request: Request) -> Answer:

@@ -1,5 +1,6 @@
-"""What stands before the simulator's CRM endpoints, as at HubSpot: the bearer token and
-the search rate limit (../shared/hubspot-spec/NOTES.md, "Rate limits")."""
+"""What stands before the simulator's CRM endpoints, as at HubSpot: the bearer token, the
+search rate limit and the general limit for every other call
+(../shared/hubspot-spec/NOTES.md, "Rate limits")."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hmac
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 
 from .config import SimulatorConfig
@@ -63,16 +65,60 @@ class SearchRateLimit:
 
     def refusal(self) -> Answer:
         """HubSpot's 429 for the per-second search limit (recognised by its message)."""
-        answer = Answer(
-            status=429,
-            payload={
-                "status": "error",
-                "message": "You have reached your secondly limit.",
-                "errorType": "RATE_LIMIT",
-                "correlationId": str(uuid.uuid4()),
-                "policyName": "SECONDLY",
-            },
+        return _rate_limited(
+            "You have reached your secondly limit.", "SECONDLY", self.config.retry_after_seconds
         )
-        if self.config.retry_after_seconds > 0:
-            answer.headers["Retry-After"] = f"{self.config.retry_after_seconds:g}"
-        return answer
+
+
+class GeneralRateLimit:
+    """`general_limit_10s` requests per rolling 10 seconds for every call but search
+    (0: no limit); refused requests do not count."""
+
+    WINDOW = 10.0
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.refused = 0
+        self._admitted: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        limit = int(self.config.general_limit_10s)
+        if limit <= 0:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            while self._admitted and self._admitted[0] <= now - self.WINDOW:
+                self._admitted.popleft()
+            if len(self._admitted) >= limit:
+                self.refused += 1
+                return False
+            self._admitted.append(now)
+            return True
+
+    def reset_count(self) -> None:
+        with self._lock:
+            self.refused = 0
+
+    def refusal(self) -> Answer:
+        return _rate_limited(
+            "You have reached your ten_secondly_rolling limit.",
+            "TEN_SECONDLY_ROLLING",
+            self.config.retry_after_seconds,
+        )
+
+
+def _rate_limited(message: str, policy: str, retry_after: float) -> Answer:
+    answer = Answer(
+        status=429,
+        payload={
+            "status": "error",
+            "message": message,
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": policy,
+        },
+    )
+    if retry_after > 0:
+        answer.headers["Retry-After"] = f"{retry_after:g}"
+    return answer

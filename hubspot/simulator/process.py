@@ -5,6 +5,8 @@
         sim.add_deals(count=3)                       # -> ["10000012345", ...]
         sim.configure(error_500_share=0.2)           # change knobs while it runs
         sim.stats()["rate_limited"]                  # 429s served so far
+        sim.deal("10000012345")["updates"]           # what batch updates wrote to a deal
+        sim.webhooks()["deliveries"]                 # webhooks sent (with --webhook-url)
 
 It runs `python manage.py hubspot_simulator --port 0 ...`, waits (with a deadline, no blind
 sleep) for the "listening on" line, and terminates the process on exit.
@@ -76,6 +78,14 @@ class RunningSimulator:
 
     def reset_stats(self) -> dict[str, Any]:
         return self._control("POST", "/_simulator/stats/reset")
+
+    def deal(self, deal_id: str) -> dict[str, Any]:
+        """The deal's properties now, and the batch updates written to it (oldest first)."""
+        return self._control("GET", f"/_simulator/deals/{deal_id}")
+
+    def webhooks(self) -> dict[str, Any]:
+        """Webhooks sent so far (needs --webhook-url): counts and the recent deliveries."""
+        return self._control("GET", "/_simulator/webhooks")
 
     def _control(self, method: str, path: str, body: Any = None) -> Any:
         response = self._session.request(

@@ -102,6 +102,7 @@ class FakeSearch:
 
 def make_client(sleeps: RecordedSleeps, limiter: object | None = None, **kwargs) -> HubspotClient:
     """A client for BASE_URL (answered by `responses`) that records its sleeps."""
+    kwargs.setdefault("general_limiter", NoWaitLimiter())
     return HubspotClient(
         access_token=TOKEN,
         base_url=BASE_URL,

@@ -1,6 +1,7 @@
 """`python manage.py hubspot_simulator --port 8765 --deals 1000 [--seed S] [--days D] ...`
 
-Serves the part of HubSpot's CRM API the sync uses, from memory, on 127.0.0.1. Prints one
+Serves the part of HubSpot's CRM API the project uses, from memory, on 127.0.0.1; with
+`--webhook-url`, also sends HubSpot's signed webhooks there when deals check in. Prints one
 line when ready (`hubspot simulator listening on http://127.0.0.1:PORT (N deals)`) and stops
 cleanly on SIGTERM or SIGINT. See hubspot/simulator/__init__.py for the API and knobs.
 """
@@ -24,6 +25,7 @@ from hubspot.simulator.server import SimulatorServer
 _KNOB_FLAGS = {
     "search_rps": float,
     "search_burst": int,
+    "general_limit_10s": float,
     "retry_after": float,
     "index_lag": float,
     "error_500_share": float,
@@ -41,7 +43,10 @@ _KNOB_FIELDS = {"retry_after": "retry_after_seconds", "index_lag": "index_lag_se
 
 
 class Command(BaseCommand):
-    help = "Run a local HubSpot CRM API simulator (deals: search, batch read/update, get)."
+    help = (
+        "Run a local HubSpot CRM API simulator (deals: search, batch read/update, get), "
+        "optionally sending signed webhooks."
+    )
     requires_system_checks: list[str] = []  # starts fast, needs no database
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -60,9 +65,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--same-second-at", default=None, help="ISO time of that second (default mid-window)"
         )
+        parser.add_argument(
+            "--webhook-url",
+            default=None,
+            help="send HubSpot's deal webhooks here when deals check in (e.g. "
+            "http://127.0.0.1:8000/api/webhooks/hubspot/)",
+        )
+        parser.add_argument(
+            "--webhook-secret",
+            default=None,
+            help="the client secret that signs them (default HUBSPOT_CLIENT_SECRET)",
+        )
         help_texts = {
             "search_rps": "search requests per second before 429; 0: no limit",
             "search_burst": "search requests allowed at once after an idle spell",
+            "general_limit_10s": "other CRM requests per rolling 10 s before 429; 0: no limit",
             "retry_after": "Retry-After seconds on 429s; 0: no header",
             "index_lag": "seconds before added/changed deals show in search",
             "error_500_share": "share of CRM API requests answered 500",
@@ -94,6 +111,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if options["deals"] < 0 or options["same_second"] > options["deals"]:
             raise CommandError("--deals must be >= 0 and --same-second at most --deals")
+        webhook_secret = options["webhook_secret"] or settings.HUBSPOT_CLIENT_SECRET
+        if options["webhook_url"] and not webhook_secret:
+            raise CommandError("--webhook-url needs --webhook-secret or HUBSPOT_CLIENT_SECRET")
         same_second_at = None
         if options["same_second_at"]:
             try:
@@ -113,6 +133,8 @@ class Command(BaseCommand):
             config=config,
             same_second=options["same_second"],
             same_second_at=same_second_at,
+            webhook_url=options["webhook_url"],
+            webhook_secret=webhook_secret,
         )
         server = SimulatorServer(app, port=options["port"])
         stop = threading.Event()
@@ -121,7 +143,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         thread = server.start_in_thread()
-        app.start_trickle()
+        app.start()
         sys.stdout.write(
             f"hubspot simulator listening on {server.base_url} ({options['deals']} deals)\n"
         )

@@ -50,6 +50,7 @@ def ms(text: str) -> int:
 def sim_client(sim: RunningSimulator, **kwargs) -> HubspotClient:
     kwargs.setdefault("search_limiter", NoWaitLimiter())
     kwargs.setdefault("sleep", RecordedSleeps())
+    kwargs.setdefault("general_limiter", NoWaitLimiter())
     return HubspotClient(
         access_token=sim.token,
         base_url=sim.base_url,

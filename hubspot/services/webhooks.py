@@ -1,0 +1,190 @@
+"""HubSpot webhooks: deal events recorded as they arrive, then their deals read and upserted.
+
+The endpoint only records (one INSERT, no call to HubSpot) and answers; a job on the control
+queue then batch-reads the affected deals, upserts them through the one door every way in
+uses (hubspot/ingest.py), keeps their JSON, and marks the events done. New deals enter the
+pipeline when that commits. A beat task runs the same job every minute, so events whose job
+was lost (broker restarted empty, HubSpot down) are processed later, never dropped.
+
+Events that bring a deal in: deal.creation, and deal.propertyChange of the checked-in
+property (HUBSPOT_CHECKED_IN_PROPERTY). Others are accepted and ignored.
+"""
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..client import HubspotClient
+from ..ingest import hubspot_deals_upsert
+from ..models import WebhookEvent
+from ..types import HubspotError
+from .payloads import deal_payloads_store
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 100  # events per pass step: at most 100 deals, one batch read
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_INSERT_SQL = """
+INSERT INTO hubspot_webhook_events (dedupe_key, event_id, subscription_type, hubspot_deal_id,
+    property_name, property_value, occurred_at, received_at, status, outcome, attempts, error)
+SELECT k, e, t, d, pn, pv, o, %s, 'pending', '', 0, ''
+FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::timestamptz[]) AS u(k, e, t, d, pn, pv, o)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+
+
+def brings_a_deal_in(event: Mapping[str, Any]) -> bool:
+    kind = event.get("subscriptionType")
+    if kind == "deal.creation":
+        return True
+    return (
+        kind == "deal.propertyChange"
+        and event.get("propertyName") == settings.HUBSPOT_CHECKED_IN_PROPERTY
+    )
+
+
+def _dedupe_key(event: Mapping[str, Any]) -> str:
+    # Everything HubSpot sends but the delivery attempt: a redelivery is the same event.
+    identity = {k: v for k, v in event.items() if k != "attemptNumber"}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def webhook_events_record(
+    *, events: Sequence[Mapping[str, Any]], received_at: datetime | None = None
+) -> int:
+    """Record the events that bring a deal in, each once; returns how many were new.
+
+    The processing job is sent once the transaction commits (only when something new came).
+    `events` are validated HubSpot events (hubspot/apis/webhooks.py).
+    """
+    received_at = received_at or timezone.now()
+    wanted = {_dedupe_key(event): event for event in events if brings_a_deal_in(event)}
+    if not wanted:
+        return 0
+    keys = list(wanted)
+    rows = [wanted[key] for key in keys]
+    columns = [
+        received_at,
+        keys,
+        [int(event["eventId"]) for event in rows],
+        [str(event["subscriptionType"]) for event in rows],
+        [str(event["objectId"]) for event in rows],
+        [str(event.get("propertyName") or "") for event in rows],
+        [str(event.get("propertyValue") or "")[:1000] for event in rows],
+        [_EPOCH + timedelta(milliseconds=int(event["occurredAt"])) for event in rows],
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, columns)
+        new = len(cursor.fetchall())
+        if new:
+            transaction.on_commit(_send_process_job)
+    logger.info("hubspot_webhook_events", extra={"received": len(events), "new": new})
+    return new
+
+
+def _send_process_job() -> None:
+    from ..tasks import process_webhook_events  # tasks import services: cycle at call time
+
+    try:
+        process_webhook_events.delay()
+    except Exception as exc:
+        # The events are stored: the beat-scheduled run picks them up within a minute.
+        logger.error("webhook_process_enqueue_failed", extra={"error": repr(exc)})
+
+
+@dataclass(frozen=True)
+class WebhookProcessResult:
+    events: int  # events settled
+    imported: int  # new deals handed to the pipeline
+    error: str = ""  # why the pass stopped early (HubSpot failed); events stay pending
+
+
+def webhook_events_process(
+    *, client: HubspotClient | None = None, max_batches: int = 100
+) -> WebhookProcessResult:
+    """Read the deals of pending events from HubSpot, upsert them, settle the events.
+
+    Who else runs this: every webhook request's job, the beat tick, and redelivered jobs;
+    each batch of events is taken with SELECT ... FOR UPDATE SKIP LOCKED, so none is
+    processed twice and none waits behind another. The locks are held across the batch
+    read (one HubSpot call, few retries), so a killed worker leaves its events pending.
+    """
+    # Few retries: the events stay locked meanwhile; the next run tries again anyway.
+    client = client or HubspotClient(max_retries=2)
+    settled = imported = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            events = list(
+                WebhookEvent.objects.select_for_update(skip_locked=True)
+                .filter(status=WebhookEvent.Status.PENDING)
+                .order_by("id")[:BATCH_SIZE]
+            )
+            if not events:
+                break
+            try:
+                created = _read_and_upsert(events, client)
+            except HubspotError as exc:
+                WebhookEvent.objects.filter(id__in=[e.id for e in events]).update(
+                    attempts=F("attempts") + 1, error=str(exc)[:2000]
+                )
+                error = str(exc)
+                logger.warning("webhook_events_read_failed", extra={"error": error})
+                return WebhookProcessResult(events=settled, imported=imported, error=error)
+        settled += len(events)
+        imported += created
+    return WebhookProcessResult(events=settled, imported=imported)
+
+
+def _read_and_upsert(events: list[WebhookEvent], client: HubspotClient) -> int:
+    """Read, upsert and settle one batch of locked events; returns the deals created."""
+    now = timezone.now()
+    deal_ids = list(dict.fromkeys(event.hubspot_deal_id for event in events))
+    result = client.read_deals(deal_ids)
+    upsert = hubspot_deals_upsert(deals=result.deals, now=now, source="hubspot_webhook")
+    deal_payloads_store(records=[*result.deals, *result.invalid], source="webhook", now=now)
+
+    Outcome = WebhookEvent.Outcome
+    created = {hubspot_id for _, hubspot_id in upsert.created}
+    outcomes: dict[str, tuple[str, str]] = {}
+    for deal in result.deals:
+        outcome = Outcome.IMPORTED if deal.hubspot_deal_id in created else Outcome.ALREADY_PRESENT
+        outcomes[deal.hubspot_deal_id] = (outcome, "")
+    for record in result.invalid:
+        outcomes[record.hubspot_deal_id] = (Outcome.INVALID, record.reason)
+    for rejected in upsert.rejected:
+        outcomes[rejected.hubspot_deal_id] = (Outcome.INVALID, rejected.reason)
+    for missing in result.missing_ids:
+        outcomes[missing] = (Outcome.NOT_FOUND, "HubSpot has no deal with this id")
+
+    by_outcome: dict[tuple[str, str], list[int]] = {}
+    for event in events:
+        key = outcomes.get(event.hubspot_deal_id, (Outcome.NOT_FOUND, "not returned"))
+        by_outcome.setdefault(key, []).append(event.id)
+    for (outcome, error), ids in by_outcome.items():
+        WebhookEvent.objects.filter(id__in=ids).update(
+            status=WebhookEvent.Status.DONE, outcome=outcome, error=error, processed_at=now
+        )
+    return len(upsert.created)
+
+
+def webhook_events_delete_old(*, now: datetime | None = None) -> int:
+    """Delete processed events older than HUBSPOT_WEBHOOK_EVENT_RETENTION_DAYS (HubSpot
+    redelivers for a day at most, so older rows no longer guard against duplicates)."""
+    days = settings.HUBSPOT_WEBHOOK_EVENT_RETENTION_DAYS
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = WebhookEvent.objects.filter(
+        status=WebhookEvent.Status.DONE, received_at__lt=cutoff
+    ).delete()
+    return deleted

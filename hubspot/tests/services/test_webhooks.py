@@ -1,0 +1,99 @@
+"""Webhook events recorded, then their deals read from the simulator and upserted
+(hubspot/services/webhooks.py)."""
+
+import time
+
+import pytest
+
+from deals.models import Deal
+from hubspot.models import DealPayload, WebhookEvent
+from hubspot.services import webhook_events_process, webhook_events_record
+from hubspot.tests.simulator.helpers import sim_client
+
+pytestmark = pytest.mark.django_db
+
+
+def creation(deal_id: str, event_id: int = 1) -> dict:
+    return {
+        "eventId": event_id,
+        "subscriptionType": "deal.creation",
+        "objectId": int(deal_id),
+        "occurredAt": int(time.time() * 1000),
+    }
+
+
+def test_the_deals_of_recorded_events_are_upserted_and_enter_the_pipeline(
+    hubspot_simulator, enqueued, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("hubspot.tasks.process_webhook_events.delay", lambda: None)
+    sim = hubspot_simulator
+    [new_a, new_b] = sim.add_deals(count=2)
+    [unchecked] = sim.add_deals(count=1, properties={"checked_in_at": None})
+    events = [creation(new_a, 1), creation(new_a, 2), creation(new_b, 3)]
+    events += [creation(unchecked, 4), creation("99999999999", 5)]
+    webhook_events_record(events=events)
+    client = sim_client(sim)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = webhook_events_process(client=client)
+
+    assert (result.events, result.imported, result.error) == (5, 2, "")
+    assert client.request_count == 1  # one batch read for every event
+    deals = Deal.objects.filter(hubspot_deal_id__in=[new_a, new_b])
+    assert sorted(enqueued) == sorted(str(deal.id) for deal in deals)
+    outcomes = dict(WebhookEvent.objects.values_list("event_id", "outcome"))
+    assert outcomes == {
+        1: "imported",
+        2: "imported",
+        3: "imported",
+        4: "invalid",
+        5: "not_found",
+    }
+    assert not WebhookEvent.objects.filter(status="pending").exists()
+    assert set(DealPayload.objects.values_list("hubspot_deal_id", "source")) == {
+        (new_a, "webhook"),
+        (new_b, "webhook"),
+        (unchecked, "webhook"),
+    }
+
+
+def test_an_event_for_a_deal_we_have_changes_nothing_new(
+    hubspot_simulator, enqueued, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("hubspot.tasks.process_webhook_events.delay", lambda: None)
+    [deal_id] = hubspot_simulator.add_deals(count=1)
+    client = sim_client(hubspot_simulator)
+    webhook_events_record(events=[creation(deal_id, 1)])
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_events_process(client=client)
+    webhook_events_record(events=[creation(deal_id, 2)])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = webhook_events_process(client=client)
+
+    assert result.imported == 0
+    assert WebhookEvent.objects.get(event_id=2).outcome == "already_present"
+    assert len(enqueued) == 1 and Deal.objects.count() == 1
+
+
+def test_when_hubspot_fails_the_events_stay_pending_for_the_next_run(
+    hubspot_simulator, enqueued, monkeypatch
+):
+    monkeypatch.setattr("hubspot.tasks.process_webhook_events.delay", lambda: None)
+    [deal_id] = hubspot_simulator.add_deals(count=1)
+    webhook_events_record(events=[creation(deal_id)])
+    hubspot_simulator.configure(error_500_share=1)
+
+    failed = webhook_events_process(client=sim_client(hubspot_simulator, max_retries=1))
+
+    event = WebhookEvent.objects.get()
+    assert "500" in failed.error
+    assert (event.status, event.attempts) == ("pending", 1)
+    assert "500" in event.error
+    assert not Deal.objects.exists()
+
+    hubspot_simulator.configure(error_500_share=0)
+    recovered = webhook_events_process(client=sim_client(hubspot_simulator))
+
+    assert recovered.imported == 1
+    assert WebhookEvent.objects.get().status == "done"

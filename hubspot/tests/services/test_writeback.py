@@ -1,0 +1,206 @@
+"""Write-back of outcomes to HubSpot (hubspot/services/writeback.py), against the simulator
+and canned answers."""
+
+import io
+import threading
+from datetime import UTC, datetime
+
+import pytest
+import responses
+from django.core.management import call_command
+from django.db import connections
+from django.utils import timezone
+
+from deals.models import Deal, DealWriteback
+from deals.tests.factories import DealFactory
+from deals.writeback import deal_writeback_queue
+from hubspot.services import writeback_pass
+from hubspot.tests.factories import BATCH_UPDATE_URL, make_client
+from hubspot.tests.simulator.helpers import sim_client
+
+pytestmark = pytest.mark.django_db
+
+FINISHED = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+FINISHED_MS = "1772368200000"
+
+
+@pytest.fixture(autouse=True)
+def writeback_on(settings):
+    settings.HUBSPOT_WRITEBACK_ENABLED = True
+    settings.HUBSPOT_WRITEBACK_PROPERTIES = {
+        "status": "vcc_pipeline_status",
+        "stage": "vcc_pipeline_stage",
+        "finished_at": "vcc_pipeline_finished_at",
+    }
+
+
+def finished(hubspot_ids, *, status="done", stage="done") -> list[Deal]:
+    deals = [
+        DealFactory(hubspot_deal_id=i, status=status, current_stage=stage) for i in hubspot_ids
+    ]
+    for deal in deals:
+        deal_writeback_queue(deal_id=deal.id, deal_status=status, stage=stage, now=FINISHED)
+    return deals
+
+
+def states() -> dict[str, int]:
+    rows = DealWriteback.objects.values_list("state", flat=True)
+    return {state: list(rows).count(state) for state in set(rows)}
+
+
+def test_outcomes_go_out_100_per_batch_update_with_the_configured_properties(hubspot_simulator):
+    sim = hubspot_simulator
+    ids = sim.add_deals(count=250)
+    finished(ids)
+    sim.reset_stats()
+    client = sim_client(sim)
+
+    result = writeback_pass(client=client)
+
+    assert (result.sent, result.failed, result.remaining, result.requests) == (250, 0, 0, 3)
+    assert sim.stats()["requests"] == {"batch_update": 3}
+    assert states() == {"complete": 250}
+    deal = sim.deal(ids[0])
+    assert [update["properties"] for update in deal["updates"]] == [
+        {
+            "vcc_pipeline_status": "done",
+            "vcc_pipeline_stage": "done",
+            "vcc_pipeline_finished_at": FINISHED_MS,
+        }
+    ]
+    assert deal["properties"]["vcc_pipeline_status"] == "done"
+
+
+def test_an_outcome_that_changed_before_the_pass_is_sent_once_with_the_latest_values(
+    hubspot_simulator,
+):
+    [hubspot_id] = hubspot_simulator.add_deals(count=1)
+    [deal] = finished([hubspot_id], status="failed", stage="appraisal")
+    deal_writeback_queue(deal_id=deal.id, deal_status="done", stage="done", now=FINISHED)
+
+    writeback_pass(client=sim_client(hubspot_simulator))
+
+    updates = hubspot_simulator.deal(hubspot_id)["updates"]
+    assert [u["properties"]["vcc_pipeline_status"] for u in updates] == ["done"]
+
+
+def test_the_property_names_come_from_settings(hubspot_simulator, settings):
+    settings.HUBSPOT_WRITEBACK_PROPERTIES = {"status": "deal_outcome"}
+    [hubspot_id] = hubspot_simulator.add_deals(count=1)
+    finished([hubspot_id], status="failed", stage="intake")
+
+    writeback_pass(client=sim_client(hubspot_simulator))
+
+    [update] = hubspot_simulator.deal(hubspot_id)["updates"]
+    assert update["properties"] == {"deal_outcome": "failed"}
+
+
+def test_with_write_back_off_the_loop_does_nothing(hubspot_simulator, settings):
+    [hubspot_id] = hubspot_simulator.add_deals(count=1)
+    finished([hubspot_id])
+    settings.HUBSPOT_WRITEBACK_ENABLED = False
+    hubspot_simulator.reset_stats()
+
+    result = writeback_pass(client=sim_client(hubspot_simulator))
+
+    assert (result.enabled, result.sent, result.requests) == (False, 0, 0)
+    assert hubspot_simulator.stats()["requests"] == {}
+    assert states() == {"queued": 1}
+
+
+def test_a_deal_hubspot_does_not_have_is_in_error_and_the_rest_complete(hubspot_simulator):
+    [present] = hubspot_simulator.add_deals(count=1)
+    finished([present, "404404404"])
+
+    result = writeback_pass(client=sim_client(hubspot_simulator))
+
+    assert (result.sent, result.failed) == (1, 1)
+    gone = DealWriteback.objects.get(deal__hubspot_deal_id="404404404")
+    assert gone.state == "error" and "no deal with this id" in gone.last_error
+
+
+@responses.activate
+def test_a_429_is_waited_out_and_the_batch_sent(sleeps):
+    responses.post(
+        BATCH_UPDATE_URL,
+        status=429,
+        json={"status": "error", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"},
+        headers={"Retry-After": "2"},
+    )
+    responses.post(
+        BATCH_UPDATE_URL, json={"status": "COMPLETE", "results": [{"id": "1"}, {"id": "2"}]}
+    )
+    finished(["1", "2"])
+
+    result = writeback_pass(client=make_client(sleeps))
+
+    assert sleeps == [2.0]
+    assert (result.sent, result.failed, result.requests) == (2, 0, 2)
+
+
+@responses.activate
+def test_a_failing_hubspot_stops_the_pass_and_schedules_a_retry(sleeps, settings):
+    settings.HUBSPOT_WRITEBACK_BACKOFF_SECONDS = 30
+    responses.post(BATCH_UPDATE_URL, status=502, body="bad gateway")
+    finished([str(n) for n in range(1, 151)])
+
+    result = writeback_pass(client=make_client(sleeps, max_retries=1))
+
+    assert (result.sent, result.failed, result.remaining) == (0, 100, 150)
+    assert len(responses.calls) == 2  # one batch, retried once; the other 50 not tried
+    tried = DealWriteback.objects.filter(retry_count=1)
+    assert tried.count() == 100
+    assert all(row.next_retry_at > timezone.now() for row in tried)
+    assert "502" in tried.first().last_error
+    assert DealWriteback.objects.filter(retry_count=0, state="queued").count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_loops_at_once_send_each_outcome_once(hubspot_simulator):
+    sim = hubspot_simulator
+    ids = sim.add_deals(count=500)
+    finished(ids)
+    sim.reset_stats()
+    results = []
+    start = threading.Barrier(2)
+
+    def loop() -> None:
+        try:
+            start.wait()
+            results.append(writeback_pass(client=sim_client(sim)))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=loop) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sum(r.sent for r in results) == 500
+    assert sim.stats()["requests"] == {"batch_update": 5}
+    assert states() == {"complete": 500}
+    assert all(len(sim.deal(i)["updates"]) == 1 for i in ids[::25])
+
+
+def test_the_command_runs_one_pass_and_says_what_it_did(hubspot_simulator, settings):
+    settings.HUBSPOT_ACCESS_TOKEN = hubspot_simulator.token
+    settings.HUBSPOT_BASE_URL = hubspot_simulator.base_url
+    finished(hubspot_simulator.add_deals(count=3))
+    out = io.StringIO()
+
+    call_command("hubspot_writeback", stdout=out)
+
+    assert out.getvalue().strip() == "sent=3 failed=0 remaining=0"
+    assert states() == {"complete": 3}
+
+
+def test_the_command_says_when_write_back_is_off(settings):
+    settings.HUBSPOT_WRITEBACK_ENABLED = False
+    out = io.StringIO()
+
+    call_command("hubspot_writeback", stdout=out)
+
+    assert out.getvalue().startswith(
+        "sent=0 failed=0 remaining=0 (HUBSPOT_WRITEBACK_ENABLED is off"
+    )
