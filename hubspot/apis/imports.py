@@ -3,7 +3,7 @@ GET /api/imports/{id}/ says how far it got and how each id ended, a page at a ti
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -79,6 +79,26 @@ class ImportSerializer(serializers.ModelSerializer):
         ]
 
 
+def _messages(help_text: str) -> serializers.ListField:
+    return serializers.ListField(child=serializers.CharField(), required=False, help_text=help_text)
+
+
+ImportRequestErrorSerializer = inline_serializer(
+    "ImportRequestError",
+    fields={
+        "detail": serializers.CharField(
+            required=False, help_text="wrong content type, or a body that is not JSON"
+        ),
+        "hubspot_deal_ids": _messages("what is wrong with the ids (the bad ones listed)"),
+        "file": _messages("what is wrong with the uploaded file or the ids in it"),
+    },
+)
+ImportPageErrorSerializer = inline_serializer(
+    "ImportPageError",
+    fields={"offset": _messages("not a whole number >= 0"), "limit": _messages("out of range")},
+)
+
+
 class ImportPageQuerySerializer(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_IDS, default=100)
@@ -90,7 +110,7 @@ class DealImportListApi(APIView):
     @extend_schema(
         summary="Import deals by HubSpot id (1 to 1,000); processed in the background",
         request={JSON: ImportRequestSerializer, MULTIPART: ImportUploadSerializer},
-        responses={202: ImportAcceptedSerializer, 400: ErrorSerializer, **AUTH_ERRORS},
+        responses={202: ImportAcceptedSerializer, 400: ImportRequestErrorSerializer, **AUTH_ERRORS},
     )
     def post(self, request: Request) -> Response:
         content_type = (request.content_type or "").split(";")[0].strip().lower()
@@ -120,11 +140,11 @@ class DealImportDetailApi(APIView):
         summary="An import: its totals, and its items a page at a time (request order)",
         parameters=[
             OpenApiParameter("offset", int, description="items to skip (default 0)"),
-            OpenApiParameter("limit", int, description="items to return (default 100)"),
+            OpenApiParameter("limit", int, description=f"items to return, 1 to {MAX_IDS}"),
         ],
         responses={
             200: ImportSerializer,
-            400: ErrorSerializer,
+            400: ImportPageErrorSerializer,
             404: ErrorSerializer,
             **AUTH_ERRORS,
         },

@@ -41,6 +41,7 @@ def _report():
 def staff_token(transactional_db, django_user_model, settings) -> str:
     # Real commits: the WSGI handler closes a connection left inside a test transaction.
     settings.ALLOWED_HOSTS = ["localhost"]  # the host schemathesis' WSGI client sends
+    settings.HUBSPOT_CLIENT_SECRET = "fuzz-secret"  # webhooks set up: unsigned requests get 401
     from rest_framework.authtoken.models import Token
 
     user = django_user_model.objects.create_superuser("fuzz", password="pw")
