@@ -1,6 +1,7 @@
 import pytest
+from django.utils import timezone
 
-from deals.models import Deal
+from deals.models import Deal, DealWriteback
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -70,3 +71,36 @@ def test_pipeline_runs_have_a_read_only_admin(admin_user_client):
     page = admin_user_client.get(f"/admin/deals/pipelinerun/{run.id}/change/")
     assert page.status_code == 200
     assert b'type="submit"' not in page.content.split(b'id="content-main"')[1]
+
+
+def test_write_backs_filter_on_errors_and_retry_now_queues_them_again(admin_user_client):
+    now = timezone.now()
+    gave_up = DealFactory(hubspot_deal_id="880001", status="failed")
+    sent = DealFactory(hubspot_deal_id="880002", status="done")
+    for deal, state in ((gave_up, "error"), (sent, "complete")):
+        DealWriteback.objects.create(
+            deal=deal,
+            outcome_status=deal.status,
+            outcome_stage="intake",
+            finished_at=now,
+            state=state,
+            retry_count=6 if state == "error" else 0,
+            last_error="HubSpot error (502)" if state == "error" else "",
+            queued_at=now,
+            updated_at=now,
+        )
+
+    errors = admin_user_client.get("/admin/deals/dealwriteback/", {"state__exact": "error"})
+    response = admin_user_client.post(
+        "/admin/deals/dealwriteback/",
+        {"action": "retry_writeback_now", "_selected_action": [gave_up.id, sent.id]},
+        follow=True,
+    )
+
+    assert b"880001" in errors.content and b"880002" not in errors.content
+    assert b"HubSpot error (502)" in errors.content
+    assert b"Queued 1 outcome(s)" in response.content
+    assert b"Left 1 alone" in response.content
+    retried = DealWriteback.objects.get(deal=gave_up)
+    assert (retried.state, retried.retry_count) == ("queued", 0)
+    assert DealWriteback.objects.get(deal=sent).state == "complete"

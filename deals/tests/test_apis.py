@@ -115,3 +115,16 @@ def test_session_posts_need_the_csrf_token(django_user_model):
     response = client.post(f"/api/deals/{deal.id}/process/")
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
+
+
+def test_a_deal_shows_its_write_back_to_hubspot(staff_client, settings):
+    settings.HUBSPOT_WRITEBACK_ENABLED = True
+    deal = DealFactory()
+    before = staff_client.get(f"/api/deals/{deal.id}/").json()
+    deal_process(deal_id=deal.id)
+
+    after = staff_client.get(f"/api/deals/{deal.id}/").json()
+
+    assert before["writeback"] is None
+    assert after["writeback"]["state"] == "queued"
+    assert (after["writeback"]["outcome_status"], after["writeback"]["retry_count"]) == ("done", 0)

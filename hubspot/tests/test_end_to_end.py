@@ -68,3 +68,39 @@ def test_every_deal_arrives_exactly_once_and_goes_through_the_pipeline(
     assert set(failed.values_list("current_stage", flat=True)) <= {"intake"}
     assert not failed.exclude(amount=None).exists()
     assert not PipelineRun.objects.filter(status="running").exists()
+
+
+def test_a_deal_checked_in_at_hubspot_arrives_by_webhook_and_enters_the_pipeline(
+    start_hubspot_simulator, celery_worker, live_server, settings
+):
+    secret = "e2e-client-secret"
+    settings.HUBSPOT_CLIENT_SECRET = secret
+    simulator = start_hubspot_simulator(
+        deals=10,
+        extra_args=[
+            "--webhook-url",
+            live_server.url + "/api/webhooks/hubspot/",
+            "--webhook-secret",
+            secret,
+        ],
+    )
+    celery_worker(
+        concurrency=2,
+        env={"HUBSPOT_ACCESS_TOKEN": simulator.token, "HUBSPOT_BASE_URL": simulator.base_url},
+    )
+
+    ids = simulator.add_deals(count=3)
+
+    def started() -> bool:
+        return (
+            PipelineRun.objects.filter(deal__hubspot_deal_id__in=ids)
+            .values("deal")
+            .distinct()
+            .count()
+            == 3
+        )
+
+    wait_until(started, timeout=60, what="3 deals in by webhook, their pipeline started")
+    assert Deal.objects.count() == 3  # only the deals that checked in; no sync ran
+    assert not SyncRun.objects.exists()
+    assert simulator.webhooks()["requests_failed"] == 0

@@ -93,3 +93,29 @@ def test_an_api_path_no_route_matches_answers_the_json_error_body(admin_client):
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found."}
+
+
+def test_the_write_back_properties_are_a_comma_list_or_a_json_object():
+    code = "from django.conf import settings; print(settings.HUBSPOT_WRITEBACK_PROPERTIES)"
+    listed = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        env={**PRODUCTION, "HUBSPOT_WRITEBACK_PROPERTIES": "a_status, a_stage ,a_finished"},
+    )
+    mapped = _manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        code,
+        env={**PRODUCTION, "HUBSPOT_WRITEBACK_PROPERTIES": '{"status": "outcome"}'},
+    )
+    wrong = _manage("check", env={**PRODUCTION, "HUBSPOT_WRITEBACK_PROPERTIES": "only,two"})
+
+    assert listed.stdout.strip() == (
+        "{'status': 'a_status', 'stage': 'a_stage', 'finished_at': 'a_finished'}"
+    ), listed.stderr
+    assert mapped.stdout.strip() == "{'status': 'outcome'}", mapped.stderr
+    assert wrong.returncode != 0
+    assert "HUBSPOT_WRITEBACK_PROPERTIES: three comma-separated names" in wrong.stderr
