@@ -64,8 +64,8 @@ def import_ids_validate(values: object, *, field: str = "hubspot_deal_ids") -> l
             ids.append(str(value))
             continue
         text = value.strip() if isinstance(value, str) else None
-        if text and text.isascii() and text.isdigit() and len(text) <= 30:
-            ids.append(text)
+        if text and text.isascii() and text.isdigit() and len(text) <= 30 and int(text) > 0:
+            ids.append(str(int(text)))  # "0042" is deal 42, as HubSpot reads it
         else:
             bad.append(repr(value) if not isinstance(value, str) else repr(value[:40]))
     if bad:

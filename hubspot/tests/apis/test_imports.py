@@ -29,7 +29,7 @@ def test_json_ids_are_accepted_with_202_a_status_url_and_the_distinct_total(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(
-            URL, {"hubspot_deal_ids": ["101", "102", 103, "101"]}, content_type="application/json"
+            URL, {"hubspot_deal_ids": ["101", "0102", 103, "101"]}, content_type="application/json"
         )
 
     assert response.status_code == 202
