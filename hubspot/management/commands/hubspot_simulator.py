@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,11 +137,12 @@ class Command(BaseCommand):
             webhook_secret=webhook_secret,
         )
         server = SimulatorServer(app, port=options["port"])
-        stop = threading.Event()
-        # The handlers only set a flag: shutting the server down from inside a signal
-        # handler, on the thread running serve_forever, would deadlock.
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        stopping: list[int] = []
+        # The handlers only note the signal. Shutting the server down from a handler, on the
+        # thread running serve_forever, would deadlock; so would Event.set(), whose lock the
+        # main thread may hold inside Event.wait() at the instant the handler runs.
+        signal.signal(signal.SIGTERM, lambda signum, _: stopping.append(signum))
+        signal.signal(signal.SIGINT, lambda signum, _: stopping.append(signum))
         thread = server.start_in_thread()
         app.start()
         sys.stdout.write(
@@ -149,8 +150,8 @@ class Command(BaseCommand):
         )
         sys.stdout.flush()
         try:
-            while not stop.wait(0.5):
-                pass
+            while not stopping:
+                time.sleep(0.2)
         finally:
             app.stop()
             server.shutdown()
