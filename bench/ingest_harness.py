@@ -1,10 +1,8 @@
 """Shared set-up of the ingestion benchmarks (webhook_latency, import_throughput,
-writeback_throughput): a database and Redis DB of their own, the HubSpot simulator, and the
-real processes (web server, Celery worker) they measure.
-
-The database is BENCH_DATABASE (default vcc_bench_ingest on 127.0.0.1:5432; created if
-missing, migrated, its tables emptied) and the broker Redis DB BENCH_REDIS_DB (default 12,
-emptied). Everything started here is stopped on exit.
+writeback_throughput): their own database and Redis (bench/support.py: embedded in
+var/bench-ingest/, or on BENCH_DATABASE_URL / BENCH_BROKER_URL), the HubSpot simulator, and
+the real processes (web server, Celery worker) they measure. The database is recreated
+and Redis emptied each run; everything started here is stopped on exit.
 """
 
 from __future__ import annotations
@@ -17,56 +15,31 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import psycopg
-import redis
+from support import ROOT, BenchEngines, load_average
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DB = os.environ.get("BENCH_DATABASE", "vcc_bench_ingest")
-REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "12"))
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
-BROKER = f"redis://127.0.0.1:6379/{REDIS_DB}"
 CLIENT_SECRET = "bench-client-secret"
 LOGS = ROOT / "test-artifacts" / "bench"
-
-ENV = {
-    **os.environ,
-    "DATABASE_URL": DATABASE_URL,
-    "CELERY_BROKER_URL": BROKER,
-    "DJANGO_SECRET_KEY": "bench-only",
-    "DJANGO_SETTINGS_MODULE": "vcc.settings",
-    "DJANGO_READ_DOT_ENV_FILE": "false",
+EXTRA_ENV = {
     "DJANGO_SECURE_SSL_REDIRECT": "false",
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     "PIPELINE_DEMO_STAGE_SECONDS": "0",
     "HUBSPOT_CLIENT_SECRET": CLIENT_SECRET,
     "LOG_LEVEL": "WARNING",
 }
-_TABLES = (
-    "deal_writebacks, pipeline_runs, deals, hubspot_webhook_events, hubspot_deal_import_items, "
-    "hubspot_deal_imports, hubspot_deal_payloads, sync_runs, authtoken_token"
-)
 
 
-def setup_django(**env: str) -> None:
-    """Reset the database and the broker, then set Django up in this process."""
-    os.environ.update({**ENV, **env})
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone()
-        if not exists:
-            conn.execute(f"CREATE DATABASE {DB}")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=os.environ, check=True
-    )
-    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://")) as conn:
-        conn.execute(f"TRUNCATE {_TABLES} CASCADE")
-    redis.Redis.from_url(BROKER).flushdb()
+def setup_django(**env: str) -> BenchEngines:
+    """Fresh database and broker, then Django set up in this process (and the same
+    environment for every process started from here)."""
+    engines = BenchEngines("ingest", database="vcc_bench_ingest")
+    engines.env.update({**EXTRA_ENV, **env})
+    engines.recreate_database()
+    engines.use_in_this_process()
     import django
 
     django.setup()
+    return engines
 
 
 def free_port() -> int:
@@ -153,5 +126,4 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+    return f"load average {load_average()} (1, 5, 15 min) on {os.cpu_count()} cores"

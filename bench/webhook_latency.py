@@ -13,7 +13,8 @@ missed:
 
     .venv/bin/python bench/webhook_latency.py [--deals 100] [--gap 0.25]
 
-Database BENCH_DATABASE (default vcc_bench_ingest), Redis DB BENCH_REDIS_DB (default 12).
+Its own PostgreSQL and Redis: embedded in var/bench-ingest/, or on BENCH_DATABASE_URL /
+BENCH_BROKER_URL (bench/support.py).
 """
 
 import argparse

@@ -11,7 +11,8 @@ is missed:
 
     .venv/bin/python bench/writeback_throughput.py [--outcomes 1000]
 
-Database BENCH_DATABASE (default vcc_bench_ingest), Redis DB BENCH_REDIS_DB (default 12).
+Its own PostgreSQL and Redis: embedded in var/bench-ingest/, or on BENCH_DATABASE_URL /
+BENCH_BROKER_URL (bench/support.py).
 """
 
 import argparse

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -43,6 +43,14 @@ STALLED_AFTER = timedelta(minutes=2)  # an import with pending items silent this
 _SHOWN_BAD_IDS = 20
 
 Item = DealImportItem.Status
+
+_SETTLE_SQL = """
+UPDATE hubspot_deal_import_items AS item
+SET status = settled.status, error = settled.error, deal_id = settled.deal_id, finished_at = %s
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::uuid[])
+    AS settled(id, status, error, deal_id)
+WHERE item.id = settled.id
+"""
 
 
 def import_ids_validate(values: object, *, field: str = "hubspot_deal_ids") -> list[str]:
@@ -227,9 +235,18 @@ def _settle_batch(items: list[DealImportItem], client: HubspotClient) -> None:
                 item.status = Item.ALREADY_PRESENT
             else:
                 item.status, item.error = Item.FAILED, "HubSpot did not return this deal"
-    for item in items:
-        item.finished_at = now
-    DealImportItem.objects.bulk_update(items, ["status", "error", "deal_id", "finished_at"])
+    # One statement for the batch (bulk_update's CASE per row and field cost seconds).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SETTLE_SQL,
+            [
+                now,
+                [item.id for item in items],
+                [item.status for item in items],
+                [item.error for item in items],
+                [item.deal_id for item in items],
+            ],
+        )
 
 
 def deal_imports_resume_stalled(*, now: datetime | None = None) -> int:
