@@ -4,15 +4,21 @@ admin's pages and call the API, capture every log line, response body and error,
 for either value anywhere."""
 
 import io
+import json
 import logging
+import time
 
 import pytest
 from django.conf import settings as django_settings
 
+from deals.pipeline import deal_process
+from deals.tests.factories import DealFactory
 from hubspot.client import HubspotClient
 from hubspot.models import SyncRun
 from hubspot.services import sync_run_execute, sync_run_start
+from hubspot.services.writeback import writeback_pass
 from hubspot.simulator.process import start_simulator
+from hubspot.simulator.webhooks import sign_v3
 from vcc.logging import KeyValueFormatter
 from vcc.testing import wait_until
 
@@ -55,6 +61,27 @@ def simulator():
         yield running
 
 
+def _post_webhook(client, *, secret: str):
+    body = json.dumps(
+        [
+            {
+                "eventId": 1,
+                "subscriptionType": "deal.creation",
+                "objectId": 42,
+                "occurredAt": int(time.time() * 1000),
+                "attemptNumber": 0,
+            }
+        ]
+    ).encode()
+    stamp = str(int(time.time() * 1000))
+    url = "/api/webhooks/hubspot/"
+    signature = sign_v3(
+        secret=secret, method="POST", url="http://testserver" + url, body=body, timestamp=stamp
+    )
+    headers = {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": stamp}
+    return client.post(url, data=body, content_type="application/json", headers=headers)
+
+
 class _NoWait:
     def acquire(self) -> float:
         return 0.0
@@ -62,7 +89,7 @@ class _NoWait:
 
 @pytest.mark.django_db(transaction=True)
 def test_no_secret_in_logs_errors_pages_or_api_answers(
-    every_log_line, simulator, admin_client, capfd
+    every_log_line, simulator, admin_client, capfd, settings, no_broker
 ):
     stream, raw = every_log_line
     no_wait_limiter, sleeps = _NoWait(), lambda seconds: None
@@ -83,12 +110,29 @@ def test_no_secret_in_logs_errors_pages_or_api_answers(
         for client in (good, refused, unreachable)
     ]
     assert [run.status for run in runs] == ["succeeded", "failed", "failed"]
+    # Write-back: one pass that HubSpot takes, one it refuses (the error is kept and shown).
+    settings.HUBSPOT_WRITEBACK_ENABLED = True
+    synced = DealFactory(hubspot_deal_id=simulator.add_deals(count=1)[0])
+    deal_process(deal_id=synced.id)
+    assert writeback_pass(client=good).sent == 1
+    refused_deal = DealFactory(hubspot_deal_id=simulator.add_deals(count=1)[0])
+    deal_process(deal_id=refused_deal.id)
+    assert writeback_pass(client=refused).failed == 1
+    # Webhooks: one signed with the client secret, one with a wrong signature.
+    webhook_answers = [_post_webhook(admin_client, secret=s) for s in (CLIENT_SECRET, "wrong")]
+    assert [answer.status_code for answer in webhook_answers] == [200, 401]
 
     pages = [
         "/admin/",
         "/admin/hubspot/syncrun/",
         *(f"/admin/hubspot/syncrun/{run.id}/change/" for run in runs),
         "/admin/deals/deal/",
+        f"/admin/deals/deal/{refused_deal.id}/change/",
+        "/admin/deals/dealwriteback/",
+        "/admin/hubspot/webhookevent/",
+        "/admin/hubspot/dealpayload/",
+        "/admin/hubspot/dealimport/",
+        f"/api/deals/{refused_deal.id}/",
         "/api/sync/runs/",
         *(f"/api/sync/runs/{run.id}/" for run in runs),
         "/api/queue/deals/",
@@ -108,6 +152,7 @@ def test_no_secret_in_logs_errors_pages_or_api_answers(
         ),
         "sync errors": "\n".join(run.error for run in runs),
         "client reprs": repr(good) + repr(refused),
+        "webhook answers": "".join(answer.content.decode() for answer in webhook_answers),
         "stdout and stderr": "".join(capfd.readouterr()),
         **bodies,
     }
