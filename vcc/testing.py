@@ -38,6 +38,33 @@ def wait_until(
         time.sleep(interval)
 
 
+def wait_while_progressing(
+    condition: Callable[[], T],
+    *,
+    progress: Callable[[], object],
+    idle_timeout: float = 60.0,
+    interval: float = 0.05,
+    what: str = "",
+) -> T:
+    """Like wait_until, but the deadline is counted from the last change of `progress()`:
+    a loaded machine that is slow but moving passes; a system stuck for `idle_timeout`
+    fails. For waits through several slow steps (each worker restart, say)."""
+    last = progress()
+    deadline = time.monotonic() + idle_timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        now = progress()
+        if now != last:
+            last, deadline = now, time.monotonic() + idle_timeout
+        elif time.monotonic() > deadline:
+            raise AssertionError(
+                f"no progress for {idle_timeout}s (last: {last!r}) waiting for {what or condition}"
+            )
+        time.sleep(interval)
+
+
 def subprocess_database_url() -> str:
     """DATABASE_URL naming the database the tests run against (pytest-django's test_<name>),
     for processes the tests start: the same server, role, password and options."""

