@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 MAX_AGE_MS = 5 * 60 * 1000
 
@@ -46,7 +47,7 @@ def signature_v3(*, secret: str, method: str, uri: str, body: bytes, timestamp: 
 
 def verify_signature_v3(
     *,
-    secret: str,
+    secrets: Sequence[str],
     method: str,
     uri: str,
     body: bytes,
@@ -54,7 +55,8 @@ def verify_signature_v3(
     timestamp: str | None,
     now_ms: int,
 ) -> None:
-    """Raise SignatureError unless the signature is HubSpot's and the request is fresh."""
+    """Raise SignatureError unless the request is fresh and signed with one of `secrets`
+    (the app's client secret, and while it is being rotated the previous one too)."""
     if not signature or not timestamp:
         raise SignatureError("X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp required")
     try:
@@ -65,8 +67,17 @@ def verify_signature_v3(
     # forged timestamp that would stay "fresh" for long).
     if abs(now_ms - sent_ms) > MAX_AGE_MS:
         raise SignatureError("the request timestamp is more than 5 minutes away from now")
-    expected = signature_v3(secret=secret, method=method, uri=uri, body=body, timestamp=timestamp)
-    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+    given = signature.strip().encode()
+    matches = [
+        hmac.compare_digest(
+            signature_v3(
+                secret=secret, method=method, uri=uri, body=body, timestamp=timestamp
+            ).encode(),
+            given,
+        )
+        for secret in secrets  # every one compared, so the timing tells nothing either
+    ]
+    if not any(matches):
         raise SignatureError("the signature does not match")
 
 

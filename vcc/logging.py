@@ -42,7 +42,7 @@ def _redact(line: str) -> str:
     # secret from settings reaches a log, whoever logged it and however.
     from django.conf import settings
 
-    for name in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET"):
+    for name in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_CLIENT_SECRET_PREVIOUS"):
         secret = getattr(settings, name, "")
         if secret:
             line = line.replace(secret, "[redacted]")

@@ -264,6 +264,8 @@ HUBSPOT_GENERAL_RPS_10S = env.int("HUBSPOT_GENERAL_RPS_10S", default=100)
 # Webhooks: the app's client secret signs every request HubSpot sends (v3 signature).
 # Secret: never logged, echoed, or shown. Without it the webhook endpoint answers 503.
 HUBSPOT_CLIENT_SECRET = env.str("HUBSPOT_CLIENT_SECRET", default="")
+# While the app's secret is rotated: the old one, still accepted until it is unset.
+HUBSPOT_CLIENT_SECRET_PREVIOUS = env.str("HUBSPOT_CLIENT_SECRET_PREVIOUS", default="")
 # The webhook URL as registered with HubSpot, when it differs from what this server sees
 # (a proxy that rewrites the host or the scheme): the signature covers the full URL.
 HUBSPOT_WEBHOOK_URL = env.str("HUBSPOT_WEBHOOK_URL", default="")

@@ -84,13 +84,13 @@ class HubspotWebhookApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        secret = settings.HUBSPOT_CLIENT_SECRET
-        if not secret:
+        if not settings.HUBSPOT_CLIENT_SECRET:
             raise Unavailable("Webhooks are not set up here: HUBSPOT_CLIENT_SECRET is not set.")
+        secrets = [settings.HUBSPOT_CLIENT_SECRET, settings.HUBSPOT_CLIENT_SECRET_PREVIOUS]
         body = request.body
         try:
             verify_signature_v3(
-                secret=secret,
+                secrets=[secret for secret in secrets if secret],
                 method=request.method or "POST",
                 uri=settings.HUBSPOT_WEBHOOK_URL or request.build_absolute_uri(),
                 body=body,

@@ -20,7 +20,7 @@ def by_hand(uri: str = URI, timestamp: str = str(NOW_MS)) -> str:
 
 
 def verify(signature: str | None, *, timestamp: str | None = str(NOW_MS), **overrides) -> None:
-    arguments = {"secret": SECRET, "method": "POST", "uri": URI, "body": BODY}
+    arguments = {"secrets": [SECRET], "method": "POST", "uri": URI, "body": BODY}
     verify_signature_v3(
         **{**arguments, **overrides}, signature=signature, timestamp=timestamp, now_ms=NOW_MS
     )
@@ -48,12 +48,18 @@ def test_escaped_characters_in_the_uri_are_decoded_before_signing():
         ({"body": BODY + b" "}, "does not match"),
         ({"uri": URI + "?x=1"}, "does not match"),
         ({"method": "PUT"}, "does not match"),
-        ({"secret": "another-secret"}, "does not match"),
+        ({"secrets": ["another-secret"]}, "does not match"),
     ],
 )
 def test_anything_changed_breaks_the_signature(change, why):
     with pytest.raises(SignatureError, match=why):
         verify(by_hand(), **change)
+
+
+def test_while_the_secret_is_rotated_either_one_signs():
+    verify(by_hand(), secrets=["the-new-secret", SECRET])  # signed with the previous one
+    with pytest.raises(SignatureError):
+        verify(by_hand(), secrets=["the-new-secret"])  # once the previous one is unset
 
 
 def test_a_timestamp_older_or_newer_than_five_minutes_is_refused():

@@ -81,7 +81,7 @@ def test_checked_in_deals_are_sent_as_signed_hubspot_webhooks(start_hubspot_simu
     for request in receiver.received:
         headers = request["headers"]
         verify_signature_v3(  # raises if HubSpot's signature does not check out
-            secret=SECRET,
+            secrets=[SECRET],
             method="POST",
             uri=receiver.url,
             body=request["body"],
