@@ -1,5 +1,6 @@
 import uuid
 
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
@@ -58,6 +59,14 @@ class Deal(models.Model):
                 fields=["current_stage", "-updated_at", "-id"], name="deals_stage_updated_id"
             ),
             models.Index(fields=["-hubspot_checked_in_at"], name="deals_checked_in_desc"),
+            # Queue search (`q`): a part of the name in any case (ILIKE '%q%', by trigrams),
+            # and a HubSpot id prefix (LIKE 'q%': pattern ops, whatever the collation).
+            GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="deals_name_trgm"),
+            models.Index(
+                fields=["hubspot_deal_id"],
+                opclasses=["text_pattern_ops"],
+                name="deals_hubspot_id_prefix",
+            ),
             # The sweeper looks for unfinished deals nobody touched lately...
             models.Index(
                 fields=["updated_at"],
@@ -171,3 +180,27 @@ class DealWriteback(models.Model):
 
     def __str__(self) -> str:
         return f"write-back of {self.outcome_status} ({self.state})"
+
+
+class DealCount(models.Model):
+    """How many deals are in one status at one current stage, as of the last fold.
+
+    The exact count is this plus the rows of `deal_count_changes` (+n / -n per status and
+    stage), which triggers on `deals` append in the same transaction as every change of a
+    deal's status or stage, whoever makes it: pipeline steps, services, the upsert, bulk
+    updates, a psql session (migration 0007). Appending takes no lock another writer waits
+    for, so concurrent workers never queue or deadlock on a counter; folding the changes
+    in here (services.deal_counts_fold) keeps reading them cheap. Read the sum through
+    selectors.deal_counts; never write here by hand.
+    """
+
+    pk = models.CompositePrimaryKey("status", "stage")
+    status = models.CharField(max_length=16, choices=Deal.Status)
+    stage = models.CharField(max_length=16, choices=Stage)
+    deals = models.BigIntegerField()
+
+    class Meta:
+        db_table = "deal_counts"
+
+    def __str__(self) -> str:
+        return f"{self.status}/{self.stage}: {self.deals}"

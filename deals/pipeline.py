@@ -135,13 +135,16 @@ def _record_lost_connection(deal_id: uuid.UUID, exc: Exception) -> None:
     try:
         with deal_lock(deal_id) as taken:
             if taken:  # nobody took the deal over meanwhile: the open run is ours
-                PipelineRun.objects.filter(
-                    deal_id=deal_id, status=PipelineRun.Status.RUNNING
-                ).update(
-                    status=PipelineRun.Status.FAILED,
-                    ended_at=timezone.now(),
-                    error=f"database connection lost: {exc}".strip(),
-                )
+                now = timezone.now()
+                with transaction.atomic():
+                    if PipelineRun.objects.filter(
+                        deal_id=deal_id, status=PipelineRun.Status.RUNNING
+                    ).update(
+                        status=PipelineRun.Status.FAILED,
+                        ended_at=now,
+                        error=f"database connection lost: {exc}".strip(),
+                    ):
+                        Deal.objects.filter(id=deal_id).update(updated_at=now)
     except DatabaseError:
         pass  # still down
     finally:
@@ -210,9 +213,12 @@ def deal_close_lost_runs(*, deal: Deal) -> int:
     in a row: a stage that kills its worker would otherwise be delivered again forever.
     """
     now = timezone.now()
-    closed = PipelineRun.objects.filter(deal=deal, status=PipelineRun.Status.RUNNING).update(
-        status=PipelineRun.Status.FAILED, ended_at=now, error=WORKER_LOST
-    )
+    with transaction.atomic():
+        closed = PipelineRun.objects.filter(deal=deal, status=PipelineRun.Status.RUNNING).update(
+            status=PipelineRun.Status.FAILED, ended_at=now, error=WORKER_LOST
+        )
+        if closed:  # the queue shows runs: its change marker is the deal's row (selectors)
+            Deal.objects.filter(id=deal.id).update(updated_at=now)
     if closed:
         logger.warning(
             "stage_worker_lost",

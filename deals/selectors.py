@@ -1,6 +1,5 @@
 """Reads of deals, shaped for the API and the admin."""
 
-import functools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -8,9 +7,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Count, F, Func, Max, Prefetch, Q, TextField
-from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.db.models import Max, Prefetch
 from django.utils.dateparse import parse_datetime
+from psycopg.types.datetime import TimestamptzLoader
 
 from .models import Deal, DealWriteback, PipelineRun, Stage
 
@@ -90,46 +89,29 @@ class QueueCursor:
         return cls(updated_at=updated_at, id=uuid.UUID(id_part) if id_part else None)
 
 
-class UtcIso(Func):
-    """A timestamp as ISO 8601 text in UTC ("2026-01-01T09:30:00.250000Z"; no fraction when
-    it is zero, as datetime.isoformat() and DRF write it), formatted by the database.
-
-    A page reads two timestamps per deal and two per run (2,800 at limit 200 with six
-    runs a deal); loading each as a datetime through Django's timestamptz loader (pure
-    Python) cost more than both queries together, and the API wants the text anyway.
-    """
-
-    output_field = TextField()
-    template = (
-        "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
-    )
-
-
 class QueueStep(NamedTuple):
-    """One progress dot: the latest run of one queue stage, or pending when it never ran.
-    Timestamps are ISO 8601 strings in UTC (see UtcIso)."""
+    """One progress dot: the latest run of one queue stage, or pending when it never ran."""
 
     stage: str
     status: str
-    started_at: str | None = None
-    ended_at: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
     pipeline_run_id: uuid.UUID | None = None
     error: str | None = None
 
 
 class QueueDeal(NamedTuple):
-    """A deal as the queue shows it. Timestamps are ISO 8601 strings in UTC (see UtcIso)."""
+    """A deal as the queue shows it."""
 
     id: uuid.UUID
     hubspot_deal_id: str
     name: str
     status: str
     current_stage: str
-    created_at: str
-    updated_at: str
-    first_started_at: str | None  # of the deal's first run, any stage
-    last_ended_at: str | None  # of its latest run; None while that run is open
+    created_at: datetime
+    updated_at: datetime
+    first_started_at: datetime | None  # of the deal's first run, any stage
+    last_ended_at: datetime | None  # of its latest run; None while that run is open
     steps: tuple[QueueStep, ...]
 
     @property
@@ -141,10 +123,23 @@ class QueueDeal(NamedTuple):
         """From the first run's start to the latest run's end, or to `now` while it runs."""
         if self.first_started_at is None:
             return None
-        end = datetime.fromisoformat(self.last_ended_at) if self.last_ended_at else now
-        return max(
-            0, round((end - datetime.fromisoformat(self.first_started_at)).total_seconds() * 1000)
-        )
+        end = self.last_ended_at or now
+        return max(0, round((end - self.first_started_at).total_seconds() * 1000))
+
+
+@dataclass(frozen=True)
+class QueueSelection:
+    """A queue page's deals as its first query read them, before their runs are read.
+
+    `rows` are (id, hubspot_deal_id, name, status, current_stage, created_at, updated_at,
+    version): `version` is the row version (PostgreSQL's xmin), new with every committed
+    write of the deal. Everything a page shows is in these rows or in the runs, and every
+    write of a run writes its deal too (deals/runs.py, deals/pipeline.py), so the versions
+    and ids alone tell whether the page changed, before the runs are read (queue_format).
+    """
+
+    rows: list[tuple]
+    has_more: bool
 
 
 @dataclass(frozen=True)
@@ -153,18 +148,100 @@ class QueuePage:
     next_before: QueueCursor | None
 
 
-_DEAL_COLUMNS = ("id", "hubspot_deal_id", "name", "status", "current_stage", "created", "updated")
-_RUN_COLUMNS = ("deal_id", "id", "stage", "status", "started", "ended", "error")
-# The parts of the two queries that never change, built once: every chained queryset
-# call copies the query, and at a poll every 2 s per open page that adds up.
-_QUEUE_DEALS = Deal.objects.order_by("-updated_at", "-id").annotate(
-    created=UtcIso("created_at"), updated=UtcIso("updated_at")
+# Columns in the order QueueDeal takes them, plus the row version.
+_COLUMNS = "id, hubspot_deal_id, name, status, current_stage, created_at, updated_at, version"
+_FROM_DEALS = f"SELECT {_COLUMNS.replace('version', 'xmin::text AS version')} FROM deals"
+_ORDER = "ORDER BY updated_at DESC, id DESC"
+_SELECT_DEALS = f"{_FROM_DEALS} {{where}} {_ORDER} LIMIT %(limit)s"
+# A search looks at the newest deals first and asks an index only when the page is not
+# full there. The planner, left to choose, walks the updated_at index for any term it
+# thinks common enough, and a term whose deals are all old (a HubSpot id prefix, most
+# often) then costs a walk through most of the table (1.9 s at 1M deals).
+SEARCH_WINDOW = 2000
+_SEARCH_DEALS = f"""
+WITH recent AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT *, {{match}} AS hit FROM ({_FROM_DEALS} {{where}} {_ORDER} LIMIT {SEARCH_WINDOW})
+        AS window_
+    ) AS w WHERE hit LIMIT %(limit)s
 )
-_QUEUE_RUNS = (
-    PipelineRun.objects.annotate(started=UtcIso("started_at"), ended=UtcIso("ended_at"))
-    .order_by("started_at", "id")
-    .values_list(*_RUN_COLUMNS)
+SELECT {_COLUMNS} FROM recent WHERE (SELECT count(*) FROM recent) = %(limit)s
+UNION ALL
+SELECT {_COLUMNS} FROM (
+    -- OFFSET 0: planned on its own, without the LIMIT (so by the search indexes), and
+    -- the exact match below is checked on its rows, not used to pick an index.
+    {_FROM_DEALS} {{where_found}} OFFSET 0
+) AS found
+WHERE (SELECT count(*) FROM recent) < %(limit)s AND {{match}}
+{_ORDER} LIMIT %(limit)s
+"""
+_SELECT_RUNS = (
+    "SELECT deal_id, id, stage, status, started_at, ended_at, error FROM pipeline_runs "
+    "WHERE deal_id = ANY(%s) ORDER BY started_at, id"
 )
+
+
+def deal_queue_select(
+    *,
+    limit: int,
+    before: QueueCursor | None = None,
+    status: str | None = None,
+    stage: str | None = None,
+    q: str | None = None,
+) -> QueueSelection:
+    """The first of a queue page's two queries: its deals, newest updated_at first.
+
+    Keyset paging on (updated_at, id) over deals_updated_id_desc (or the status / stage
+    index, filtered): the cost of a page does not grow with its depth. `q` is a HubSpot id
+    prefix or a part of the name in any case, served by deals_hubspot_id_prefix and
+    deals_name_trgm when few deals match, and by the updated_at walk when many do (the
+    planner picks). limit + 1 rows, to know whether a next page exists.
+    """
+    conditions, params = [], {"limit": limit + 1}
+    if before is not None and before.id is not None:
+        # A row comparison: PostgreSQL walks the index from that exact position (an OR of
+        # two conditions is not an index range).
+        conditions.append("(updated_at, id) < (%(before_at)s, %(before_id)s)")
+        params.update(before_at=before.updated_at, before_id=before.id)
+    elif before is not None:
+        conditions.append("updated_at < %(before_at)s")
+        params["before_at"] = before.updated_at
+    if status:
+        conditions.append("status = %(status)s")
+        params["status"] = status
+    if stage:
+        conditions.append("current_stage = %(stage)s")
+        params["stage"] = stage
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    if not q:
+        rows = _fetch(_SELECT_DEALS.format(where=where), params)
+        return QueueSelection(rows=rows[:limit], has_more=len(rows) > limit)
+    like = connection.ops.prep_for_like_query(q)  # %, _ and a backslash match themselves
+    # The index is asked for the longest word of the term, the rarest part as a rule: a
+    # trigram index does much more work for a word every name has ("deal") than for one
+    # few have ("99999"). The whole term is then checked on what it finds.
+    word = max(like.split(), key=len, default=like)
+    params.update(
+        prefix=f"{like}%", part=f"%{like}%", word=f"%{word}%" if len(word) >= 3 else f"%{like}%"
+    )
+    match = "(hubspot_deal_id LIKE %(prefix)s OR name ILIKE %(part)s)"
+    found = "(hubspot_deal_id LIKE %(prefix)s OR name ILIKE %(word)s)"
+    where_found = " AND ".join([*conditions, found])
+    sql = _SEARCH_DEALS.format(match=match, where=where, where_found=f"WHERE {where_found}")
+    rows = _fetch(sql, params)
+    return QueueSelection(rows=rows[:limit], has_more=len(rows) > limit)
+
+
+def deal_queue_page_from(*, selection: QueueSelection) -> QueuePage:
+    """The second query: the runs of the selected deals, folded into their stage steps."""
+    runs_by_deal: dict[uuid.UUID, list[tuple]] = defaultdict(list)
+    if selection.rows:
+        for run in _fetch(_SELECT_RUNS, [[row[0] for row in selection.rows]]):
+            runs_by_deal[run[0]].append(run)
+    page = [_queue_deal(row, runs_by_deal.get(row[0], ())) for row in selection.rows]
+    last = page[-1] if selection.has_more else None
+    cursor = QueueCursor(updated_at=last.updated_at, id=last.id) if last else None
+    return QueuePage(deals=page, next_before=cursor)
 
 
 def deal_queue_page(
@@ -177,66 +254,22 @@ def deal_queue_page(
 ) -> QueuePage:
     """Deals for the operator queue, newest updated_at first, with their stage progress.
 
-    Keyset paging on (updated_at, id) over the deals_updated_id_desc index: the cost of
-    a page does not grow with its depth. Exactly two queries, whatever the page size and
-    however many runs a deal has: the deals (limit + 1 rows, to know whether a next page
-    exists) and the runs of those deals.
+    Exactly two queries, whatever the page size and however many runs a deal has: the
+    deals (deal_queue_select) and the runs of those deals (deal_queue_page_from).
     """
-    deals = _QUEUE_DEALS
-    if before is not None and before.id is not None:
-        # A row comparison, (updated_at, id) < (%s, %s): PostgreSQL walks the index from
-        # that exact position. (An OR of two conditions is not an index range.)
-        deals = deals.filter(
-            TupleLessThan(Tuple(F("updated_at"), F("id")), (before.updated_at, before.id))
-        )
-    elif before is not None:
-        deals = deals.filter(updated_at__lt=before.updated_at)
-    if status:
-        deals = deals.filter(status=status)
-    if stage:
-        deals = deals.filter(current_stage=stage)
-    if q:
-        deals = deals.filter(Q(hubspot_deal_id__startswith=q) | Q(name__icontains=q))
-    rows = list(deals.values_list(*_DEAL_COLUMNS)[: limit + 1])
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-
-    # values_list rather than a Prefetch of model instances: the same two statements,
-    # without building a model object for each of up to 200 deals x n runs.
-    runs_by_deal: dict[uuid.UUID, list[tuple]] = defaultdict(list)
-    for run in _runs_of([row[0] for row in rows]) if rows else ():
-        runs_by_deal[run[0]].append(run)
-
-    page = [_queue_deal(row, runs_by_deal.get(row[0], ())) for row in rows]
-    last = page[-1] if has_more else None
-    cursor = (
-        QueueCursor(updated_at=datetime.fromisoformat(last.updated_at), id=last.id)
-        if last
-        else None
-    )
-    return QueuePage(deals=page, next_before=cursor)
+    selection = deal_queue_select(limit=limit, before=before, status=status, stage=stage, q=q)
+    return deal_queue_page_from(selection=selection)
 
 
-def _runs_of(deal_ids: list[uuid.UUID]) -> list[tuple]:
-    """The runs of these deals, oldest first, as _RUN_COLUMNS tuples (one query)."""
-    prepare = PipelineRun._meta.get_field("deal").target_field.get_db_prep_value
+def _fetch(sql: str, params: list) -> list[tuple]:
+    """Rows of one statement, through Django's cursor (so it is counted and logged as any
+    query), with timestamps read by psycopg's C loader: Django's own (pure Python, to set
+    its time zone) cost more than the query for a page's 700 to 2,800 timestamps. The
+    connection's time zone is UTC (USE_TZ), so the datetimes are the same."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _runs_sql(len(deal_ids)),
-            [prepare(deal_id, connection) for deal_id in deal_ids],
-        )
+        cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+        cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-@functools.cache
-def _runs_sql(count: int) -> str:
-    """The runs query for `count` deals as SQL, compiled by the ORM once per page size.
-    Building, compiling and iterating it through the ORM on every poll cost as much CPU as
-    the query itself; its text only depends on the count."""
-    placeholders = [uuid.UUID(int=n) for n in range(count)]  # distinct: IN drops repeats
-    sql, params = _QUEUE_RUNS.filter(deal_id__in=placeholders).query.sql_with_params()
-    assert len(params) == count, "the runs query takes exactly one parameter per deal"
-    return sql
 
 
 def _queue_deal(row: tuple, runs: list[tuple] | tuple) -> QueueDeal:
@@ -263,7 +296,7 @@ def _queue_deal(row: tuple, runs: list[tuple] | tuple) -> QueueDeal:
             )
         )
     return QueueDeal(
-        *row,
+        *row[:7],
         first_started_at=runs[0][4] if runs else None,
         last_ended_at=runs[-1][5] if runs else None,
         steps=tuple(steps),
@@ -275,10 +308,45 @@ def deals_latest_checked_in_at() -> datetime | None:
     return Deal.objects.aggregate(latest=Max("hubspot_checked_in_at"))["latest"]
 
 
+@dataclass(frozen=True)
+class DealCounts:
+    """How many deals are in each status and at each current stage (every one present,
+    zero when none), and in all; `unfolded`: change rows not yet folded (see DealCount)."""
+
+    by_status: dict[str, int]
+    by_stage: dict[str, int]
+    total: int
+    unfolded: int
+
+
+_SELECT_COUNTS = """
+SELECT status, stage, sum(deals), sum(changes) FROM (
+    SELECT status, stage, deals, 0 AS changes FROM deal_counts
+    UNION ALL
+    SELECT status, stage, deals, 1 FROM deal_count_changes
+) AS counted GROUP BY status, stage
+"""
+
+
+def deal_counts() -> DealCounts:
+    """The counts the deal_counts triggers keep: one query over 24 counter rows and the
+    changes since the last fold, whatever the number of deals (a GROUP BY over the deals
+    themselves took 94 ms at 1M). One statement, one snapshot: exact, even mid-fold."""
+    by_status = dict.fromkeys(Deal.Status.values, 0)
+    by_stage = dict.fromkeys(Stage.values, 0)
+    unfolded = 0
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_COUNTS)
+        for status, stage, n, changes in cursor.fetchall():
+            by_status[status] = by_status.get(status, 0) + n
+            by_stage[stage] = by_stage.get(stage, 0) + n
+            unfolded += changes
+    return DealCounts(
+        by_status=by_status, by_stage=by_stage, total=sum(by_status.values()), unfolded=unfolded
+    )
+
+
 def deal_status_counts() -> dict[str, int]:
     """How many deals are in each status (every status present, zero when none), and total."""
-    counts = dict.fromkeys(Deal.Status.values, 0)
-    rows = Deal.objects.order_by().values_list("status").annotate(n=Count("*"))
-    counts.update(dict(rows))
-    counts["total"] = sum(counts.values())
-    return counts
+    counts = deal_counts()
+    return {**counts.by_status, "total": counts.total}

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from .pipeline import deal_process
-from .services import deals_send_now, deals_sweep_stuck
+from .services import deal_counts_fold, deals_send_now, deals_sweep_stuck
 
 
 @shared_task(
@@ -33,6 +33,11 @@ def process_deal(self, deal_id: str) -> None:
 def sweep_stuck_deals() -> dict:
     result = deals_sweep_stuck()
     return {"lost_runs_closed": result.lost_runs_closed, "deals_enqueued": result.deals_enqueued}
+
+
+@shared_task
+def fold_deal_counts() -> bool:
+    return deal_counts_fold()
 
 
 @shared_task

@@ -105,6 +105,12 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Short queries only: PostgreSQL's JIT compiles any plan it thinks costly (a queue search's
+# fallback branch, never run) for ~60 ms, far longer than the query runs.
+DATABASES["default"]["OPTIONS"] = {
+    **DATABASES["default"].get("OPTIONS", {}),
+    "options": "-c jit=off",
+}
 
 # ------------------------------------------------------------------------------
 # Static files (served by WhiteNoise, from the project itself; nothing from a CDN)
@@ -191,6 +197,7 @@ CELERY_TASK_ROUTES = {
     "hubspot.tasks.*": {"queue": "control"},
     "deals.tasks.sweep_stuck_deals": {"queue": "control"},
     "deals.tasks.enqueue_deals": {"queue": "control"},
+    "deals.tasks.fold_deal_counts": {"queue": "control"},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -230,6 +237,13 @@ CELERY_BEAT_SCHEDULE["deals-sweep-stuck"] = {
     "schedule": PIPELINE_SWEEP_INTERVAL_SECONDS,
     # A tick no worker ran before the next one is due is dropped, not piled up.
     "options": {"expires": PIPELINE_SWEEP_INTERVAL_SECONDS},
+}
+# The deal count changes the triggers append are folded into the counters this often (a
+# counts read that finds many folds them too): reading the counts stays a sum of few rows.
+CELERY_BEAT_SCHEDULE["deals-fold-counts"] = {
+    "task": "deals.tasks.fold_deal_counts",
+    "schedule": 30.0,
+    "options": {"expires": 30.0},
 }
 
 # ------------------------------------------------------------------------------

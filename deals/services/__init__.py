@@ -6,9 +6,11 @@
 - `ingest`: deals arriving from HubSpot (sync, webhooks, imports), upserted by HubSpot id.
 - `sweeper`: recovery of deals whose job was lost.
 - `writeback`: the outbox of outcomes for HubSpot: claimed and settled by the write-back loop.
+- `counts`: folding the deal count changes the triggers append.
 """
 
 from .actions import deal_rerun, deal_retry
+from .counts import deal_counts_fold
 from .enqueue import deal_enqueue, deal_send_now, deals_enqueue, deals_send_now
 from .ingest import DealFromHubspot, RejectedDeal, UpsertResult, deals_upsert_from_hubspot
 from .sweeper import SweepResult, deals_sweep_stuck
@@ -28,6 +30,7 @@ __all__ = [
     "RejectedDeal",
     "SweepResult",
     "UpsertResult",
+    "deal_counts_fold",
     "deal_enqueue",
     "deal_rerun",
     "deal_retry",

@@ -82,6 +82,7 @@ def test_the_keyset_condition_is_a_range_on_the_updated_id_index():
     with connection.cursor() as cursor:
         # Three rows would be read whole; ask whether the index *can* serve the query.
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
         cursor.execute("EXPLAIN " + queries[0]["sql"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
@@ -117,8 +118,7 @@ def test_each_step_is_its_stages_latest_run_by_started_at_and_a_stage_never_run_
         ("categorization", "pending", None),
         ("appraisal", "pending", None),
     ]
-    # ISO 8601 in UTC, exactly as DRF writes a datetime in the other endpoints.
-    assert item.steps[1].started_at == running.started_at.isoformat().replace("+00:00", "Z")
+    assert item.steps[1].started_at == running.started_at  # a datetime, until written
     assert item.steps[1].ended_at is None
     assert [s.error for s in item.steps] == [None] * 4  # the failed attempt is history
 

@@ -1,0 +1,256 @@
+"""The deal counts kept by triggers stay exact whoever moves a deal, and however."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from deals.models import Deal
+from deals.pipeline import WORKER_LOST, deal_process
+from deals.selectors import deal_counts
+from deals.services import (
+    DealFromHubspot,
+    deal_counts_fold,
+    deal_enqueue,
+    deal_rerun,
+    deal_retry,
+    deals_sweep_stuck,
+    deals_upsert_from_hubspot,
+)
+from deals.stages import RetryableStageError, StageError
+from deals.tests.counts import assert_deal_counts_exact
+from deals.tests.factories import DealFactory, PipelineRunFactory
+from vcc.testing import wait_until
+
+pytestmark = pytest.mark.django_db
+
+
+def _incoming(hubspot_deal_id: str, **changes) -> DealFromHubspot:
+    fields = {
+        "hubspot_deal_id": hubspot_deal_id,
+        "name": "Harbour View",
+        "amount": Decimal("1200.00"),
+        "deal_stage": "appointmentscheduled",
+        "hubspot_created_at": timezone.now() - timedelta(days=2),
+        "hubspot_checked_in_at": timezone.now() - timedelta(hours=1),
+        **changes,
+    }
+    return DealFromHubspot(**fields)
+
+
+def test_counts_read_in_one_query_by_status_and_by_stage(django_assert_num_queries):
+    DealFactory.create_batch(2, status="failed", current_stage="appraisal")
+    DealFactory(status="running", current_stage="intake")
+
+    with django_assert_num_queries(1):
+        counts = deal_counts()
+
+    assert counts.by_status == {"pending": 0, "running": 1, "done": 0, "failed": 2}
+    assert counts.by_stage == {
+        "intake": 1,
+        "segmentation": 0,
+        "categorization": 0,
+        "appraisal": 2,
+        "review": 0,
+        "done": 0,
+    }
+    assert counts.total == 3
+    assert_deal_counts_exact()
+
+
+def test_the_upsert_counts_new_deals_once_and_changed_ones_not_again(enqueued):
+    DealFactory(hubspot_deal_id="4001", status="done", current_stage="done")
+
+    deals_upsert_from_hubspot(
+        deals=[_incoming("4001", name="Renamed"), _incoming("4002"), _incoming("4003")],
+        now=timezone.now(),
+        source="test",
+    )
+    deals_upsert_from_hubspot(deals=[_incoming("4002")], now=timezone.now(), source="test")
+
+    assert deal_counts().by_status == {"pending": 2, "running": 0, "done": 1, "failed": 0}
+    assert_deal_counts_exact()
+
+
+def test_the_pipeline_moves_the_counts_with_every_step(use_stage, settings):
+    settings.PIPELINE_MAX_ATTEMPTS = 3
+    done, failed, waiting = DealFactory(), DealFactory(), DealFactory()
+
+    def appraisal(deal: Deal) -> None:
+        if deal.id == failed.id:
+            raise StageError("no comparables")
+        if deal.id == waiting.id:
+            raise RetryableStageError("appraisal service busy")
+
+    use_stage("appraisal", appraisal)
+    for deal in (done, failed, waiting):
+        deal_process(deal_id=deal.id)
+
+    counts = deal_counts()
+    assert counts.by_status == {"pending": 1, "running": 0, "done": 1, "failed": 1}
+    assert counts.by_stage["appraisal"] == 2
+    assert_deal_counts_exact()
+
+
+def test_reruns_retries_and_their_second_pass_keep_the_counts_exact(use_stage, enqueued):
+    flaky = {"fail": True}
+
+    def categorization(deal: Deal) -> None:
+        if flaky["fail"]:
+            raise StageError("categories unavailable")
+
+    use_stage("categorization", categorization)
+    deals = DealFactory.create_batch(4)
+    for deal in deals:
+        deal_process(deal_id=deal.id)
+    assert deal_counts().by_status["failed"] == 4
+
+    flaky["fail"] = False
+    deal_retry(deal_id=deals[0].id)
+    deal_rerun(deal_id=deals[1].id)
+    assert_deal_counts_exact()
+    for deal in deals[:2]:
+        deal_process(deal_id=deal.id)
+    deal_rerun(deal_id=deals[0].id)  # a done deal, again
+
+    assert deal_counts().by_status == {"pending": 1, "running": 0, "done": 1, "failed": 2}
+    assert_deal_counts_exact()
+
+
+def test_a_sweep_that_gives_up_on_a_deal_keeps_the_counts_exact(settings, enqueued):
+    settings.PIPELINE_MAX_LOST_WORKERS = 2
+    settings.CELERY_TASK_TIME_LIMIT = 60
+    long_ago = timezone.now() - timedelta(hours=1)
+    deal = DealFactory(status="running", current_stage="segmentation")
+    PipelineRunFactory(
+        deal=deal, stage="segmentation", attempt=1, status="failed", error=WORKER_LOST
+    )
+    PipelineRunFactory(
+        deal=deal, stage="segmentation", attempt=2, status="running", started_at=long_ago
+    )
+    stuck = DealFactory(status="pending")
+    Deal.objects.filter(id=stuck.id).update(enqueued_at=long_ago, created_at=long_ago)
+
+    result = deals_sweep_stuck()
+
+    assert result.lost_runs_closed == 1
+    assert deal_counts().by_status == {"pending": 1, "running": 0, "done": 0, "failed": 1}
+    assert_deal_counts_exact()
+
+
+def test_bulk_updates_deletes_and_raw_sql_keep_the_counts_exact():
+    DealFactory.create_batch(30, status="failed", current_stage="appraisal")
+    DealFactory.create_batch(10, status="done", current_stage="done")
+
+    # What a bulk action by filter does: one UPDATE for many deals.
+    Deal.objects.filter(status="failed").update(status="pending", current_stage="intake")
+    assert_deal_counts_exact()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE deals SET status = 'running' WHERE status = 'pending'")
+        cursor.execute("UPDATE deals SET updated_at = now()")  # no move: no counting
+    Deal.objects.filter(id__in=Deal.objects.filter(status="done").values("id")[:4]).delete()
+
+    assert deal_counts().by_status == {"pending": 0, "running": 30, "done": 6, "failed": 0}
+    assert_deal_counts_exact()
+
+
+def test_a_rolled_back_move_leaves_the_counts_as_they_were():
+    deal = DealFactory(status="failed", current_stage="intake")
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Deal.objects.filter(id=deal.id).update(status="pending")
+        DealFactory()
+        raise RuntimeError("changed our mind")
+
+    assert deal_counts().by_status["failed"] == 1
+    assert deal_counts().total == 1
+    assert_deal_counts_exact()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_moves_and_folds_neither_lose_a_count_nor_deadlock():
+    deals = DealFactory.create_batch(24)
+    cycle = ["running", "failed", "pending", "done"]
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def mover(mine: list[Deal]) -> None:
+        try:
+            start.wait()
+            for round_ in range(25):
+                deal_counts_fold()  # folds racing with the moves and with each other
+                for deal in mine:
+                    # One transaction moving several deals, as a bulk action's batch does.
+                    with transaction.atomic():
+                        Deal.objects.filter(id=deal.id).update(status=cycle[round_ % 4])
+                        Deal.objects.filter(id=mine[0].id).update(current_stage="review")
+                        Deal.objects.filter(id=mine[0].id).update(current_stage="intake")
+        except BaseException as exc:  # reported below, with the thread's failure
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=mover, args=(deals[n::4],)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert not errors, errors
+    assert not any(thread.is_alive() for thread in threads)
+    assert_deal_counts_exact()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_counts_stay_exact_with_two_worker_processes(celery_worker):
+    celery_worker(concurrency=2)
+    good = DealFactory.create_batch(24)
+    bad = DealFactory.create_batch(6, amount=None)  # intake fails: no amount
+    for deal in good + bad:
+        deal_enqueue(deal_id=deal.id, hubspot_deal_id=deal.hubspot_deal_id, reason="test")
+
+    wait_until(
+        lambda: deal_counts().by_status == {"pending": 0, "running": 0, "done": 24, "failed": 6},
+        timeout=90,
+        what="24 deals done and 6 failed",
+    )
+    assert_deal_counts_exact()
+
+
+def test_a_fold_keeps_the_counts_and_empties_the_changes():
+    DealFactory.create_batch(3, status="failed", current_stage="intake")
+    Deal.objects.update(status="pending")
+    before = deal_counts()
+    assert before.unfolded > 0
+
+    assert deal_counts_fold()
+
+    after = deal_counts()
+    assert (after.by_status, after.by_stage, after.unfolded) == (
+        before.by_status,
+        before.by_stage,
+        0,
+    )
+
+
+def test_a_counts_read_folds_once_many_changes_wait(staff_client, monkeypatch):
+    monkeypatch.setattr("deals.apis.FOLD_AFTER_CHANGES", 5)
+    DealFactory.create_batch(6)
+    Deal.objects.update(status="running")
+
+    response = staff_client.get("/api/queue/counts/")
+
+    assert response.json()["running"] == 6
+    assert deal_counts().unfolded == 0
+
+
+def test_truncating_the_deals_empties_the_counts():
+    DealFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE deals CASCADE")
+    assert deal_counts().total == 0
+    assert_deal_counts_exact()

@@ -1,0 +1,176 @@
+"""The queue page on the wire: 304 decided on the first query, 200 the moment anything on
+the page changes, exactly two queries for a 200, and DRF's browsable page for browsers."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.test import APIClient
+
+from deals.apis import DealQueueViewSet
+from deals.models import Deal, PipelineRun
+from deals.pipeline import WORKER_LOST, deal_close_lost_runs
+from deals.runs import pipeline_run_end, pipeline_run_start
+from deals.services import (
+    DealFromHubspot,
+    deal_rerun,
+    deal_retry,
+    deals_upsert_from_hubspot,
+)
+from deals.tests.factories import DealFactory, PipelineRunFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/queue/deals/"
+
+
+@pytest.fixture
+def api(django_user_model) -> APIClient:
+    """Authenticated without a query, so the queries counted are the page's own."""
+    client = APIClient()
+    client.force_authenticate(django_user_model.objects.create_user("robot", is_staff=True))
+    return client
+
+
+class Poller:
+    """A client that polls as the page script does, sending back the last ETag."""
+
+    def __init__(self, api: APIClient, **params) -> None:
+        self.api, self.params, self.etag = api, params, None
+        self.poll()
+
+    def poll(self) -> int:
+        headers = {"If-None-Match": self.etag} if self.etag else {}
+        response = self.api.get(URL, self.params, headers=headers)
+        assert response.status_code in (200, 304), response.content
+        self.etag = response["ETag"]
+        return response.status_code
+
+
+def _incoming(deal: Deal, **changes) -> DealFromHubspot:
+    fields = {
+        "hubspot_deal_id": deal.hubspot_deal_id,
+        "name": deal.name,
+        "amount": deal.amount,
+        "deal_stage": deal.deal_stage,
+        "hubspot_created_at": deal.hubspot_created_at,
+        "hubspot_checked_in_at": deal.hubspot_checked_in_at,
+        **changes,
+    }
+    return DealFromHubspot(**fields)
+
+
+def test_an_unchanged_poll_answers_304_after_the_first_query_alone(api, django_assert_num_queries):
+    deal = DealFactory(status="done", current_stage="done")
+    PipelineRunFactory(deal=deal)
+    poller = Poller(api)
+
+    with django_assert_num_queries(1) as queries:
+        assert poller.poll() == 304
+
+    assert "pipeline_runs" not in queries.captured_queries[0]["sql"]
+
+
+@pytest.mark.parametrize("limit", [1, 50, 200])
+def test_a_changed_page_answers_200_with_exactly_two_queries(api, django_assert_num_queries, limit):
+    Deal.objects.bulk_create(Deal(hubspot_deal_id=f"66{n}") for n in range(limit + 1))
+    poller = Poller(api, limit=limit)
+    deal = Deal.objects.order_by("-updated_at").first()
+    deal_rerun(deal_id=deal.id)
+
+    with django_assert_num_queries(2):
+        assert poller.poll() == 200
+
+
+def test_every_change_on_the_page_answers_200_and_nothing_else_does(api, enqueued):
+    deal = DealFactory(name="Acme")
+    other = DealFactory()
+    poller = Poller(api)
+
+    def changed() -> bool:
+        status = poller.poll()
+        assert poller.poll() == 304, "an unchanged page right after must answer 304"
+        return status == 200
+
+    assert not changed()
+    Deal.objects.filter(id=deal.id).update(status="running", updated_at=timezone.now())
+    assert changed(), "a status"
+    run = pipeline_run_start(deal=deal, stage="intake", now=timezone.now())
+    assert changed(), "a new run"
+    pipeline_run_end(
+        deal=deal,
+        run=run,
+        now=timezone.now(),
+        run_status="failed",
+        deal_status="failed",
+        error="missing amount",
+    )
+    assert changed(), "a run closed, the deal failed"
+    deal_retry(deal_id=deal.id)
+    assert changed(), "a retry"
+    deals_upsert_from_hubspot(
+        deals=[_incoming(other, name="Acme Renamed")], now=timezone.now(), source="test"
+    )
+    assert changed(), "a name changed in HubSpot"
+    deals_upsert_from_hubspot(deals=[_incoming(other)], now=timezone.now(), source="test")
+    assert changed(), "the name changed back"
+    deals_upsert_from_hubspot(deals=[_incoming(other)], now=timezone.now(), source="test")
+    assert not changed(), "an unchanged re-poll of HubSpot"
+    DealFactory()
+    assert changed(), "a new deal entering the first page"
+    Deal.objects.filter(id=other.id).delete()
+    assert changed(), "a deal gone"
+
+
+def test_runs_a_dead_worker_left_open_change_the_page_when_closed(api):
+    deal = DealFactory(status="running", current_stage="segmentation")
+    run = PipelineRunFactory(deal=deal, stage="segmentation", status="running", ended_at=None)
+    poller = Poller(api)
+
+    assert deal_close_lost_runs(deal=deal) == 1
+
+    assert poller.poll() == 200
+    run.refresh_from_db()
+    assert (run.status, run.error) == (PipelineRun.Status.FAILED, WORKER_LOST)
+
+
+def test_a_next_page_appearing_below_changes_the_page(api):
+    DealFactory.create_batch(2)
+    poller = Poller(api, limit=2)
+    older = DealFactory()
+    Deal.objects.filter(id=older.id).update(updated_at=timezone.now() - timedelta(days=1))
+
+    assert poller.poll() == 200  # the same two deals, now with a next_before
+
+
+def test_a_filtered_page_ignores_changes_outside_its_filter(api):
+    failed = DealFactory(status="failed", current_stage="intake", amount=None)
+    done = DealFactory(status="done", current_stage="done", amount=Decimal("10.00"))
+    poller = Poller(api, status="failed")
+
+    deal_rerun(deal_id=done.id)
+    assert poller.poll() == 304
+    deal_rerun(deal_id=failed.id)
+    assert poller.poll() == 200  # it left the filter
+
+
+def test_browsers_get_the_browsable_page_with_its_own_etag(
+    api, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(DealQueueViewSet, "renderer_classes", [JSONRenderer, BrowsableAPIRenderer])
+    DealFactory(name="Harbour View")
+
+    with django_assert_num_queries(2):
+        html = api.get(URL, headers={"Accept": "text/html"})
+    as_json = api.get(URL)
+
+    assert html.status_code == 200
+    assert html["Content-Type"].startswith("text/html")
+    assert "Harbour View" in html.content.decode()
+    assert as_json["Content-Type"] == "application/json"
+    assert as_json.json()["items"][0]["name"] == "Harbour View"
+    assert html["ETag"] != as_json["ETag"]  # one representation's tag never 304s the other
+    again = api.get(URL, headers={"Accept": "text/html", "If-None-Match": html["ETag"]})
+    assert again.status_code == 304
