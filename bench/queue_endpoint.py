@@ -7,10 +7,13 @@ For the first page and a deep page (500,000 deals down), at limit 50 and 200, pr
   (connect to last byte) is printed next to it;
 - the floor: the page's same two SQL statements timed straight through psycopg, in the
   same run, and the endpoint's server time as a multiple of it;
-then, with 50 concurrent pollers (wrk, bench/queue_poller.lua, against gunicorn with 4
-sync workers): requests per second with and without If-None-Match, and the 304 share
-when nothing changes. Compares with the targets (server p99 <= 50 ms at limit 50; server
-p50 within 4x the SQL floor p50) and exits 1 when one is missed.
+then the counts and the search (`q`: a HubSpot id prefix, a common name part and a rare
+one, first and next page), and, with 50 concurrent pollers (wrk, bench/queue_poller.lua,
+against gunicorn with 4 sync workers), requests per second with and without
+If-None-Match, and the 304 share when nothing changes. Compares with the targets (server
+p99 <= 50 ms at limit 50; server p50 within 3x the SQL floor; counts p99 <= 5 ms; `q` p99
+<= 50 ms; unchanged polls >= 2x the requests per second of full pages) and exits 1 when
+one is missed.
 
     .venv/bin/python bench/queue_endpoint.py [--deals 1000000] [--rebuild]
 
@@ -41,7 +44,15 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PORT = 8787
 BASE = f"http://127.0.0.1:{PORT}"
 P99_TARGET_MS = 50.0  # at limit 50
-FLOOR_RATIO_TARGET = 4.0
+FLOOR_RATIO_TARGET = 3.0
+COUNTS_P99_TARGET_MS = 5.0
+SEARCH_P99_TARGET_MS = 50.0
+NOT_MODIFIED_SPEEDUP_TARGET = 2.0  # unchanged polls per second / full pages per second
+SEARCHES = [
+    ("HubSpot id prefix", "2000050"),
+    ("common name part", "bench deal"),
+    ("rare name part", "deal 99999"),
+]
 
 ENV = {
     **os.environ,
@@ -207,6 +218,24 @@ def server_times(path: str, params: dict, token: str, samples: int) -> list[floa
     return times
 
 
+def search_scenarios(token: str) -> list[tuple]:
+    """(label, path, params, p99 target) for each search term, first page and next page."""
+    scenarios = []
+    for label, q in SEARCHES:
+        path, target = "/api/queue/deals/", SEARCH_P99_TARGET_MS
+        scenarios.append((f"q={q!r} ({label})", path, {"q": q}, target))
+        first = requests.get(
+            f"{BASE}/api/queue/deals/",
+            params={"q": q},
+            headers={"Authorization": f"Token {token}"},
+            timeout=30,
+        ).json()
+        if first["next_before"]:
+            params = {"q": q, "before": first["next_before"]}
+            scenarios.append(("  next page", path, params, target))
+    return scenarios
+
+
 def wrk(url: str, token: str, etag: str | None, connections: int, seconds: int) -> dict:
     """Poll `url` from `connections` connections; with `etag`, each sends If-None-Match
     from the start, as pollers that already have the page do."""
@@ -248,6 +277,7 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true", help="load the data again")
     parser.add_argument("--samples", type=int, default=400, help="sequential requests each")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--read-samples", type=int, default=100, help="counts, search: each")
     parser.add_argument("--pollers", type=int, default=50, help="concurrent wrk connections")
     parser.add_argument("--seconds", type=int, default=10, help="each wrk run")
     args = parser.parse_args()
@@ -298,16 +328,17 @@ def main() -> int:
             if ratio > FLOOR_RATIO_TARGET:
                 failures.append(f"{label} limit {limit}: {ratio:.1f}x the SQL floor")
 
-        print("\n== other reads, for information (server p50 / p99 ms, 30 requests each)")
-        for label, path, params in [
-            ("counts by status", "/api/queue/counts/", {}),
-            ("status=failed", "/api/queue/deals/", {"status": "failed"}),
-            ("stage=intake", "/api/queue/deals/", {"stage": "intake"}),
-            ("q=HubSpot id prefix", "/api/queue/deals/", {"q": "2000050"}),
-            ("q=name, rare", "/api/queue/deals/", {"q": "deal 99999"}),
+        print(f"\n== counts and search (server p50 / p99 ms, {args.read_samples} requests each)")
+        for label, path, params, target in [
+            ("counts", "/api/queue/counts/", {}, COUNTS_P99_TARGET_MS),
+            ("status=failed", "/api/queue/deals/", {"status": "failed"}, None),
+            ("stage=intake", "/api/queue/deals/", {"stage": "intake"}, None),
+            *search_scenarios(token),
         ]:
-            p50, p99 = percentiles(server_times(path, params, token, 30))
-            print(f"{label:<22}{p50:>9.2f}{p99:>9.2f}")
+            p50, p99 = percentiles(server_times(path, params, token, args.read_samples))
+            print(f"{label:<34}{p50:>9.2f}{p99:>9.2f}")
+            if target is not None and p99 > target:
+                failures.append(f"{label}: p99 {p99:.1f} ms > {target:.0f} ms")
 
         print(
             f"\n== {args.pollers} concurrent pollers on the first page, limit 50 (wrk, "
@@ -315,6 +346,7 @@ def main() -> int:
         )
         url = f"{BASE}/api/queue/deals/?limit=50"
         etag = requests.get(url, headers={"Authorization": f"Token {token}"}).headers["ETag"]
+        rates = {}
         for conditional in (True, False):
             run = wrk(url, token, etag if conditional else None, args.pollers, args.seconds)
             total = sum(run["statuses"].values())
@@ -326,8 +358,13 @@ def main() -> int:
                 f" p99 {run['LATENCY_P99_US'] / 1000:.1f} ms   304 share {share:.1%}"
                 f"   errors {run['ERRORS']}   statuses {run['statuses']}"
             )
+            rates[conditional] = rps
             if conditional and share < 0.99:
                 failures.append(f"only {share:.1%} answered 304 while nothing changed")
+        speedup = rates[True] / rates[False]
+        print(f"unchanged polls answer {speedup:.1f}x the requests per second of full pages")
+        if speedup < NOT_MODIFIED_SPEEDUP_TARGET:
+            failures.append(f"304s at {speedup:.1f}x the rate of 200s, not 2x")
     finally:
         stop_gunicorn(gunicorn)
 
@@ -341,7 +378,9 @@ def main() -> int:
     if not failures:
         print(
             f"all met: 2 queries per page, p99 <= {P99_TARGET_MS:.0f} ms at limit 50, "
-            f"<= {FLOOR_RATIO_TARGET:.0f}x the SQL floor, 304 when nothing changed"
+            f"<= {FLOOR_RATIO_TARGET:.0f}x the SQL floor, counts p99 <= "
+            f"{COUNTS_P99_TARGET_MS:.0f} ms, q p99 <= {SEARCH_P99_TARGET_MS:.0f} ms, 304 when "
+            f"nothing changed at >= {NOT_MODIFIED_SPEEDUP_TARGET:.0f}x the rate"
         )
     return 1 if failures else 0
 

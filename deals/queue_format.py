@@ -12,13 +12,14 @@ deal in the same transaction (deals/runs.py, deals/pipeline.py); a running deal'
 is left out of it, as the page script advances running durations itself.
 """
 
+import functools
 import hashlib
 import json
 from datetime import datetime
 
 from django.utils.http import parse_etags
 
-from .selectors import QueueDeal, QueuePage, QueueSelection
+from .selectors import QUEUE_STAGES, QueueDeal, QueuePage, QueueSelection
 
 # Part of every ETag: a change of this format (a field added, a value written otherwise)
 # must not be answered 304 to a client holding a page in the old one.
@@ -62,6 +63,9 @@ def queue_page_json(page: QueuePage, *, now: datetime) -> bytes:
     return _to_json(queue_page_data(page, now=now)).encode()
 
 
+# A page's 500 to 2,800 timestamps are mostly the ones the last poll wrote (runs that
+# ended stay as they were): remembering the text costs less than writing it again.
+@functools.lru_cache(maxsize=20_000)
 def _stamp(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -69,7 +73,36 @@ def _stamp(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# A step never run is the same for every deal: one dict each, shared by every page.
+_PENDING = {
+    stage: {
+        "stage": stage,
+        "status": "pending",
+        "started_at": None,
+        "ended_at": None,
+        "pipeline_run_id": None,
+        "error": None,
+    }
+    for stage in QUEUE_STAGES
+}
+
+
 def _item(deal: QueueDeal, now: datetime) -> dict:
+    steps = []
+    for step in deal.steps:
+        if step.pipeline_run_id is None:
+            steps.append(_PENDING[step.stage])
+            continue
+        steps.append(
+            {
+                "stage": step.stage,
+                "status": step.status,
+                "started_at": _stamp(step.started_at),
+                "ended_at": _stamp(step.ended_at),
+                "pipeline_run_id": str(step.pipeline_run_id),
+                "error": step.error,
+            }
+        )
     return {
         "id": str(deal.id),
         "hubspot_deal_id": deal.hubspot_deal_id,
@@ -79,15 +112,5 @@ def _item(deal: QueueDeal, now: datetime) -> dict:
         "created_at": _stamp(deal.created_at),
         "updated_at": _stamp(deal.updated_at),
         "duration_ms": deal.duration_ms(now=now),
-        "steps": [
-            {
-                "stage": step.stage,
-                "status": step.status,
-                "started_at": _stamp(step.started_at),
-                "ended_at": _stamp(step.ended_at),
-                "pipeline_run_id": step.pipeline_run_id and str(step.pipeline_run_id),
-                "error": step.error,
-            }
-            for step in deal.steps
-        ],
+        "steps": steps,
     }

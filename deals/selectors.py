@@ -272,6 +272,9 @@ def _fetch(sql: str, params: list) -> list[tuple]:
         return cursor.fetchall()
 
 
+_NEVER_RUN = {stage: QueueStep(stage=stage, status="pending") for stage in QUEUE_STAGES}
+
+
 def _queue_deal(row: tuple, runs: list[tuple] | tuple) -> QueueDeal:
     """Build one queue row; `runs` are the deal's (deal_id, id, stage, ...) oldest first."""
     latest: dict[str, tuple] = {}
@@ -281,26 +284,14 @@ def _queue_deal(row: tuple, runs: list[tuple] | tuple) -> QueueDeal:
     for stage in QUEUE_STAGES:
         run = latest.get(stage)
         if run is None:
-            steps.append(QueueStep(stage=stage, status="pending"))
+            steps.append(_NEVER_RUN[stage])
             continue
         _, run_id, _, run_status, started_at, ended_at, error = run
-        failed = run_status == PipelineRun.Status.FAILED
-        steps.append(
-            QueueStep(
-                stage=stage,
-                status=run_status,
-                started_at=started_at,
-                ended_at=ended_at,
-                pipeline_run_id=run_id,
-                error=error if failed else None,
-            )
-        )
-    return QueueDeal(
-        *row[:7],
-        first_started_at=runs[0][4] if runs else None,
-        last_ended_at=runs[-1][5] if runs else None,
-        steps=tuple(steps),
-    )
+        error = error if run_status == PipelineRun.Status.FAILED else None
+        steps.append(QueueStep(stage, run_status, started_at, ended_at, run_id, error))
+    first_started_at = runs[0][4] if runs else None
+    last_ended_at = runs[-1][5] if runs else None
+    return QueueDeal(*row[:7], first_started_at, last_ended_at, tuple(steps))
 
 
 def deals_latest_checked_in_at() -> datetime | None:

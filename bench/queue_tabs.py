@@ -1,0 +1,334 @@
+"""Benchmark: N open queue pages polling one server over 1,000,000 deals.
+
+Each tab does what the page script does: the first page every 2 s with If-None-Match,
+the counts every 5th tick, and the ingestion health strip when the page has one (every
+5th tick too; --health-every). A share of tabs has a search open (a HubSpot id prefix, a
+common name part, a rare one) and a share a status or stage filter; meanwhile a writer
+moves a few deals a second (status and stage, through the counts' triggers), so the
+unfiltered first page keeps changing. The tabs log in with a session cookie, as browsers.
+
+Prints latency p50/p99 per request kind (client side, connect to last byte, as the tab
+sees it; the view's own Server-Timing beside it), the 200/304 mix, and the CPU cores the
+web workers and their PostgreSQL backends used (from /proc, over the measured window).
+Compares with the targets (page p99 <= 50 ms, <= 0.5 cores in all) and exits 1 when one
+is missed. Its last line:
+
+    tabs: tabs=N deals=D page_p99_ms=... counts_p99_ms=... search_p99_ms=... cores=...
+
+    .venv/bin/python bench/queue_tabs.py [--tabs 100] [--deals 1000000] [--seconds 60]
+
+Uses bench/queue_endpoint.py's database (vcc_bench_queue, loaded once and kept).
+"""
+
+import argparse
+import contextlib
+import os
+import random
+import re
+import statistics
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The web workers' PostgreSQL backends are told apart by their application name, and
+# keep their connection for the whole run (its CPU is read from /proc).
+os.environ["PGAPPNAME"] = "vcc-bench-web"
+os.environ["DATABASE_CONN_MAX_AGE"] = "3600"
+
+import psycopg  # noqa: E402
+import requests  # noqa: E402
+
+from bench import queue_endpoint as qe  # noqa: E402
+
+PAGE_P99_TARGET_MS = 50.0
+CORES_TARGET = 0.5
+POLL_SECONDS = 2.0
+SEARCHES = ["2000050", "bench deal", "deal 99999"]  # id prefix, common part, rare part
+FILTERS = [{"status": "failed"}, {"stage": "appraisal"}]
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    if len(samples) < 2:
+        return (samples[0], samples[0]) if samples else (float("nan"), float("nan"))
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
+def session_cookie() -> str:
+    """A logged-in staff session, as a browser tab has after the login page."""
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        get_user_model,
+    )
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session.session_key
+
+
+def page_urls() -> dict[str, str]:
+    """The URLs the queue page's script polls (its data- attributes name the same routes);
+    the health strip's when the project has one."""
+    from django.urls import NoReverseMatch, reverse
+
+    urls = {"page": reverse("queue-deals"), "counts": reverse("queue-counts")}
+    with contextlib.suppress(NoReverseMatch):
+        urls["health"] = reverse("sync-health")
+    return urls
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.client: dict[str, list[float]] = defaultdict(list)
+        self.server: dict[str, list[float]] = defaultdict(list)
+        self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.errors = 0
+        self.measuring = False
+
+    def add(self, kind: str, response: requests.Response, client_ms: float) -> None:
+        timing = re.search(r"app;dur=([\d.]+)", response.headers.get("Server-Timing", ""))
+        with self.lock:
+            if not self.measuring:
+                return
+            self.client[kind].append(client_ms)
+            if timing:
+                self.server[kind].append(float(timing[1]))
+            self.statuses[kind][response.status_code] += 1
+
+
+class Tab(threading.Thread):
+    def __init__(self, n, urls, cookie, params, kind, recorder, stop, health_every) -> None:
+        super().__init__(daemon=True, name=f"tab-{n}")
+        self.urls, self.params, self.kind = urls, params, kind
+        self.recorder, self.stop, self.health_every = recorder, stop, health_every
+        self.http = requests.Session()
+        self.http.cookies.set("sessionid", cookie)
+        self.http.headers["Accept"] = "application/json"
+        self.etag = None
+
+    def get(self, kind: str, url: str, **kwargs) -> None:
+        started = time.perf_counter()
+        try:
+            response = self.http.get(f"{qe.BASE}{url}", timeout=30, **kwargs)
+        except requests.RequestException:
+            with self.recorder.lock:
+                self.recorder.errors += 1
+            return
+        self.recorder.add(kind, response, (time.perf_counter() - started) * 1000)
+        if response.status_code >= 400:
+            with self.recorder.lock:
+                self.recorder.errors += 1
+        elif kind == self.kind and "ETag" in response.headers:
+            self.etag = response.headers["ETag"]
+
+    def run(self) -> None:
+        self.stop.wait(random.uniform(0, POLL_SECONDS))  # tabs were opened at random times
+        tick = 0
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            headers = {"If-None-Match": self.etag} if self.etag else {}
+            self.get(self.kind, self.urls["page"], params=self.params, headers=headers)
+            if tick % 5 == 0:
+                self.get("counts", self.urls["counts"])
+            if "health" in self.urls and tick % self.health_every == 0:
+                self.get("health", self.urls["health"])
+            tick += 1
+            next_at += POLL_SECONDS
+            self.stop.wait(max(0.0, next_at - time.monotonic()))
+
+
+def writer(stop: threading.Event, per_second: float, moved: list[int]) -> None:
+    """Moves random deals among the newest (the ones first pages show) to a new status
+    and stage, through the triggers as any writer does."""
+    statuses = ["pending", "running", "done", "failed"]
+    stages = ["intake", "segmentation", "categorization", "appraisal", "review", "done"]
+    with psycopg.connect(qe.URL, autocommit=True, application_name="vcc-bench-writer") as conn:
+        newest = [
+            row[0]
+            for row in conn.execute("SELECT id FROM deals ORDER BY updated_at DESC LIMIT 500")
+        ]
+        while not stop.wait(1.0 / per_second):
+            conn.execute(
+                "UPDATE deals SET status = %s, current_stage = %s, updated_at = now() "
+                "WHERE id = %s",
+                [random.choice(statuses), random.choice(stages), random.choice(newest)],
+            )
+            moved[0] += 1
+
+
+def cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+class CpuMeter:
+    """CPU of the gunicorn tree and of the web workers' PostgreSQL backends, sampled every
+    second so that a process seen only part of the window still counts."""
+
+    def __init__(self, gunicorn_pid: int) -> None:
+        self.gunicorn_pid = gunicorn_pid
+        self.first: dict[tuple[str, int], int] = {}
+        self.last: dict[tuple[str, int], int] = {}
+
+    def pids(self) -> list[tuple[str, int]]:
+        web = qe_process_tree(self.gunicorn_pid)
+        with psycopg.connect(qe.ADMIN_URL, autocommit=True) as conn:
+            backends = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                [qe.DB, os.environ["PGAPPNAME"]],
+            ).fetchall()
+        return [("web", pid) for pid in web] + [("postgres", pid) for (pid,) in backends]
+
+    def sample(self, *, start: bool = False) -> None:
+        for key in self.pids():
+            ticks = cpu_ticks(key[1])
+            if ticks is None:
+                continue
+            self.first.setdefault(key, ticks if start else 0)
+            self.last[key] = ticks
+
+    def cores(self, seconds: float) -> dict[str, float]:
+        per_second = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = defaultdict(float)
+        for key, ticks in self.last.items():
+            used[key[0]] += (ticks - self.first[key]) / per_second / seconds
+        return dict(used)
+
+
+def qe_process_tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    return [pid] + [p for child in children for p in qe_process_tree(int(child))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tabs", type=int, default=100)
+    parser.add_argument("--deals", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=60, help="measured window")
+    parser.add_argument("--warmup", type=int, default=8, help="seconds before measuring")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
+    parser.add_argument("--search-share", type=float, default=0.1)
+    parser.add_argument("--filter-share", type=float, default=0.2)
+    parser.add_argument("--changes", type=float, default=2.0, help="deals moved per second")
+    parser.add_argument("--health-every", type=int, default=5, help="ticks between polls")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
+    random.seed(9)
+
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    qe.prepare_database(args.deals, rebuild=False)
+    qe.django_setup()
+    cookie = session_cookie()
+    gunicorn = qe.start_gunicorn(args.workers)
+    stop = threading.Event()
+    recorder = Recorder()
+    moved = [0]
+    try:
+        urls = page_urls()
+        print(
+            f"polled: page {urls['page']}, counts {urls['counts']}, health "
+            f"{urls.get('health', '(none on this page)')}"
+        )
+        searching = round(args.tabs * args.search_share)
+        filtering = round(args.tabs * args.filter_share)
+        tabs = []
+        for n in range(args.tabs):
+            if n < searching:
+                params, kind = {"limit": 50, "q": SEARCHES[n % len(SEARCHES)]}, "search"
+            elif n < searching + filtering:
+                params, kind = {"limit": 50, **FILTERS[n % len(FILTERS)]}, "filtered"
+            else:
+                params, kind = {"limit": 50}, "page"
+            tabs.append(Tab(n, urls, cookie, params, kind, recorder, stop, args.health_every))
+        print(
+            f"tabs: {args.tabs} ({searching} searching, {filtering} filtered); "
+            f"{args.changes:g} deals moved a second; {args.workers} gunicorn workers"
+        )
+        changes = threading.Thread(target=writer, args=(stop, args.changes, moved), daemon=True)
+        for thread in [*tabs, changes]:
+            thread.start()
+        time.sleep(args.warmup)
+
+        meter = CpuMeter(gunicorn.pid)
+        meter.sample(start=True)
+        recorder.measuring = True
+        started = time.monotonic()
+        while time.monotonic() - started < args.seconds:
+            time.sleep(1.0)
+            meter.sample()
+        recorder.measuring = False
+        elapsed = time.monotonic() - started
+        meter.sample()
+        load = os.getloadavg()[0]
+    finally:
+        stop.set()
+        qe.stop_gunicorn(gunicorn)
+
+    cores = meter.cores(elapsed)
+    print(
+        f"\n== {elapsed:.0f} s measured, load average {load:.1f} at the end; "
+        f"{moved[0]} deal moves in all"
+    )
+    print(
+        f"{'kind':<10}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'server p50':>12}{'p99':>8}   statuses"
+    )
+    figures = {}
+    for kind in ("page", "filtered", "search", "counts", "health"):
+        if not recorder.client[kind]:
+            continue
+        p50, p99 = percentiles(recorder.client[kind])
+        s50, s99 = percentiles(recorder.server[kind])
+        figures[kind] = p99
+        statuses = dict(sorted(recorder.statuses[kind].items()))
+        print(
+            f"{kind:<10}{len(recorder.client[kind]):>9}{p50:>9.1f}{p99:>9.1f}"
+            f"{s50:>12.1f}{s99:>8.1f}   {statuses}"
+        )
+    total = sum(cores.values())
+    print(
+        f"cores: web workers {cores.get('web', 0):.2f}, their PostgreSQL backends "
+        f"{cores.get('postgres', 0):.2f}, in all {total:.2f}; errors {recorder.errors}"
+    )
+
+    page_p99 = percentiles(recorder.client["page"] + recorder.client["filtered"])[1]
+    failures = []
+    if page_p99 > PAGE_P99_TARGET_MS:
+        failures.append(f"page p99 {page_p99:.1f} ms > {PAGE_P99_TARGET_MS:.0f} ms")
+    if total > CORES_TARGET:
+        failures.append(f"{total:.2f} cores > {CORES_TARGET}")
+    if recorder.errors:
+        failures.append(f"{recorder.errors} requests failed")
+    print("\n== targets")
+    for failure in failures:
+        print(f"MISSED: {failure}")
+    if not failures:
+        print(f"all met: page p99 <= {PAGE_P99_TARGET_MS:.0f} ms, <= {CORES_TARGET} cores")
+    print(
+        f"tabs: tabs={args.tabs} deals={args.deals} page_p99_ms={page_p99:.1f} "
+        f"counts_p99_ms={figures.get('counts', float('nan')):.1f} "
+        f"search_p99_ms={figures.get('search', float('nan')):.1f} cores={total:.2f}"
+    )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
