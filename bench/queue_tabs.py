@@ -94,8 +94,13 @@ class Recorder:
         self.client: dict[str, list[float]] = defaultdict(list)
         self.server: dict[str, list[float]] = defaultdict(list)
         self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        self.errors = 0
+        self.errors: dict[str, int] = defaultdict(int)
         self.measuring = False
+
+    def error(self, reason: str) -> None:
+        with self.lock:
+            if self.measuring:  # not the requests cut short when the server stops
+                self.errors[reason] += 1
 
     def add(self, kind: str, response: requests.Response, client_ms: float) -> None:
         timing = re.search(r"app;dur=([\d.]+)", response.headers.get("Server-Timing", ""))
@@ -122,14 +127,12 @@ class Tab(threading.Thread):
         started = time.perf_counter()
         try:
             response = self.http.get(f"{qe.BASE}{url}", timeout=30, **kwargs)
-        except requests.RequestException:
-            with self.recorder.lock:
-                self.recorder.errors += 1
+        except requests.RequestException as exc:
+            self.recorder.error(type(exc).__name__)
             return
         self.recorder.add(kind, response, (time.perf_counter() - started) * 1000)
         if response.status_code >= 400:
-            with self.recorder.lock:
-                self.recorder.errors += 1
+            self.recorder.error(f"HTTP {response.status_code}")
         elif kind == self.kind and "ETag" in response.headers:
             self.etag = response.headers["ETag"]
 
@@ -306,7 +309,7 @@ def main() -> int:
     total = sum(cores.values())
     print(
         f"cores: web workers {cores.get('web', 0):.2f}, their PostgreSQL backends "
-        f"{cores.get('postgres', 0):.2f}, in all {total:.2f}; errors {recorder.errors}"
+        f"{cores.get('postgres', 0):.2f}, in all {total:.2f}; errors {dict(recorder.errors)}"
     )
 
     page_p99 = percentiles(recorder.client["page"] + recorder.client["filtered"])[1]
@@ -316,7 +319,7 @@ def main() -> int:
     if total > CORES_TARGET:
         failures.append(f"{total:.2f} cores > {CORES_TARGET}")
     if recorder.errors:
-        failures.append(f"{recorder.errors} requests failed")
+        failures.append(f"{sum(recorder.errors.values())} requests failed")
     print("\n== targets")
     for failure in failures:
         print(f"MISSED: {failure}")

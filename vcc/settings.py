@@ -149,10 +149,11 @@ SILENCED_SYSTEM_CHECKS = env.list("DJANGO_SILENCED_SYSTEM_CHECKS", default=[])
 REST_FRAMEWORK = {
     # Token first, so an anonymous API client is told 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's, remembering a token's user for 5 s: the queue is polled every 2 s, and
-        # the token's query cost as much as the page's own.
+        # DRF's token and session authentication, each user remembered for 5 s (see
+        # vcc/auth.py): the queue is polled every 2 s, and finding the user cost as much
+        # as the page's own queries.
         "vcc.auth.RememberedTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "vcc.auth.RememberedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
