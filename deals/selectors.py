@@ -193,9 +193,10 @@ def deal_queue_select(
 
     Keyset paging on (updated_at, id) over deals_updated_id_desc (or the status / stage
     index, filtered): the cost of a page does not grow with its depth. `q` is a HubSpot id
-    prefix or a part of the name in any case, served by deals_hubspot_id_prefix and
-    deals_name_trgm when few deals match, and by the updated_at walk when many do (the
-    planner picks). limit + 1 rows, to know whether a next page exists.
+    prefix or a part of the name in any case: looked for among the newest SEARCH_WINDOW
+    deals first (a common term fills the page there), else through deals_hubspot_id_prefix
+    and deals_name_trgm (a rare one), in the same statement. limit + 1 rows, to know
+    whether a next page exists.
     """
     conditions, params = [], {"limit": limit + 1}
     if before is not None and before.id is not None:
