@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -49,7 +49,7 @@ def deals_sweep_stuck(*, batch_size: int = 1000) -> SweepResult:
       harmless anyway: the runner takes the deal's lock and skips a deal not waiting.
     """
     now = timezone.now()
-    closed = _close_lost_runs(now=now)
+    closed, reopened = _close_lost_runs(now=now)
     try:
         oldest_waiting = oldest_waiting_sent_at()
     except Exception as exc:  # the broker is down: sends would fail too; next sweep
@@ -62,9 +62,11 @@ def deals_sweep_stuck(*, batch_size: int = 1000) -> SweepResult:
         last_sent__lt=cutoff
     )
     enqueued = _resend_pending(lost.filter(status=Deal.Status.PENDING), now, batch_size)
-    enqueued += _resend_abandoned_running(
-        lost.filter(status=Deal.Status.RUNNING, updated_at__lt=cutoff), now
+    # Running and idle; or just closed above: closing its runs moved its updated_at.
+    abandoned = Deal.objects.filter(status=Deal.Status.RUNNING).filter(
+        Q(id__in=lost.filter(updated_at__lt=cutoff).values("id")) | Q(id__in=reopened)
     )
+    enqueued += _resend_abandoned_running(abandoned, now)
     if closed or enqueued:
         logger.warning(
             "deals_swept", extra={"lost_runs_closed": closed, "deals_enqueued": enqueued}
@@ -107,7 +109,8 @@ def _resend_abandoned_running(abandoned: QuerySet[Deal], now: datetime) -> int:
     return sent
 
 
-def _close_lost_runs(*, now: datetime) -> int:
+def _close_lost_runs(*, now: datetime) -> tuple[int, list[uuid.UUID]]:
+    """Close the runs dead workers left open: (how many, the deals they were on)."""
     run_cutoff = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
     lost_deal_ids: list[uuid.UUID] = list(
         PipelineRun.objects.filter(status=PipelineRun.Status.RUNNING, started_at__lt=run_cutoff)
@@ -115,7 +118,7 @@ def _close_lost_runs(*, now: datetime) -> int:
         .values_list("deal_id", flat=True)
         .distinct()
     )
-    closed = 0
+    closed, deals = 0, []
     for deal_id in lost_deal_ids:
         with deal_lock(deal_id) as taken:
             # Who else races here: the deal's own redelivered job, which closes the same
@@ -123,4 +126,5 @@ def _close_lost_runs(*, now: datetime) -> int:
             deal = Deal.objects.filter(id=deal_id, status=Deal.Status.RUNNING).first()
             if taken and deal is not None:
                 closed += deal_close_lost_runs(deal=deal)
-    return closed
+                deals.append(deal_id)
+    return closed, deals
