@@ -62,11 +62,10 @@ def deals_sweep_stuck(*, batch_size: int = 1000) -> SweepResult:
         last_sent__lt=cutoff
     )
     enqueued = _resend_pending(lost.filter(status=Deal.Status.PENDING), now, batch_size)
-    # Running and idle; or just closed above: closing its runs moved its updated_at.
-    abandoned = Deal.objects.filter(status=Deal.Status.RUNNING).filter(
-        Q(id__in=lost.filter(updated_at__lt=cutoff).values("id")) | Q(id__in=reopened)
-    )
-    enqueued += _resend_abandoned_running(abandoned, now)
+    # Running and idle, or its dead worker's runs just closed above (which moved its
+    # updated_at: the queue shows them).
+    abandoned = lost.filter(Q(updated_at__lt=cutoff) | Q(id__in=reopened))
+    enqueued += _resend_abandoned_running(abandoned.filter(status=Deal.Status.RUNNING), now)
     if closed or enqueued:
         logger.warning(
             "deals_swept", extra={"lost_runs_closed": closed, "deals_enqueued": enqueued}
