@@ -36,8 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # The web workers' PostgreSQL backends are told apart by their application name, and
 # keep their connection for the whole run (its CPU is read from /proc).
-os.environ["PGAPPNAME"] = "vcc-bench-web"
-os.environ["DATABASE_CONN_MAX_AGE"] = "3600"
+os.environ.update(PGAPPNAME="vcc-bench-web", DATABASE_CONN_MAX_AGE="3600")
 
 import psycopg  # noqa: E402
 import requests  # noqa: E402
@@ -193,7 +192,7 @@ class CpuMeter:
         with psycopg.connect(qe.ADMIN_URL, autocommit=True) as conn:
             backends = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
-                [qe.DB, os.environ["PGAPPNAME"]],
+                [qe.DB, "vcc-bench-web"],
             ).fetchall()
         return [("web", pid) for pid in web] + [("postgres", pid) for (pid,) in backends]
 
