@@ -59,14 +59,10 @@ class Deal(models.Model):
                 fields=["current_stage", "-updated_at", "-id"], name="deals_stage_updated_id"
             ),
             models.Index(fields=["-hubspot_checked_in_at"], name="deals_checked_in_desc"),
-            # Queue search (`q`): a part of the name in any case (ILIKE '%q%', by trigrams),
-            # and a HubSpot id prefix (LIKE 'q%': pattern ops, whatever the collation).
+            # Queue search (`q`): a part of the name in any case (ILIKE '%q%', by trigrams).
+            # A HubSpot id prefix (LIKE 'q%') has its index already: Django adds one with
+            # text_pattern_ops beside the unique one (deals_hubspot_deal_id_..._like).
             GinIndex(fields=["name"], opclasses=["gin_trgm_ops"], name="deals_name_trgm"),
-            models.Index(
-                fields=["hubspot_deal_id"],
-                opclasses=["text_pattern_ops"],
-                name="deals_hubspot_id_prefix",
-            ),
             # The sweeper looks for unfinished deals nobody touched lately...
             models.Index(
                 fields=["updated_at"],

@@ -194,8 +194,8 @@ def deal_queue_select(
     Keyset paging on (updated_at, id) over deals_updated_id_desc (or the status / stage
     index, filtered): the cost of a page does not grow with its depth. `q` is a HubSpot id
     prefix or a part of the name in any case: looked for among the newest SEARCH_WINDOW
-    deals first (a common term fills the page there), else through deals_hubspot_id_prefix
-    and deals_name_trgm (a rare one), in the same statement. limit + 1 rows, to know
+    deals first (a common term fills the page there), else through the HubSpot id's pattern
+    index and deals_name_trgm (a rare one), in the same statement. limit + 1 rows, to know
     whether a next page exists.
     """
     conditions, params = [], {"limit": limit + 1}

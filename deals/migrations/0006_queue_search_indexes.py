@@ -1,9 +1,10 @@
-"""Queue search by index: trigrams for a part of the name (any case), pattern ops for a
-HubSpot id prefix. Built concurrently: a million deals keep being written meanwhile."""
+"""Queue search by index: trigrams for a part of the name, in any case. (A HubSpot id
+prefix is served by the text_pattern_ops index Django made beside the unique one.) Built
+concurrently: a million deals keep being written meanwhile."""
 
 import django.contrib.postgres.indexes
 from django.contrib.postgres.operations import AddIndexConcurrently, TrigramExtension
-from django.db import migrations, models
+from django.db import migrations
 
 
 class Migration(migrations.Migration):
@@ -19,14 +20,6 @@ class Migration(migrations.Migration):
             model_name='deal',
             index=django.contrib.postgres.indexes.GinIndex(
                 fields=['name'], name='deals_name_trgm', opclasses=['gin_trgm_ops']
-            ),
-        ),
-        AddIndexConcurrently(
-            model_name='deal',
-            index=models.Index(
-                fields=['hubspot_deal_id'],
-                name='deals_hubspot_id_prefix',
-                opclasses=['text_pattern_ops'],
             ),
         ),
     ]
