@@ -77,11 +77,13 @@ def loaded(conn: psycopg.Connection, deals: int) -> bool:
 
 
 def _schema_objects(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple]]:
-    """(constraints, indexes) of the tables, as (table, name, definition), to drop and rebuild."""
+    """(constraints, indexes) of the tables, as (table, name, definition), to drop and rebuild;
+    with the foreign keys of other tables into them (deal_writebacks'), which hold their keys."""
     constraints = conn.execute(
         """SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype
-           FROM pg_constraint c WHERE c.conrelid::regclass::text = ANY(%s)""",
-        [list(TABLES)],
+           FROM pg_constraint c WHERE c.conrelid::regclass::text = ANY(%s)
+             OR (c.contype = 'f' AND c.confrelid::regclass::text = ANY(%s))""",
+        [list(TABLES), list(TABLES)],
     ).fetchall()
     indexes = conn.execute(
         """SELECT tablename, indexname, indexdef FROM pg_indexes
