@@ -17,9 +17,10 @@ one is missed.
 
     .venv/bin/python bench/queue_endpoint.py [--deals 1000000] [--rebuild]
 
-Uses its own database, vcc_bench_queue on 127.0.0.1:5432, and keeps its data between
-runs (loaded again when the deal count differs, or with --rebuild). Needs wrk
-(apt-get install -y wrk).
+Uses its own database (vcc_bench_queue; --database) on embedded PostgreSQL and Redis in
+var/bench-queue/, or on BENCH_DATABASE_URL / BENCH_BROKER_URL (bench/support.py), and
+keeps its data between runs (loaded again when the deal count differs, or with
+--rebuild). Needs wrk (apt-get install -y wrk).
 """
 
 import argparse
@@ -31,16 +32,12 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
 import requests
+from support import ROOT, BenchEngines
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-DB = "vcc_bench_queue"
-URL = f"postgresql://postgres@127.0.0.1:5432/{DB}"
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE = "vcc_bench_queue"
 PORT = 8787
 BASE = f"http://127.0.0.1:{PORT}"
 P99_TARGET_MS = 50.0  # at limit 50
@@ -54,15 +51,9 @@ SEARCHES = [
     ("rare name part", "deal 99999"),
 ]
 
-ENV = {
-    **os.environ,
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-    "DJANGO_SECRET_KEY": "bench-only",
-    "DJANGO_SETTINGS_MODULE": "vcc.settings",
-    "DJANGO_READ_DOT_ENV_FILE": "false",
+EXTRA_ENV = {
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
     "DJANGO_SECURE_SSL_REDIRECT": "false",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",  # never used: nothing is enqueued
     "LOG_LEVEL": "WARNING",
 }
 
@@ -72,23 +63,29 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-def prepare_database(deals: int, rebuild: bool) -> None:
+def start_engines(database: str) -> BenchEngines:
+    """The queue benchmarks' servers: the embedded ones keep their files in var/bench-queue/
+    after they stop, so the deals loaded once serve the next runs (Redis goes unused:
+    nothing is enqueued)."""
+    engines = BenchEngines("queue", database=database)
+    engines.env.update(EXTRA_ENV)
+    return engines
+
+
+def prepare_database(engines: BenchEngines, deals: int, rebuild: bool) -> None:
     from bench.queue_data import load, loaded
 
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB]).fetchone():
-            conn.execute(f"CREATE DATABASE {DB}")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
-    with psycopg.connect(URL) as conn:
+    engines.reuse_database()
+    with psycopg.connect(engines.conninfo) as conn:
         if not rebuild and loaded(conn, deals):
             print(f"data: {deals:,} deals x 6 runs already loaded (--rebuild to load again)")
             return
     print(f"data: loading {deals:,} deals x 6 runs ...", flush=True)
-    print(f"data: loaded in {load(URL, deals=deals):.0f}s")
+    print(f"data: loaded in {load(engines.conninfo, deals=deals):.0f}s")
 
 
-def django_setup():
-    os.environ.update(ENV)
+def django_setup(engines: BenchEngines):
+    engines.use_in_this_process()
     import django
 
     django.setup()
@@ -136,13 +133,13 @@ def page_statements(limit: int, before: str | None, token: str) -> tuple[int, in
     return len(request_queries), auth, [q["sql"] for q in page_queries.captured_queries]
 
 
-def measure(statements: list[str], params: dict, token: str, samples: int) -> tuple:
+def measure(url: str, statements: list[str], params: dict, token: str, samples: int) -> tuple:
     """(server ms, client ms, floor ms) per sample. Each sample runs the page's statements
     straight through psycopg (the floor: executed, rows fetched), then asks gunicorn for
     the page once; alternating, so both see the same machine (other work on it included)."""
     server, client, floor = [], [], []
     headers = {"Authorization": f"Token {token}"}
-    with psycopg.connect(URL, autocommit=True) as conn, conn.cursor() as cursor:
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cursor:
         for n in range(samples + 20):
             started = time.perf_counter()
             for sql in statements:
@@ -166,13 +163,13 @@ def server_ms(response: requests.Response) -> float:
     return float(re.search(r"app;dur=([\d.]+)", response.headers["Server-Timing"])[1])
 
 
-def explain(sql: str) -> str:
-    with psycopg.connect(URL) as conn:
+def explain(url: str, sql: str) -> str:
+    with psycopg.connect(url) as conn:
         rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql).fetchall()
     return "\n".join(row[0] for row in rows)
 
 
-def start_gunicorn(workers: int) -> subprocess.Popen:
+def start_gunicorn(engines: BenchEngines, workers: int) -> subprocess.Popen:
     log = ROOT / "var" / "bench-queue-gunicorn.log"
     log.parent.mkdir(exist_ok=True)
     process = subprocess.Popen(
@@ -187,7 +184,7 @@ def start_gunicorn(workers: int) -> subprocess.Popen:
             "warning",
         ],
         cwd=ROOT,
-        env=ENV,
+        env=engines.env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: stopped with its workers
@@ -275,6 +272,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=1_000_000)
     parser.add_argument("--rebuild", action="store_true", help="load the data again")
+    parser.add_argument("--database", default=DATABASE, help="kept between runs")
     parser.add_argument("--samples", type=int, default=400, help="sequential requests each")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     parser.add_argument("--read-samples", type=int, default=100, help="counts, search: each")
@@ -286,8 +284,9 @@ def main() -> int:
         raise SystemExit("wrk is needed for the throughput figures: apt-get install -y wrk")
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
-    prepare_database(args.deals, args.rebuild)
-    django_setup()
+    engines = start_engines(args.database)
+    prepare_database(engines, args.deals, args.rebuild)
+    django_setup(engines)
     token = staff_token()
     deep = deep_cursor(min(500_000, args.deals // 2))
     scenarios = [
@@ -299,11 +298,11 @@ def main() -> int:
 
     print("\n== plan of the deep page's deals query (EXPLAIN ANALYZE)")
     _, _, statements = page_statements(50, deep, token)
-    plan = explain(statements[0])
+    plan = explain(engines.conninfo, statements[0])
     print(plan)
     index_ok = "Index Scan using deals_updated_id_desc" in plan and "Sort" not in plan
 
-    gunicorn = start_gunicorn(args.workers)
+    gunicorn = start_gunicorn(engines, args.workers)
     failures = []
     try:
         print(f"\n== per page ({args.samples} sequential requests each; ms)")
@@ -314,7 +313,9 @@ def main() -> int:
         for label, limit, before in scenarios:
             queries, auth, statements = page_statements(limit, before, token)
             params = {"limit": limit, **({"before": before} if before else {})}
-            server, client, floor = measure(statements, params, token, args.samples)
+            server, client, floor = measure(
+                engines.conninfo, statements, params, token, args.samples
+            )
             (s50, s99), (c50, c99), (f50, f99) = map(percentiles, (server, client, floor))
             ratio = s50 / f50
             print(

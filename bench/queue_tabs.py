@@ -17,7 +17,9 @@ is missed. Its last line:
 
     .venv/bin/python bench/queue_tabs.py [--tabs 100] [--deals 1000000] [--seconds 60]
 
-Uses bench/queue_endpoint.py's database (vcc_bench_queue, loaded once and kept).
+Uses bench/queue_endpoint.py's servers and database (vcc_bench_queue, loaded once and
+kept; --database): embedded in var/bench-queue/, or on BENCH_DATABASE_URL /
+BENCH_BROKER_URL (bench/support.py).
 """
 
 import argparse
@@ -40,6 +42,7 @@ os.environ.update(PGAPPNAME="vcc-bench-web", DATABASE_CONN_MAX_AGE="3600")
 
 import psycopg  # noqa: E402
 import requests  # noqa: E402
+from support import BenchEngines  # noqa: E402
 
 from bench import queue_endpoint as qe  # noqa: E402
 
@@ -151,12 +154,12 @@ class Tab(threading.Thread):
             self.stop.wait(max(0.0, next_at - time.monotonic()))
 
 
-def writer(stop: threading.Event, per_second: float, moved: list[int]) -> None:
+def writer(url: str, stop: threading.Event, per_second: float, moved: list[int]) -> None:
     """Moves random deals among the newest (the ones first pages show) to a new status
     and stage, through the triggers as any writer does."""
     statuses = ["pending", "running", "done", "failed"]
     stages = ["intake", "segmentation", "categorization", "appraisal", "review", "done"]
-    with psycopg.connect(qe.URL, autocommit=True, application_name="vcc-bench-writer") as conn:
+    with psycopg.connect(url, autocommit=True, application_name="vcc-bench-writer") as conn:
         newest = [
             row[0]
             for row in conn.execute("SELECT id FROM deals ORDER BY updated_at DESC LIMIT 500")
@@ -182,17 +185,18 @@ class CpuMeter:
     """CPU of the gunicorn tree and of the web workers' PostgreSQL backends, sampled every
     second so that a process seen only part of the window still counts."""
 
-    def __init__(self, gunicorn_pid: int) -> None:
+    def __init__(self, gunicorn_pid: int, engines: BenchEngines) -> None:
         self.gunicorn_pid = gunicorn_pid
+        self.engines = engines
         self.first: dict[tuple[str, int], int] = {}
         self.last: dict[tuple[str, int], int] = {}
 
     def pids(self) -> list[tuple[str, int]]:
         web = qe_process_tree(self.gunicorn_pid)
-        with psycopg.connect(qe.ADMIN_URL, autocommit=True) as conn:
+        with psycopg.connect(self.engines.admin_conninfo, autocommit=True) as conn:
             backends = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
-                [qe.DB, "vcc-bench-web"],
+                [self.engines.database, "vcc-bench-web"],
             ).fetchall()
         return [("web", pid) for pid in web] + [("postgres", pid) for (pid,) in backends]
 
@@ -224,6 +228,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tabs", type=int, default=100)
     parser.add_argument("--deals", type=int, default=1_000_000)
+    parser.add_argument("--database", default=qe.DATABASE, help="kept between runs")
     parser.add_argument("--seconds", type=int, default=60, help="measured window")
     parser.add_argument("--warmup", type=int, default=8, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
@@ -236,10 +241,11 @@ def main() -> int:
     random.seed(9)
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
-    qe.prepare_database(args.deals, rebuild=False)
-    qe.django_setup()
+    engines = qe.start_engines(args.database)
+    qe.prepare_database(engines, args.deals, rebuild=False)
+    qe.django_setup(engines)
     cookie = session_cookie()
-    gunicorn = qe.start_gunicorn(args.workers)
+    gunicorn = qe.start_gunicorn(engines, args.workers)
     stop = threading.Event()
     recorder = Recorder()
     moved = [0]
@@ -264,12 +270,14 @@ def main() -> int:
             f"tabs: {args.tabs} ({searching} searching, {filtering} filtered); "
             f"{args.changes:g} deals moved a second; {args.workers} gunicorn workers"
         )
-        changes = threading.Thread(target=writer, args=(stop, args.changes, moved), daemon=True)
+        changes = threading.Thread(
+            target=writer, args=(engines.conninfo, stop, args.changes, moved), daemon=True
+        )
         for thread in [*tabs, changes]:
             thread.start()
         time.sleep(args.warmup)
 
-        meter = CpuMeter(gunicorn.pid)
+        meter = CpuMeter(gunicorn.pid, engines)
         meter.sample(start=True)
         recorder.measuring = True
         started = time.monotonic()

@@ -1,10 +1,13 @@
 """Where a benchmark's PostgreSQL and Redis are, as for bin/run and bin/test: embedded
 (var/bench-NAME/, started here and stopped when the benchmark ends) unless
 BENCH_DATABASE_URL / BENCH_BROKER_URL name servers to use instead. A benchmark's database
-is its own and recreated each run; its Redis is emptied.
+is its own and recreated each run, its Redis emptied; or, when its data takes minutes to
+make (the queue benchmarks' million deals), kept between runs: the embedded instance's
+files stay in var/bench-NAME/ when its servers stop.
 
     engines = BenchEngines("pipeline", database="vcc_bench_pipeline")
     engines.recreate_database()          # drop, create, migrate
+    engines.reuse_database()             # or: create when missing, migrate, keep the rows
     subprocess.Popen([...], env=engines.env)
     psycopg.connect(engines.conninfo)
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,18 +38,23 @@ def _with_database(url: str, database: str) -> str:
 
 class BenchEngines:
     def __init__(self, name: str, *, database: str) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", database):  # it goes into SQL as it is
+            raise SystemExit(f"bench: {database!r} is not a plain database name")
         self.database = database
         server = os.environ.get("BENCH_DATABASE_URL", "")
         broker = os.environ.get("BENCH_BROKER_URL", "")
         self.instance: embedded.Instance | None = None
         if not (server and broker):
             self.instance = embedded.Instance(f"bench-{name}")
-            embedded.start(
-                self.instance,
-                postgres=not server,
-                redis=not broker,
-                owner=os.getpid(),
-            )
+            try:
+                embedded.start(
+                    self.instance,
+                    postgres=not server,
+                    redis=not broker,
+                    owner=os.getpid(),
+                )
+            except embedded.EngineError as exc:  # e.g. another run of this benchmark
+                raise SystemExit(f"bench: {exc}") from None
             atexit.register(embedded.stop, self.instance)
             server = server or self.instance.database_url
             broker = broker or self.instance.broker_url
@@ -69,10 +78,24 @@ class BenchEngines:
         with psycopg.connect(self.admin_conninfo, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {self.database}")
+        self._migrate()
+        self.flush_broker()
+
+    def reuse_database(self) -> None:
+        """The database as the last run left it (created when missing), migrations applied;
+        whether its rows are the ones wanted is the benchmark's to check."""
+        with psycopg.connect(self.admin_conninfo, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database]
+            ).fetchone()
+            if not found:
+                conn.execute(f"CREATE DATABASE {self.database}")
+        self._migrate()
+
+    def _migrate(self) -> None:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True
         )
-        self.flush_broker()
 
     def flush_broker(self) -> None:
         redis.Redis.from_url(self.redis_url).flushdb()
