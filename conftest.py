@@ -74,17 +74,32 @@ def no_broker(enqueued) -> None:
     """Jobs are recorded (see `enqueued`), never sent to the broker."""
 
 
+class Enqueued(list):
+    """Deal ids in the order they were sent, and `lanes`: the queue each one was sent to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lanes: dict[str, str] = {}
+
+    def record(self, args=(), kwargs=None, **options) -> None:
+        (deal_id,) = args
+        self.append(deal_id)
+        self.lanes[deal_id] = options.get("queue") or "celery"
+
+
 @pytest.fixture
-def enqueued(monkeypatch) -> list[str]:
+def enqueued(monkeypatch) -> Enqueued:
     """Deal ids handed to `process_deal`, recorded here instead of sent to the broker
-    (the worker tests use the real broker). Fan-out batches are handed out inline. The
-    broker's queues start empty: the sweeper reads what is waiting there."""
-    from deals.tasks import enqueue_deals
+    (the worker tests use the real broker). Fan-out jobs run inline. The broker's queues
+    start empty: the sweeper reads what is waiting there."""
+    from deals.tasks import enqueue_deals, feed_operator_lane
 
     celery_app.control.purge()
-    ids: list[str] = []
-    monkeypatch.setattr(
-        "deals.tasks.process_deal.apply_async", lambda args, **options: ids.append(args[0])
-    )
+    ids = Enqueued()
+    monkeypatch.setattr("deals.tasks.process_deal.apply_async", ids.record)
     monkeypatch.setattr("deals.tasks.enqueue_deals.delay", enqueue_deals.run)
+    monkeypatch.setattr(
+        "deals.tasks.feed_operator_lane.apply_async",
+        lambda args=(), kwargs=None, **options: feed_operator_lane.run(*args),
+    )
     return ids

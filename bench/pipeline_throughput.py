@@ -45,13 +45,21 @@ def main() -> int:
         with psycopg.connect(engines.admin_conninfo, autocommit=True) as conn:
             conn.execute(f"ALTER DATABASE {engines.database} SET synchronous_commit = off")
     with psycopg.connect(url, autocommit=True) as conn:
+        # Each with its first pass, as ingestion makes them.
         conn.execute(
             """
-            INSERT INTO deals (id, hubspot_deal_id, name, amount, hubspot_checked_in_at,
-                               status, current_stage, created_at, updated_at)
-            SELECT gen_random_uuid(), (100000000 + n)::text, 'Bench deal ' || n, 1000, now(),
-                   'pending', 'intake', now(), now()
-            FROM generate_series(1, %s) AS n
+            WITH made AS (
+                INSERT INTO deals (id, hubspot_deal_id, name, amount, hubspot_checked_in_at,
+                                   status, current_stage, current_pass_id, created_at,
+                                   updated_at)
+                SELECT gen_random_uuid(), (100000000 + n)::text, 'Bench deal ' || n, 1000,
+                       now(), 'pending', 'intake', gen_random_uuid(), now(), now()
+                FROM generate_series(1, %s) AS n
+                RETURNING id, current_pass_id
+            )
+            INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at,
+                                         from_stage)
+            SELECT current_pass_id, id, 'new', '', now(), 'intake' FROM made
             """,
             [args.deals],
         )

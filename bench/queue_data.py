@@ -14,7 +14,7 @@ import time
 
 import psycopg
 
-TABLES = ("deals", "pipeline_runs")
+TABLES = ("deals", "pipeline_passes", "pipeline_runs")
 
 _STAGES = ("intake", "segmentation", "categorization", "appraisal", "review", "done")
 _FULL_PASS = [(stage, 1, "succeeded", None) for stage in _STAGES]
@@ -30,11 +30,11 @@ RUNS_BY_STATUS = {
 DEALS_SQL = """
 INSERT INTO deals (id, hubspot_deal_id, name, amount, deal_stage, hubspot_created_at,
                    hubspot_checked_in_at, status, current_stage, enqueued_at, created_at,
-                   updated_at)
+                   updated_at, current_pass_id)
 SELECT gen_random_uuid(), (20000000000 + g)::text, 'Bench deal ' || g, 1250.00,
        'appointmentscheduled', t - interval '2 days', t - interval '1 hour', status,
        CASE status WHEN 'failed' THEN 'appraisal' WHEN 'pending' THEN 'intake' ELSE 'done' END,
-       t - interval '2 minutes', t - interval '2 minutes', t
+       t - interval '2 minutes', t - interval '2 minutes', t, gen_random_uuid()
 FROM (
   SELECT g,
          -- deal 1 is the newest; every 50 consecutive deals share one updated_at
@@ -45,9 +45,16 @@ FROM (
 ) AS source
 """
 
+# One pass a deal, holding its six runs.
+PASSES_SQL = """
+INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at, from_stage)
+SELECT current_pass_id, id, 'new', '', created_at, 'intake' FROM deals
+"""
+
 RUNS_SQL = """
-INSERT INTO pipeline_runs (id, deal_id, stage, status, started_at, ended_at, error, attempt)
-SELECT gen_random_uuid(), d.id, plan.stage, plan.status,
+INSERT INTO pipeline_runs (id, deal_id, pass_id, stage, status, started_at, ended_at, error,
+                           attempt)
+SELECT gen_random_uuid(), d.id, d.current_pass_id, plan.stage, plan.status,
        d.updated_at - (7 - plan.k) * interval '10 seconds',
        CASE WHEN plan.status = 'running' THEN NULL
             ELSE d.updated_at - (7 - plan.k) * interval '10 seconds' + interval '4 seconds' END,
@@ -103,7 +110,7 @@ def load(url: str, *, deals: int) -> float:
         conn.execute("SET synchronous_commit = off")
         conn.execute("SET maintenance_work_mem = '1GB'")
         constraints, indexes = _schema_objects(conn)
-        conn.execute("TRUNCATE deals, pipeline_runs CASCADE")
+        conn.execute("TRUNCATE deals, pipeline_passes, pipeline_runs CASCADE")
         for table, name, _ in reversed(constraints):
             conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for _, name, _ in indexes:
@@ -111,7 +118,8 @@ def load(url: str, *, deals: int) -> float:
 
         step = time.monotonic()
         conn.execute(DEALS_SQL, {"n": deals})
-        print(f"  deals inserted in {time.monotonic() - step:.0f}s", flush=True)
+        conn.execute(PASSES_SQL)
+        print(f"  deals and passes inserted in {time.monotonic() - step:.0f}s", flush=True)
         step = time.monotonic()
         conn.execute(RUNS_SQL, _run_plan())
         print(f"  runs inserted in {time.monotonic() - step:.0f}s", flush=True)
@@ -125,5 +133,6 @@ def load(url: str, *, deals: int) -> float:
         step = time.monotonic()
         conn.execute("VACUUM (ANALYZE) deals")
         conn.execute("VACUUM (ANALYZE) pipeline_runs")
+        conn.execute("VACUUM (ANALYZE) pipeline_passes")
         print(f"  vacuumed and analyzed in {time.monotonic() - step:.0f}s", flush=True)
     return time.monotonic() - started

@@ -6,7 +6,7 @@ from django.utils import timezone
 from vcc.errors import ApplicationError
 
 from .models import Deal, DealWriteback, PipelineRun
-from .services import deal_rerun, deal_retry, deal_writebacks_retry
+from .services import BULK_LIMIT, deal_writebacks_retry, deals_restart_selected
 
 _RUN_FIELDS = ["stage", "attempt", "status", "started_at", "ended_at", "error"]
 
@@ -24,34 +24,61 @@ class PipelineRunInline(admin.TabularInline):
         return False
 
 
-def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, action) -> None:
-    enqueued, skipped = 0, []
-    for deal in queryset.only("id", "hubspot_deal_id"):
-        try:
-            action(deal_id=deal.id)
-        except ApplicationError as exc:
-            skipped.append(f"{deal.hubspot_deal_id} ({exc})")
-        else:
-            enqueued += 1
-    modeladmin.message_user(request, f"Enqueued {enqueued} deal(s).", messages.SUCCESS)
-    if skipped:
+# Why a deal was skipped, by its status, for each action: in the operator's words.
+_SKIPPED_BECAUSE = {
+    "rerun": {Deal.Status.RUNNING: "being processed (try again when it has finished)"},
+    "retry": {
+        Deal.Status.RUNNING: "being processed",
+        Deal.Status.PENDING: "waiting for a worker",
+        Deal.Status.DONE: "done",
+    },
+}
+_STARTED = {"rerun": "Re-run started", "retry": "Retry started"}
+
+
+def _deals(n: int) -> str:
+    return f"{n} deal" if n == 1 else f"{n} deals"
+
+
+def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, action: str):
+    """Start the selection again through the operator lane, and say what really happened:
+    how many started, how many were skipped and why (no green message for none)."""
+    try:
+        result = deals_restart_selected(
+            action=action,
+            deal_ids=list(queryset.values_list("id", flat=True)[: BULK_LIMIT + 1]),
+            requested_by=request.user.get_username(),
+        )
+    except ApplicationError as exc:
+        modeladmin.message_user(request, exc.message, messages.ERROR)
+        return
+    if result.count:
         modeladmin.message_user(
             request,
-            f"Skipped {len(skipped)} deal(s): "
-            + "; ".join(skipped[:20])
-            + (" ..." if len(skipped) > 20 else ""),
+            f"{_STARTED[action]} for {_deals(result.count)}, ahead of the backlog.",
+            messages.SUCCESS,
+        )
+    if result.skipped:
+        reasons = ", ".join(
+            f"{n} {'is' if n == 1 else 'are'} {_SKIPPED_BECAUSE[action].get(status, status)}"
+            for status, n in sorted(result.skipped.items())
+        )
+        rule = " Only failed deals can be retried." if action == "retry" else ""
+        modeladmin.message_user(
+            request,
+            f"Skipped {_deals(sum(result.skipped.values()))}: {reasons}.{rule}",
             messages.WARNING,
         )
 
 
 @admin.action(description="Re-run from scratch")
 def rerun_from_scratch(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
-    _apply(modeladmin, request, queryset, deal_rerun)
+    _apply(modeladmin, request, queryset, "rerun")
 
 
 @admin.action(description="Retry failed stage")
 def retry_failed_stage(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
-    _apply(modeladmin, request, queryset, deal_retry)
+    _apply(modeladmin, request, queryset, "retry")
 
 
 @admin.register(Deal)

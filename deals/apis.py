@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from vcc.api import AUTH_ERRORS, ErrorSerializer
 from vcc.errors import NotFound
 
-from .models import Deal, DealWriteback, PipelineRun, Stage
+from .models import Deal, DealWriteback, PipelinePass, PipelineRun, Stage
 from .queue_format import etag_matches, queue_etag, queue_page_data, queue_page_json
 from .selectors import (
     QUEUE_STAGES,
@@ -41,9 +41,20 @@ from .services import deal_counts_fold, deal_rerun, deal_retry
 
 
 class PipelineRunSerializer(serializers.ModelSerializer):
+    pass_id = serializers.UUIDField(source="pipeline_pass_id", help_text="The pass it ran in.")
+
     class Meta:
         model = PipelineRun
-        fields = ["id", "stage", "status", "attempt", "started_at", "ended_at", "error"]
+        fields = ["id", "pass_id", "stage", "status", "attempt", "started_at", "ended_at", "error"]
+
+
+class PipelinePassSerializer(serializers.ModelSerializer):
+    trigger_label = serializers.CharField(source="get_trigger_display")
+    requested_by = serializers.CharField(help_text="Who asked for it; empty: the system.")
+
+    class Meta:
+        model = PipelinePass
+        fields = ["id", "trigger", "trigger_label", "requested_by", "started_at", "from_stage"]
 
 
 class DealWritebackSerializer(serializers.ModelSerializer):
@@ -63,7 +74,14 @@ class DealWritebackSerializer(serializers.ModelSerializer):
 
 
 class DealDetailSerializer(serializers.ModelSerializer):
-    runs = PipelineRunSerializer(source="pipeline_runs", many=True)
+    runs = PipelineRunSerializer(
+        source="pipeline_runs", many=True, help_text="Every run of every stage, oldest first."
+    )
+    passes = PipelinePassSerializer(
+        many=True,
+        help_text="Every pass through the pipeline, newest first: what started it, who, when; "
+        "each run names its pass.",
+    )
     writeback = serializers.SerializerMethodField(
         help_text="The outcome's write-back to HubSpot; null when none was queued."
     )
@@ -83,6 +101,7 @@ class DealDetailSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "writeback",
+            "passes",
             "runs",
         ]
 
@@ -99,7 +118,7 @@ class DealAcceptedSerializer(serializers.Serializer):
 
 class DealDetailApi(APIView):
     @extend_schema(
-        summary="A deal with every run of every stage",
+        summary="A deal with its passes through the pipeline and every run of every stage",
         responses={200: DealDetailSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
     )
     def get(self, request: Request, deal_id: uuid.UUID) -> Response:
@@ -116,7 +135,7 @@ class _DealActionApi(APIView):
     service: Callable[..., Deal]  # set by each endpoint below
 
     def post(self, request: Request, deal_id: uuid.UUID) -> Response:
-        deal = self.service(deal_id=deal_id)
+        deal = self.service(deal_id=deal_id, requested_by=request.user.get_username())
         data = DealAcceptedSerializer({"id": deal.id, "status": deal.status}).data
         return Response(data, status=status.HTTP_202_ACCEPTED)
 
@@ -131,7 +150,7 @@ _action_responses = {
 
 @extend_schema_view(
     post=extend_schema(
-        summary="Re-run the pipeline from scratch (history is kept)",
+        summary="Re-run the pipeline from scratch, ahead of the backlog (history is kept)",
         request=None,
         responses=_action_responses,
     )
@@ -142,7 +161,7 @@ class DealRerunApi(_DealActionApi):
 
 @extend_schema_view(
     post=extend_schema(
-        summary="Retry a failed deal from the stage that failed",
+        summary="Retry a failed deal from the stage that failed, ahead of the backlog",
         request=None,
         responses=_action_responses,
     )

@@ -41,6 +41,17 @@ class Deal(models.Model):
     current_stage = models.CharField(max_length=16, choices=Stage, default=Stage.INTAKE)
     # When the last process_deal job was sent: the sweeper sends again if nothing happened.
     enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The pass the deal is on: every run the pipeline records from now on belongs to it.
+    # (No index: nothing looks deals up by pass. Passes go only with their deal.)
+    current_pass = models.ForeignKey(
+        "PipelinePass",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Moves on every change operators can see. QuerySet.update() skips auto_now, so every
     # such update sets it too (bookkeeping like enqueued_at leaves it alone).
@@ -81,6 +92,55 @@ class Deal(models.Model):
         return f"{self.hubspot_deal_id} {self.name}".strip()
 
 
+# The statuses from which operators may start a deal again: a re-run from anything but
+# running (a worker has it), a retry only from failed.
+RERUN_FROM: tuple[str, ...] = (Deal.Status.PENDING, Deal.Status.DONE, Deal.Status.FAILED)
+RETRY_FROM: tuple[str, ...] = (Deal.Status.FAILED,)
+
+
+class PipelinePass(models.Model):
+    """One pass of a deal through the pipeline: what started it, who, when, and the stage it
+    started from. Every run belongs to one pass; a deal's passes are its history of
+    attempts as operators see it (a retry after a failure is a new pass, a transient
+    retry inside a pass is not)."""
+
+    class Trigger(models.TextChoices):
+        NEW = "new", "New from HubSpot"
+        HUBSPOT_CHANGE = "hubspot_change", "HubSpot change"
+        RERUN = "rerun", "Operator re-run"
+        RETRY = "retry", "Operator retry"
+        BULK_RERUN = "bulk_rerun", "Bulk re-run"
+        BULK_RETRY = "bulk_retry", "Bulk retry"
+        SWEEPER = "sweeper", "Sweeper"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed below with started_at, for a deal's passes newest first.
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="passes", db_index=False)
+    trigger = models.CharField(max_length=16, choices=Trigger)
+    # The username of whoever asked; empty when the system started it.
+    requested_by = models.CharField(max_length=150, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    from_stage = models.CharField(max_length=16, choices=Stage, default=Stage.INTAKE)
+    # The bulk request that started it: the operator lane is fed from it, page by page.
+    bulk_id = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        db_table = "pipeline_passes"
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["deal", "-started_at"], name="pipeline_passes_deal_started"),
+            models.Index(
+                fields=["bulk_id", "deal"],
+                name="pipeline_passes_bulk_deal",
+                condition=Q(bulk_id__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        started = f"{self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_trigger_display()} from {self.from_stage} ({started})"
+
+
 class PipelineRun(models.Model):
     """One attempt at one stage. Every attempt is a new row: history is never overwritten."""
 
@@ -91,6 +151,14 @@ class PipelineRun(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="pipeline_runs")
+    # Runs are only ever read by deal; a pass goes only with its deal (no index, no cascade).
+    pipeline_pass = models.ForeignKey(
+        PipelinePass,
+        on_delete=models.DO_NOTHING,
+        db_column="pass_id",
+        db_index=False,
+        related_name="runs",
+    )
     stage = models.CharField(max_length=16, choices=Stage)
     status = models.CharField(max_length=16, choices=Status, default=Status.RUNNING)
     started_at = models.DateTimeField(default=timezone.now)

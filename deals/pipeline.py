@@ -16,7 +16,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 
 from .locks import deal_lock
-from .models import STAGE_ORDER, Deal, PipelineRun
+from .models import STAGE_ORDER, Deal, PipelinePass, PipelineRun
+from .passes import deal_pass_start
 from .runs import pipeline_run_end, pipeline_run_start
 from .stages import RetryableStageError, StageError, stage_function
 from .writeback import deal_writeback_queue
@@ -70,10 +71,25 @@ def _process_locked(deal_id: uuid.UUID) -> float | None:
                 return None  # failed: its stage kept killing the worker
         elif deal.status != Deal.Status.PENDING:
             return None  # done or failed: a duplicate job, nothing to do
-        # Claim it. Who else writes here: a re-run or retry (services) may reset a
-        # pending deal's stage between our read and this update; then we read again.
+        if deal.current_pass_id is None:
+            # A deal that came in some other way than ingestion (a shell, a fixture): its
+            # first pass starts here, as if it had come from HubSpot.
+            deal_pass_start(
+                deal_id=deal.id,
+                trigger=PipelinePass.Trigger.NEW,
+                from_stage=deal.current_stage,
+                now=timezone.now(),
+                only_if={"current_pass__isnull": True},
+            )
+            continue
+        # Claim it. Who else writes here: a re-run or retry (services) may reset a pending
+        # deal (a new pass, maybe a new stage) between our read and this update; then we
+        # read again.
         claimed = Deal.objects.filter(
-            id=deal.id, status=deal.status, current_stage=deal.current_stage
+            id=deal.id,
+            status=deal.status,
+            current_stage=deal.current_stage,
+            current_pass_id=deal.current_pass_id,
         ).update(status=Deal.Status.RUNNING, updated_at=timezone.now())
         if claimed:
             break

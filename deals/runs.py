@@ -21,8 +21,9 @@ WITH closed AS (
 ), moved AS (
     UPDATE deals SET current_stage = %(stage)s, updated_at = %(now)s WHERE id = %(deal_id)s
 )
-INSERT INTO pipeline_runs (id, deal_id, stage, status, started_at, attempt)
-SELECT %(run_id)s, %(deal_id)s, %(stage)s, 'running', %(now)s, COALESCE(MAX(attempt), 0) + 1
+INSERT INTO pipeline_runs (id, deal_id, pass_id, stage, status, started_at, attempt)
+SELECT %(run_id)s, %(deal_id)s, %(pass_id)s, %(stage)s, 'running', %(now)s,
+    COALESCE(MAX(attempt), 0) + 1
 FROM pipeline_runs WHERE deal_id = %(deal_id)s AND stage = %(stage)s
 RETURNING attempt
 """
@@ -42,14 +43,22 @@ WHERE id = %(deal_id)s
 def pipeline_run_start(
     *, deal: Deal, stage: str, now: datetime, close_succeeded: PipelineRun | None = None
 ) -> PipelineRun:
-    """Open a run of `stage` (attempt = previous attempts + 1) and move the deal to it,
-    closing `close_succeeded`, the stage that just ended, in the same write."""
-    run = PipelineRun(id=uuid.uuid4(), deal=deal, stage=stage, started_at=now)
+    """Open a run of `stage` (attempt = previous attempts + 1) in the deal's current pass
+    and move the deal to it, closing `close_succeeded`, the stage that just ended, in the
+    same write."""
+    run = PipelineRun(
+        id=uuid.uuid4(),
+        deal=deal,
+        pipeline_pass_id=deal.current_pass_id,
+        stage=stage,
+        started_at=now,
+    )
     params = {
         "now": now,
         "close_id": close_succeeded.id if close_succeeded else None,
         "stage": stage,
         "deal_id": deal.id,
+        "pass_id": deal.current_pass_id,
         "run_id": run.id,
     }
     with connection.cursor() as cursor:

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import Max, Prefetch
+from django.db.models import BooleanField, Max, Prefetch, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils.dateparse import parse_datetime
 from psycopg.types.datetime import TimestamptzLoader
 
-from .models import Deal, DealWriteback, PipelineRun, Stage
+from .models import RERUN_FROM, RETRY_FROM, Deal, DealWriteback, PipelinePass, PipelineRun, Stage
 
 # The stages the operator queue shows as progress dots; review and done are pipeline
 # internals (a deal's current_stage may still be one of them).
@@ -25,12 +26,15 @@ STEP_STATUSES: tuple[str, ...] = ("pending", *PipelineRun.Status.values)
 
 
 def deal_get_with_runs(*, deal_id: uuid.UUID) -> Deal | None:
-    """The deal with its write-back and every run of every stage, oldest first (two
-    queries)."""
+    """The deal with its write-back, every run of every stage, oldest first, and its
+    passes, newest first (three queries)."""
     runs = PipelineRun.objects.order_by("started_at", "attempt", "id")
+    passes = PipelinePass.objects.order_by("-started_at", "-id")
     return (
         Deal.objects.select_related("writeback")
-        .prefetch_related(Prefetch("pipeline_runs", queryset=runs))
+        .prefetch_related(
+            Prefetch("pipeline_runs", queryset=runs), Prefetch("passes", queryset=passes)
+        )
         .filter(id=deal_id)
         .first()
     )
@@ -342,3 +346,39 @@ def deal_status_counts() -> dict[str, int]:
     """How many deals are in each status (every status present, zero when none), and total."""
     counts = deal_counts()
     return {**counts.by_status, "total": counts.total}
+
+
+# ------------------------------------------------------------------------------
+# Bulk actions
+# ------------------------------------------------------------------------------
+def deals_matching(*, status: str = "", stage: str = "", q: str = "") -> QuerySet[Deal]:
+    """The deals the queue page's filters select: the same conditions as deal_queue_select,
+    so "Re-run all N" means the deals the operator is looking at."""
+    deals = Deal.objects.order_by()
+    if status:
+        deals = deals.filter(status=status)
+    if stage:
+        deals = deals.filter(current_stage=stage)
+    if q:
+        # As deal_queue_select matches: a HubSpot id prefix or a part of the name in any
+        # case (ILIKE, which deals_name_trgm serves; Django's icontains would not use it).
+        like = connection.ops.prep_for_like_query(q)
+        deals = deals.filter(
+            RawSQL(
+                "(hubspot_deal_id LIKE %s OR name ILIKE %s)",
+                (f"{like}%", f"%{like}%"),
+                output_field=BooleanField(),
+            )
+        )
+    return deals
+
+
+def deals_bulk_preview(*, status: str, stage: str, q: str, limit: int) -> dict[str, int]:
+    """How many of the deals the filters select each bulk action would start again,
+    counting no further than limit + 1 (more than the limit: refused anyway), so the cost
+    stays bounded however many deals match (two queries)."""
+    matching = deals_matching(status=status, stage=stage, q=q)
+    return {
+        action: matching.filter(status__in=from_status)[: limit + 1].count()
+        for action, from_status in (("retry", RETRY_FROM), ("rerun", RERUN_FROM))
+    }

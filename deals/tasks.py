@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from .pipeline import deal_process
-from .services import deal_counts_fold, deals_send_now, deals_sweep_stuck
+from .services import deal_counts_fold, deals_feed_operator_lane, deals_send_now, deals_sweep_stuck
 
 
 @shared_task(
@@ -45,4 +45,15 @@ def enqueue_deals(deals: list[list[str]], reason: str) -> int:
     """Fan out `process_deal` for a batch of deals (see services.deals_enqueue)."""
     return deals_send_now(
         deals=[(deal_id, hubspot_id) for deal_id, hubspot_id in deals], reason=reason
+    )
+
+
+@shared_task
+def feed_operator_lane(bulk_id: str, after: str | None = None) -> int:
+    """Send one page of a bulk action's deals to the operator lane, and this job again
+    behind them for the next page (see services.bulk)."""
+    return deals_feed_operator_lane(
+        bulk_id=uuid.UUID(bulk_id),
+        after=uuid.UUID(after) if after else None,
+        page_size=settings.PIPELINE_OPERATOR_PAGE_SIZE,
     )

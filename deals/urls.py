@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, bulk_apis
 
 urlpatterns = [
     path("deals/<uuid:deal_id>/", apis.DealDetailApi.as_view(), name="deal-detail"),
@@ -9,4 +9,5 @@ urlpatterns = [
     path("deals/<uuid:deal_id>/retry/", apis.DealRetryApi.as_view(), name="deal-retry"),
     path("queue/deals/", apis.DealQueueViewSet.as_view({"get": "page"}), name="queue-deals"),
     path("queue/counts/", apis.DealQueueViewSet.as_view({"get": "counts"}), name="queue-counts"),
+    path("queue/actions/", bulk_apis.QueueActionsApi.as_view(), name="queue-actions"),
 ]

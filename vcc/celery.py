@@ -11,9 +11,12 @@ app = Celery("vcc")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# The queue of the work that keeps the system moving (syncs, the sweeper, fan-outs): see
-# CELERY_TASK_QUEUES in vcc/settings.py.
+# The queues, in the order every worker serves them (CELERY_TASK_QUEUES in vcc/settings.py):
+# operators' re-runs and retries, the work that keeps the system moving (syncs, the sweeper,
+# fan-outs), then the pipeline's backlog.
+OPERATOR_QUEUE = "operator"
 CONTROL_QUEUE = "control"
+BACKLOG_QUEUE = "celery"
 
 
 @worker_init.connect
@@ -22,7 +25,16 @@ def check_worker_settings(sender, **kwargs) -> None:
     why, rather than fail on the first job."""
     from django.conf import settings
 
-    queues = set(sender.app.amqp.queues.consume_from)  # after -Q/-X: what this worker serves
+    consume_from = sender.app.amqp.queues.consume_from  # after -Q/-X: what this worker serves
+    queues = set(consume_from)
+    if BACKLOG_QUEUE in queues and OPERATOR_QUEUE not in queues:
+        # Operators' clicks would wait behind the backlog on this worker's share of it.
+        sys.exit(
+            f"worker: it serves the {BACKLOG_QUEUE!r} backlog but not the {OPERATOR_QUEUE!r} "
+            f"lane; every worker that takes the backlog serves operators first: add "
+            f"{OPERATOR_QUEUE} to -Q (or leave -Q out)"
+        )
+    serve_in_settings_order(consume_from, [queue.name for queue in settings.CELERY_TASK_QUEUES])
     if CONTROL_QUEUE in queues and not settings.HUBSPOT_ACCESS_TOKEN:
         # Syncs run on this queue; a worker serving only the pipeline needs no token.
         sys.exit(
@@ -30,6 +42,18 @@ def check_worker_settings(sender, **kwargs) -> None:
             f"{CONTROL_QUEUE!r} queue (HubSpot syncs); set it, start the worker with "
             f"-X {CONTROL_QUEUE}, or use bin/run, whose demo mode points it at the simulator"
         )
+
+
+def serve_in_settings_order(consume_from: dict, order: list[str]) -> None:
+    """Reorder the worker's queues (a dict, in place) to `order`, whatever order -Q gave:
+    with the "priority" strategy, the first queue that has a job is served first."""
+    ranked = sorted(consume_from.items(), key=lambda item: _rank(order, item[0]))
+    consume_from.clear()
+    consume_from.update(ranked)
+
+
+def _rank(order: list[str], name: str) -> int:
+    return order.index(name) if name in order else len(order)  # unknown ones last, in order
 
 
 @task_postrun.connect

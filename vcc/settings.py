@@ -176,6 +176,7 @@ SPECTACULAR_SETTINGS = {
         "DealStatusEnum": "deals.models.Deal.Status",
         "RunStatusEnum": "deals.models.PipelineRun.Status",
         "StageEnum": "deals.models.Stage",
+        "PassTriggerEnum": "deals.models.PipelinePass.Trigger",
         "SyncRunStatusEnum": "hubspot.models.SyncRun.Status",
         "SyncRunTriggerEnum": "hubspot.models.SyncRun.Trigger",
     },
@@ -191,10 +192,17 @@ if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")
 # task, else a healthy long task would be delivered twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Two queues, both consumed by every worker unless told otherwise (`-Q`): pipeline jobs on
-# "celery", and on "control" the jobs that keep the system moving (syncs, the sweeper,
-# fan-outs), so they never wait behind a backlog of deals.
-CELERY_TASK_QUEUES = [Queue("celery"), Queue("control")]
+# Three queues, consumed by every worker unless told otherwise (`-Q`), in this order: a
+# worker takes the next job from the first queue that has one (vcc/celery.py keeps that
+# order whatever `-Q` says).
+# - "operator": what people ask for (re-runs and retries from the page, the admin, the
+#   API), so an operator never waits behind the backlog;
+# - "control": the jobs that keep the system moving (syncs, the sweeper, fan-outs);
+# - "celery": the pipeline's backlog (new deals, HubSpot changes, the sweeper's re-sends).
+CELERY_TASK_QUEUES = [Queue("operator"), Queue("control"), Queue("celery")]
+# Redis answers a multi-queue BRPOP from the first non-empty key: "priority" keeps our
+# order, where kombu's default ("round_robin") rotates it after every message.
+CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] = "priority"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "hubspot.tasks.*": {"queue": "control"},
@@ -232,6 +240,12 @@ PIPELINE_RETRY_BACKOFF_SECONDS = env.float("PIPELINE_RETRY_BACKOFF_SECONDS", def
 PIPELINE_STUCK_AFTER_SECONDS = env.int("PIPELINE_STUCK_AFTER_SECONDS", default=600)
 # A stage whose worker died this many times in a row fails the deal instead of looping.
 PIPELINE_MAX_LOST_WORKERS = env.int("PIPELINE_MAX_LOST_WORKERS", default=3)
+# A fix in HubSpot re-runs a failed deal from the stage that failed; with this on, a change
+# to a done deal runs it again from intake too.
+PIPELINE_RERUN_DONE_ON_CHANGE = env.bool("PIPELINE_RERUN_DONE_ON_CHANGE", default=False)
+# Bulk actions feed the operator lane this many deals at a time: an operator's own click
+# waits behind at most one page of them.
+PIPELINE_OPERATOR_PAGE_SIZE = env.int("PIPELINE_OPERATOR_PAGE_SIZE", default=50)
 # Stub stages take this long, so a demo shows deals moving; 0 in production.
 PIPELINE_DEMO_STAGE_SECONDS = env.float("PIPELINE_DEMO_STAGE_SECONDS", default=0.0)
 PIPELINE_SWEEP_INTERVAL_SECONDS = env.float("PIPELINE_SWEEP_INTERVAL_SECONDS", default=60.0)

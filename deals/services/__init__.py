@@ -3,6 +3,7 @@
 
 - `enqueue`: hand deals to the pipeline's workers once the transaction commits.
 - `actions`: what operators ask for (re-run, retry).
+- `bulk`: the same for every deal a filter selects (or an admin's selection).
 - `ingest`: deals arriving from HubSpot (sync, webhooks, imports), upserted by HubSpot id.
 - `sweeper`: recovery of deals whose job was lost.
 - `writeback`: the outbox of outcomes for HubSpot: claimed and settled by the write-back loop.
@@ -10,6 +11,13 @@
 """
 
 from .actions import deal_rerun, deal_retry
+from .bulk import (
+    BULK_LIMIT,
+    SelectionResult,
+    deals_bulk_action,
+    deals_feed_operator_lane,
+    deals_restart_selected,
+)
 from .counts import deal_counts_fold
 from .enqueue import deal_enqueue, deal_send_now, deals_enqueue, deals_send_now
 from .ingest import DealFromHubspot, RejectedDeal, UpsertResult, deals_upsert_from_hubspot
@@ -24,10 +32,12 @@ from .writeback import (
 )
 
 __all__ = [
+    "BULK_LIMIT",
     "Claim",
     "DealFromHubspot",
     "OutcomeToSend",
     "RejectedDeal",
+    "SelectionResult",
     "SweepResult",
     "UpsertResult",
     "deal_counts_fold",
@@ -39,7 +49,10 @@ __all__ = [
     "deal_writebacks_mark_failed",
     "deal_writebacks_mark_sent",
     "deal_writebacks_retry",
+    "deals_bulk_action",
     "deals_enqueue",
+    "deals_feed_operator_lane",
+    "deals_restart_selected",
     "deals_send_now",
     "deals_sweep_stuck",
     "deals_upsert_from_hubspot",

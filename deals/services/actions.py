@@ -1,46 +1,88 @@
-"""What operators ask of a deal: start it over, or resume it at the stage that failed."""
+"""What operators ask of a deal: start it over, or resume it at the stage that failed.
+
+Each starts a new pass (who asked, when) and goes to the operator lane, which every worker
+serves before the backlog.
+"""
 
 import uuid
 
-from django.db import transaction
 from django.utils import timezone
 
+from vcc.celery import OPERATOR_QUEUE
 from vcc.errors import Conflict, NotFound
 
-from ..models import Deal, Stage
+from ..models import RERUN_FROM, RETRY_FROM, Deal, PipelinePass, Stage
+from ..passes import deal_pass_start
 from .enqueue import deal_enqueue
 
-
-def _restart(deal_id: uuid.UUID, *, from_status: list[str], stage: str | None, reason: str) -> Deal:
-    now = timezone.now()
-    changes = {"status": Deal.Status.PENDING, "enqueued_at": now, "updated_at": now}
-    if stage is not None:
-        changes["current_stage"] = stage
-    with transaction.atomic():
-        # Conditional update: a deal a worker has claimed (status running) is never reset
-        # under it, whoever else is clicking at the same moment.
-        if not Deal.objects.filter(id=deal_id, status__in=from_status).update(**changes):
-            deal = Deal.objects.filter(id=deal_id).first()
-            if deal is None:
-                raise NotFound(f"No deal with id {deal_id}.")
-            if deal.status == Deal.Status.RUNNING:
-                raise Conflict("The deal is being processed; try again when it has finished.")
-            raise Conflict(f"The deal is {deal.status}; only a failed deal can be retried.")
-        deal = Deal.objects.get(id=deal_id)
-        deal_enqueue(deal_id=deal.id, hubspot_deal_id=deal.hubspot_deal_id, reason=reason)
-    return deal
+# Why an action is refused, by the deal's status: in the operator's words.
+_REFUSED = {
+    Deal.Status.RUNNING: "The deal is being processed; try again when it has finished.",
+    Deal.Status.PENDING: "The deal is waiting for a worker; only a failed deal can be retried.",
+    Deal.Status.DONE: "The deal is done; only a failed deal can be retried.",
+}
 
 
-def deal_rerun(*, deal_id: uuid.UUID) -> Deal:
-    """Start the deal over at intake. Earlier runs stay in its history."""
+def _restart(
+    deal_id: uuid.UUID,
+    *,
+    from_status: tuple[str, ...],
+    stage: str | None,
+    trigger: str,
+    requested_by: str,
+) -> Deal:
+    for _ in range(3):
+        now = timezone.now()
+        deal = Deal.objects.filter(id=deal_id).only("status", "current_stage").first()
+        if deal is None:
+            raise NotFound(f"No deal with id {deal_id}.")
+        if deal.status not in from_status:
+            raise Conflict(_REFUSED.get(deal.status, f"The deal is {deal.status}."))
+        changes = {"status": Deal.Status.PENDING, "enqueued_at": now, "updated_at": now}
+        if stage is not None:
+            changes["current_stage"] = stage
+        # Conditional on what we read: a deal a worker claimed meanwhile (running) is never
+        # reset under it, and the pass records the stage the deal really resumes at.
+        started = deal_pass_start(
+            deal_id=deal_id,
+            trigger=trigger,
+            from_stage=stage or deal.current_stage,
+            now=now,
+            requested_by=requested_by,
+            changes=changes,
+            only_if={"status": deal.status, "current_stage": deal.current_stage},
+        )
+        if started is not None:
+            deal = Deal.objects.get(id=deal_id)
+            # Sent once the pass has committed (here, or with the caller's transaction).
+            deal_enqueue(
+                deal_id=deal.id,
+                hubspot_deal_id=deal.hubspot_deal_id,
+                reason=trigger,
+                lane=OPERATOR_QUEUE,
+            )
+            return deal
+    raise Conflict("The deal kept changing while we tried; try again in a moment.")
+
+
+def deal_rerun(*, deal_id: uuid.UUID, requested_by: str) -> Deal:
+    """Start the deal over at intake, ahead of the backlog. Earlier runs stay in its
+    history, under their own passes."""
     return _restart(
         deal_id,
-        from_status=[Deal.Status.PENDING, Deal.Status.DONE, Deal.Status.FAILED],
+        from_status=RERUN_FROM,
         stage=Stage.INTAKE,
-        reason="rerun",
+        trigger=PipelinePass.Trigger.RERUN,
+        requested_by=requested_by,
     )
 
 
-def deal_retry(*, deal_id: uuid.UUID) -> Deal:
-    """Resume a failed deal at the stage that failed."""
-    return _restart(deal_id, from_status=[Deal.Status.FAILED], stage=None, reason="retry")
+def deal_retry(*, deal_id: uuid.UUID, requested_by: str) -> Deal:
+    """Resume a failed deal at the stage that failed, ahead of the backlog."""
+    return _restart(
+        deal_id,
+        from_status=RETRY_FROM,
+        stage=None,
+        trigger=PipelinePass.Trigger.RETRY,
+        requested_by=requested_by,
+    )

@@ -1,23 +1,31 @@
 """Deals arriving from HubSpot, by whichever way (the poller, webhooks, imports): one door.
 
-A batch is written with a single INSERT ... ON CONFLICT (hubspot_deal_id). Only
-HubSpot-owned fields are written on conflict, and only when one of them changed, so
-`updated_at` moves only for a real change and the pipeline's `status` / `current_stage`
-are never touched. A new deal is told apart from an existing one by its id: each row is
-offered with a fresh UUID, and RETURNING gives back the id the row ended up with. New
-deals are handed to the pipeline once the caller's transaction commits.
+A batch is written with a single statement: INSERT ... ON CONFLICT (hubspot_deal_id), and
+the passes it starts. Only HubSpot-owned fields are written on conflict, and only when one
+of them changed, so `updated_at` moves only for a real change. A new deal starts its first
+pass ("new from HubSpot"). A change to a failed deal is how people fix it (fill in the
+missing amount in HubSpot), so it puts the deal back to pending at the stage that failed,
+as a new pass ("HubSpot change"); a done deal is left alone unless
+PIPELINE_RERUN_DONE_ON_CHANGE, and then starts over at intake. Pending and running deals
+keep their pipeline state.
+
+Each row is offered with a fresh deal id and a fresh pass id; RETURNING gives back the ids
+the row ended up with, which tells a new deal (its offered id) and a (re)started one (its
+offered pass) from the rest. The deals are handed to the pipeline once the caller's
+transaction commits.
 """
 
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection
 
-from ..models import Deal, Stage
+from ..models import Deal, PipelinePass, Stage
 from .enqueue import deals_enqueue
 
 logger = logging.getLogger(__name__)
@@ -30,11 +38,12 @@ _COLUMNS = (
     *HUBSPOT_OWNED,
     "status",
     "current_stage",
+    "current_pass_id",
     "enqueued_at",
     "created_at",
     "updated_at",
 )
-_FIELDS = [Deal._meta.get_field(column) for column in _COLUMNS]
+_FIELDS = [Deal._meta.get_field({"current_pass_id": "current_pass"}.get(c, c)) for c in _COLUMNS]
 _AMOUNT = Deal._meta.get_field("amount")
 _MAX_AMOUNT = 10 ** (_AMOUNT.max_digits - _AMOUNT.decimal_places)
 _ROW = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
@@ -63,9 +72,11 @@ class RejectedDeal:
 @dataclass(frozen=True)
 class UpsertResult:
     created: list[tuple[uuid.UUID, str]]  # (deal id, HubSpot id) of each new deal
-    updated: int
+    updated: int  # existing deals whose HubSpot fields changed (restarted ones included)
     unchanged: int
     rejected: list[RejectedDeal]
+    # (deal id, HubSpot id) of each failed (or done) deal the change sent round again
+    restarted: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
 def _storable(deal: DealFromHubspot) -> DealFromHubspot | RejectedDeal:
@@ -91,9 +102,10 @@ def _storable(deal: DealFromHubspot) -> DealFromHubspot | RejectedDeal:
 def deals_upsert_from_hubspot(
     *, deals: Sequence[DealFromHubspot], now: datetime, source: str
 ) -> UpsertResult:
-    """Insert new deals (pending, at intake) and update the HubSpot fields of changed ones.
+    """Insert new deals (pending, at intake) and update the HubSpot fields of changed ones,
+    sending failed ones that changed round again (see the module's docstring).
 
-    New deals are enqueued for the pipeline when the caller's transaction commits; `source`
+    New and restarted deals are enqueued when the caller's transaction commits; `source`
     says which way they came in (logged with each enqueue). Run it inside the caller's
     transaction to make the batch and the caller's own bookkeeping one write.
     """
@@ -105,38 +117,86 @@ def deals_upsert_from_hubspot(
     }
     if not by_hubspot_id:
         return UpsertResult(created=[], updated=0, unchanged=0, rejected=rejected)
-    offered = {hubspot_id: uuid.uuid4() for hubspot_id in by_hubspot_id}
+    offered = {hubspot_id: (uuid.uuid4(), uuid.uuid4()) for hubspot_id in by_hubspot_id}
     params: list = []
     for hubspot_id, deal in by_hubspot_id.items():
+        deal_id, pass_id = offered[hubspot_id]
         values = (
-            offered[hubspot_id],
+            deal_id,
             hubspot_id,
             *(getattr(deal, column) for column in HUBSPOT_OWNED),
             Deal.Status.PENDING,
             Stage.INTAKE,
+            pass_id,
             now,  # enqueued_at: handed to the pipeline at commit
             now,
             now,
         )
         params += [f.get_db_prep_save(v, connection) for f, v in zip(_FIELDS, values, strict=True)]
+    offered_deals = [deal_id for deal_id, _ in offered.values()]
+    offered_passes = [pass_id for _, pass_id in offered.values()]
+    params += [settings.PIPELINE_RERUN_DONE_ON_CHANGE, offered_passes, offered_deals, now]
 
-    sql = (
-        f"INSERT INTO deals ({', '.join(_COLUMNS)}) VALUES {', '.join([_ROW] * len(offered))} "
-        "ON CONFLICT (hubspot_deal_id) DO UPDATE SET "
-        + ", ".join(f"{c} = EXCLUDED.{c}" for c in (*HUBSPOT_OWNED, "updated_at"))
-        + " WHERE "
-        + " OR ".join(f"deals.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in HUBSPOT_OWNED)
-        + " RETURNING id, hubspot_deal_id"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        returned = [(deal_id, hubspot_id) for deal_id, hubspot_id in cursor]
+        cursor.execute(_upsert_sql(len(offered)), params)
+        returned = cursor.fetchall()
 
-    created = [(deal_id, hid) for deal_id, hid in returned if deal_id == offered[hid]]
+    created = [(deal_id, hid) for deal_id, hid, _ in returned if deal_id == offered[hid][0]]
+    restarted = [
+        (deal_id, hid)
+        for deal_id, hid, started in returned
+        if started and deal_id != offered[hid][0]
+    ]
     deals_enqueue(deals=created, reason=source)
+    deals_enqueue(deals=restarted, reason=f"{source}: HubSpot change")
+    if restarted:
+        logger.info("hubspot_change_restarted", extra={"source": source, "deals": len(restarted)})
     return UpsertResult(
         created=created,
         updated=len(returned) - len(created),
         unchanged=len(offered) - len(returned),
         rejected=rejected,
+        restarted=restarted,
     )
+
+
+# The existing row's values (deals.x) decide; EXCLUDED holds what was offered.
+_RESTART = f"""(deals.status = '{Deal.Status.FAILED}'
+    OR (deals.status = '{Deal.Status.DONE}' AND %s::boolean))"""
+
+
+def _upsert_sql(rows: int) -> str:
+    """The batch as one statement: the upsert, then the passes of the deals it created or
+    sent round again (those whose current_pass_id is one offered here). Parameters: the
+    rows' values, PIPELINE_RERUN_DONE_ON_CHANGE, the offered pass ids, the offered deal
+    ids, now."""
+    changed = " OR ".join(f"deals.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in HUBSPOT_OWNED)
+    hubspot_fields = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*HUBSPOT_OWNED, "updated_at"))
+    return f"""
+WITH upserted AS (
+    INSERT INTO deals ({", ".join(_COLUMNS)}) VALUES {", ".join([_ROW] * rows)}
+    ON CONFLICT (hubspot_deal_id) DO UPDATE SET {hubspot_fields},
+        (status, current_stage, current_pass_id, enqueued_at) = (
+            SELECT CASE WHEN restart THEN '{Deal.Status.PENDING}' ELSE deals.status END,
+                   CASE WHEN restart AND deals.status = '{Deal.Status.DONE}'
+                        THEN '{Stage.INTAKE}' ELSE deals.current_stage END,
+                   CASE WHEN restart THEN EXCLUDED.current_pass_id
+                        ELSE deals.current_pass_id END,
+                   CASE WHEN restart THEN EXCLUDED.enqueued_at ELSE deals.enqueued_at END
+            FROM (SELECT {_RESTART} AS restart) AS decided
+        )
+    WHERE {changed}
+    RETURNING id, hubspot_deal_id, current_pass_id, current_stage
+), started AS (
+    SELECT * FROM upserted WHERE current_pass_id = ANY(%s::uuid[])
+), passes AS (
+    INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at, from_stage)
+    SELECT current_pass_id, id,
+           CASE WHEN id = ANY(%s::uuid[]) THEN '{PipelinePass.Trigger.NEW}'
+                ELSE '{PipelinePass.Trigger.HUBSPOT_CHANGE}' END,
+           '', %s, current_stage
+    FROM started
+)
+SELECT id, hubspot_deal_id, current_pass_id IN (SELECT current_pass_id FROM started)
+FROM upserted
+"""

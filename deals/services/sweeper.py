@@ -20,7 +20,8 @@ from django.utils import timezone
 
 from ..broker import oldest_waiting_sent_at
 from ..locks import deal_lock
-from ..models import Deal, PipelineRun
+from ..models import Deal, PipelinePass, PipelineRun
+from ..passes import deal_pass_start
 from ..pipeline import deal_close_lost_runs
 from .enqueue import deals_enqueue
 
@@ -99,10 +100,20 @@ def _resend_abandoned_running(abandoned: QuerySet[Deal], now: datetime) -> int:
         with deal_lock(deal_id) as taken:
             if not taken:
                 continue
+            # Its worker died mid-pass: a new pass, from the stage it stopped at.
+            deal = Deal.objects.filter(id=deal_id, status=Deal.Status.RUNNING).first()
+            if deal is None:
+                continue
             with transaction.atomic():
-                if Deal.objects.filter(id=deal_id, status=Deal.Status.RUNNING).update(
-                    enqueued_at=now
-                ):
+                started = deal_pass_start(
+                    deal_id=deal_id,
+                    trigger=PipelinePass.Trigger.SWEEPER,
+                    from_stage=deal.current_stage,
+                    now=now,
+                    changes={"enqueued_at": now},
+                    only_if={"status": Deal.Status.RUNNING, "current_stage": deal.current_stage},
+                )
+                if started is not None:
                     deals_enqueue(deals=[(deal_id, hubspot_deal_id)], reason="sweep")
                     sent += 1
     return sent

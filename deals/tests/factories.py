@@ -3,7 +3,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from deals.models import Deal, PipelineRun, Stage
+from deals.models import Deal, PipelinePass, PipelineRun, Stage
 
 
 class DealFactory(factory.django.DjangoModelFactory):
@@ -17,11 +17,36 @@ class DealFactory(factory.django.DjangoModelFactory):
     hubspot_checked_in_at = factory.LazyFunction(timezone.now)
 
 
+class PipelinePassFactory(factory.django.DjangoModelFactory):
+    """A pass that becomes its deal's current one, as starting a pass does."""
+
+    class Meta:
+        model = PipelinePass
+        skip_postgeneration_save = True
+
+    deal = factory.SubFactory(DealFactory)
+    trigger = PipelinePass.Trigger.NEW
+    started_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def make_current(self, create, extracted, **kwargs):
+        if create and extracted is not False:
+            Deal.objects.filter(id=self.deal_id).update(current_pass=self)
+            self.deal.current_pass = self
+
+
+def _current_pass(run) -> PipelinePass:
+    """The deal's current pass, started (as "new") if it has none yet."""
+    run.deal.refresh_from_db(fields=["current_pass"])
+    return run.deal.current_pass or PipelinePassFactory(deal=run.deal)
+
+
 class PipelineRunFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = PipelineRun
 
     deal = factory.SubFactory(DealFactory)
+    pipeline_pass = factory.LazyAttribute(_current_pass)
     stage = Stage.INTAKE
     status = PipelineRun.Status.SUCCEEDED
     attempt = factory.Sequence(lambda n: n + 1)

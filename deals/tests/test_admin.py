@@ -30,34 +30,70 @@ def test_the_change_page_shows_the_runs_read_only(admin_user_client):
     assert b'name="status"' not in page.content
 
 
-def test_the_actions_enqueue_and_report_what_they_skipped(admin_user_client):
+def _messages(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, m.message) for m in response.context["messages"]]
+
+
+def test_the_actions_say_what_started_and_what_was_skipped_and_why(
+    admin_user_client, enqueued, django_capture_on_commit_callbacks
+):
     failed = DealFactory(status="failed", current_stage="appraisal")
-    running = DealFactory(status="running", hubspot_deal_id="777")
+    running = DealFactory(status="running")
+    done = DealFactory(status="done", current_stage="done")
 
-    response = admin_user_client.post(
-        "/admin/deals/deal/",
-        {"action": "retry_failed_stage", "_selected_action": [failed.id, running.id]},
-        follow=True,
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_user_client.post(
+            "/admin/deals/deal/",
+            {"action": "retry_failed_stage", "_selected_action": [failed.id, running.id, done.id]},
+            follow=True,
+        )
 
-    text = response.content.decode()
-    assert "Enqueued 1 deal(s)." in text
-    assert "Skipped 1 deal(s): 777 (The deal is being processed" in text
+    assert _messages(response) == [
+        ("success", "Retry started for 1 deal, ahead of the backlog."),
+        (
+            "warning",
+            "Skipped 2 deals: 1 is done, 1 is being processed. Only failed deals can be retried.",
+        ),
+    ]
     failed.refresh_from_db()
     assert (failed.status, failed.current_stage) == ("pending", "appraisal")
+    assert enqueued == [str(failed.id)]
+    assert enqueued.lanes[str(failed.id)] == "operator"
+    assert failed.current_pass.trigger == "retry"
+    assert failed.current_pass.requested_by == "boss"
 
 
-def test_rerun_from_scratch_starts_every_selected_deal_over(admin_user_client):
-    deals = [DealFactory(status="done", current_stage="done") for _ in range(3)]
+def test_an_action_that_starts_nothing_shows_no_success_message(admin_user_client, enqueued):
+    done = DealFactory(status="done", current_stage="done")
 
     response = admin_user_client.post(
         "/admin/deals/deal/",
-        {"action": "rerun_from_scratch", "_selected_action": [d.id for d in deals]},
+        {"action": "retry_failed_stage", "_selected_action": [done.id]},
         follow=True,
     )
 
-    assert "Enqueued 3 deal(s)." in response.content.decode()
+    assert _messages(response) == [
+        ("warning", "Skipped 1 deal: 1 is done. Only failed deals can be retried.")
+    ]
+    assert enqueued == []
+
+
+def test_rerun_from_scratch_starts_every_selected_deal_over(
+    admin_user_client, enqueued, django_capture_on_commit_callbacks
+):
+    deals = [DealFactory(status="done", current_stage="done") for _ in range(3)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_user_client.post(
+            "/admin/deals/deal/",
+            {"action": "rerun_from_scratch", "_selected_action": [d.id for d in deals]},
+            follow=True,
+        )
+
+    assert _messages(response) == [("success", "Re-run started for 3 deals, ahead of the backlog.")]
     assert set(Deal.objects.values_list("status", "current_stage")) == {("pending", "intake")}
+    assert sorted(enqueued) == sorted(str(d.id) for d in deals)
+    assert set(enqueued.lanes.values()) == {"operator"}
 
 
 def test_pipeline_runs_have_a_read_only_admin(admin_user_client):

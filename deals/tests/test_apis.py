@@ -4,7 +4,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from deals.models import STAGE_ORDER
+from deals.models import STAGE_ORDER, Deal
 from deals.pipeline import deal_process
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
@@ -14,9 +14,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 def test_it_returns_the_deal_with_every_run_of_every_stage(staff_client):
     deal = DealFactory(amount=None)
     deal_process(deal_id=deal.id)  # intake fails
-    deal.amount = 5
-    deal.status = "pending"
-    deal.save()
+    Deal.objects.filter(id=deal.id).update(amount=5, status="pending")
     deal_process(deal_id=deal.id)
 
     response = staff_client.get(f"/api/deals/{deal.id}/")
@@ -30,17 +28,44 @@ def test_it_returns_the_deal_with_every_run_of_every_stage(staff_client):
         ("intake", 2, "succeeded"),
     ] + [(stage, 1, "succeeded") for stage in STAGE_ORDER[1:]]
     assert body["runs"][0]["error"].endswith("is missing amount")
+    [first_pass] = body["passes"]  # deal_process started it: the deal came in by a factory
+    assert first_pass["trigger"] == "new"
+    assert {r["pass_id"] for r in body["runs"]} == {first_pass["id"]}
 
 
-def test_process_answers_202_and_starts_over(staff_client, django_capture_on_commit_callbacks):
+def test_it_returns_the_passes_newest_first_with_who_started_them(staff_client, enqueued):
+    deal = DealFactory(amount=None)
+    deal_process(deal_id=deal.id)  # intake fails
+    staff_client.post(f"/api/deals/{deal.id}/retry/")
+    deal_process(deal_id=deal.id)  # fails again: no amount yet
+
+    body = staff_client.get(f"/api/deals/{deal.id}/").json()
+
+    assert [(p["trigger"], p["trigger_label"], p["requested_by"]) for p in body["passes"]] == [
+        ("retry", "Operator retry", "operator"),
+        ("new", "New from HubSpot", ""),
+    ]
+    retry_pass, first_pass = (p["id"] for p in body["passes"])
+    assert [(r["attempt"], r["pass_id"]) for r in body["runs"]] == [
+        (1, first_pass),
+        (2, retry_pass),
+    ]
+
+
+def test_process_answers_202_and_starts_over_in_the_operator_lane(
+    staff_client, enqueued, django_capture_on_commit_callbacks
+):
     deal = DealFactory(status="failed", current_stage="appraisal")
 
-    response = staff_client.post(f"/api/deals/{deal.id}/process/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/api/deals/{deal.id}/process/")
 
     assert response.status_code == 202
     assert response.json() == {"id": str(deal.id), "status": "pending"}
     deal.refresh_from_db()
     assert deal.current_stage == "intake"
+    assert (deal.current_pass.trigger, deal.current_pass.requested_by) == ("rerun", "operator")
+    assert enqueued.lanes == {str(deal.id): "operator"}
 
 
 def test_retry_answers_202_and_keeps_the_failed_stage(staff_client):

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from deals.models import Deal
 from deals.services import DealFromHubspot, deals_upsert_from_hubspot
-from deals.tests.factories import DealFactory
+from deals.tests.factories import DealFactory, PipelinePassFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +92,118 @@ def test_nul_characters_are_dropped_from_texts(enqueued):
     )
 
     assert Deal.objects.get(hubspot_deal_id="6001").name == "NulDeal"
+
+
+# ------------------------------------------------------------------------------ passes
+def _upsert(*deals: DealFromHubspot, now=None):
+    return deals_upsert_from_hubspot(deals=list(deals), now=now or timezone.now(), source="test")
+
+
+def test_a_new_deal_starts_its_first_pass_as_new_from_hubspot(enqueued):
+    now = timezone.now()
+    _upsert(_incoming("7001"), now=now)
+
+    deal = Deal.objects.get(hubspot_deal_id="7001")
+    assert [(p.trigger, p.requested_by, p.from_stage, p.started_at) for p in deal.passes.all()] == [
+        ("new", "", "intake", now)
+    ]
+    assert deal.current_pass.trigger == "new"
+
+
+def test_a_fix_in_hubspot_sends_a_failed_deal_round_again_from_the_failed_stage(
+    enqueued, django_capture_on_commit_callbacks
+):
+    first = PipelinePassFactory(deal__status="failed", deal__current_stage="appraisal")
+    deal = first.deal
+    later = timezone.now() + timedelta(seconds=5)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = _upsert(_incoming(deal.hubspot_deal_id, name="Fixed in HubSpot"), now=later)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage, deal.name) == (
+        "pending",
+        "appraisal",
+        "Fixed in HubSpot",
+    )
+    assert deal.current_pass_id != first.id
+    assert (deal.current_pass.trigger, deal.current_pass.from_stage) == (
+        "hubspot_change",
+        "appraisal",
+    )
+    assert deal.current_pass.get_trigger_display() == "HubSpot change"
+    assert (result.updated, result.restarted) == (1, [(deal.id, deal.hubspot_deal_id)])
+    assert enqueued.lanes == {str(deal.id): "celery"}  # the backlog: nobody clicked
+
+
+def test_an_unchanged_repoll_of_a_failed_deal_starts_nothing(
+    enqueued, django_capture_on_commit_callbacks
+):
+    deal = PipelinePassFactory(deal__status="failed", deal__current_stage="intake").deal
+    same = _incoming(
+        deal.hubspot_deal_id,
+        name=deal.name,
+        amount=deal.amount,
+        deal_stage=deal.deal_stage,
+        hubspot_created_at=deal.hubspot_created_at,
+        hubspot_checked_in_at=deal.hubspot_checked_in_at,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = _upsert(same)
+
+    assert (result.unchanged, result.restarted) == (1, [])
+    assert Deal.objects.get(id=deal.id).status == "failed"
+    assert deal.passes.count() == 1
+    assert enqueued == []
+
+
+@pytest.mark.parametrize(("rerun_done", "expected"), [(False, "done"), (True, "pending")])
+def test_a_change_to_a_done_deal_reruns_it_only_when_configured(
+    settings, enqueued, rerun_done, expected
+):
+    settings.PIPELINE_RERUN_DONE_ON_CHANGE = rerun_done
+    deal = PipelinePassFactory(deal__status="done", deal__current_stage="done").deal
+
+    result = _upsert(_incoming(deal.hubspot_deal_id, amount=Decimal("99.00")))
+
+    deal.refresh_from_db()
+    assert deal.status == expected
+    assert deal.amount == Decimal("99.00")
+    if rerun_done:
+        assert deal.current_stage == "intake"
+        assert [p.trigger for p in deal.passes.all()] == ["hubspot_change", "new"]
+        assert len(result.restarted) == 1
+    else:
+        assert (deal.current_stage, deal.passes.count(), result.restarted) == ("done", 1, [])
+
+
+@pytest.mark.parametrize("status", ["pending", "running"])
+def test_a_change_to_a_deal_in_the_pipeline_keeps_its_pass_and_state(enqueued, status):
+    first = PipelinePassFactory(deal__status=status, deal__current_stage="segmentation")
+
+    result = _upsert(_incoming(first.deal.hubspot_deal_id, name="Renamed"))
+
+    deal = Deal.objects.get(id=first.deal_id)
+    assert (deal.status, deal.current_stage, deal.current_pass_id) == (
+        status,
+        "segmentation",
+        first.id,
+    )
+    assert (result.updated, result.restarted) == (1, [])
+
+
+def test_one_batch_creates_updates_and_restarts_in_a_single_statement(
+    enqueued, django_assert_num_queries
+):
+    failed = PipelinePassFactory(deal__status="failed").deal
+    done = PipelinePassFactory(deal__status="done", deal__current_stage="done").deal
+
+    with django_assert_num_queries(1):
+        result = _upsert(
+            _incoming("8001"),
+            _incoming(failed.hubspot_deal_id, name="Fixed"),
+            _incoming(done.hubspot_deal_id, name="Renamed"),
+        )
+
+    assert (len(result.created), result.updated, len(result.restarted)) == (1, 2, 1)

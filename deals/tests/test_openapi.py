@@ -200,3 +200,15 @@ def test_the_docs_page_loads_swagger_ui_from_our_own_static_files(staff_client):
     for asset in assets:
         assert asset.startswith("/static/drf_spectacular_sidecar/"), asset  # no CDN
         assert finders.find(asset.removeprefix("/static/")), f"{asset} is not shipped"
+
+
+@pytest.mark.usefixtures("enqueued")
+def test_real_bulk_action_answers_match_their_documented_bodies(schema, staff_client):
+    DealFactory.create_batch(2, status="failed", current_stage="appraisal")
+    url = "/api/queue/actions/"
+
+    _assert_documented(schema, "get", url, staff_client.get(url, {"status": "failed"}))
+    _assert_documented(schema, "get", url, staff_client.get(url, {"status": "nope"}))
+    for body in ({"action": "retry", "status": "failed"}, {"action": "retry"}, {"action": "x"}):
+        response = staff_client.post(url, body, content_type="application/json")
+        _assert_documented(schema, "post", url, response)

@@ -9,7 +9,7 @@ from deals.models import STAGE_ORDER, Deal
 from deals.pipeline import WORKER_LOST, deal_process
 from deals.services import deal_rerun, deal_retry
 from deals.stages import RetryableStageError, StageError
-from deals.tests.factories import DealFactory, PipelineRunFactory
+from deals.tests.factories import DealFactory, PipelinePassFactory, PipelineRunFactory
 from vcc.errors import Conflict
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +134,7 @@ def test_after_an_operator_retry_the_transient_attempts_start_again(use_stage):
     deal = DealFactory()
     for _ in range(3):
         deal_process(deal_id=deal.id)
-    deal_retry(deal_id=deal.id)
+    deal_retry(deal_id=deal.id, requested_by="alice")
 
     assert deal_process(deal_id=deal.id) == 0  # a first attempt again, not a fourth
 
@@ -151,7 +151,7 @@ def test_it_resumes_at_the_failed_stage(use_stage):
     deal_process(deal_id=deal.id)
     use_stage("categorization", lambda deal: None)
 
-    deal_retry(deal_id=deal.id)
+    deal_retry(deal_id=deal.id, requested_by="alice")
     deal_process(deal_id=deal.id)
 
     deal.refresh_from_db()
@@ -172,7 +172,7 @@ def test_a_rerun_starts_over_and_keeps_the_history():
     deal_process(deal_id=deal.id)
     Deal.objects.filter(id=deal.id).update(amount=Decimal("10"))  # fixed upstream
 
-    deal_rerun(deal_id=deal.id)
+    deal_rerun(deal_id=deal.id, requested_by="alice")
     deal_process(deal_id=deal.id)
 
     deal.refresh_from_db()
@@ -328,7 +328,7 @@ def test_a_rerun_is_refused_while_the_deal_is_running(use_stage):
     assert entered.wait(timeout=30)
 
     with pytest.raises(Conflict, match="being processed"):
-        deal_rerun(deal_id=deal.id)
+        deal_rerun(deal_id=deal.id, requested_by="alice")
     release.set()
     worker.join(timeout=30)
 
@@ -364,7 +364,7 @@ def test_after_a_retry_the_lost_worker_count_starts_again(settings):
         )
     PipelineRunFactory(deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None)
     deal_process(deal_id=deal.id)  # gives up: the third lost worker in a row
-    deal_retry(deal_id=deal.id)
+    deal_retry(deal_id=deal.id, requested_by="alice")
     # The retried attempt loses its worker once more: one loss, not a fourth in a row.
     PipelineRunFactory(deal=deal, stage="segmentation", attempt=4, status="running", ended_at=None)
     Deal.objects.filter(id=deal.id).update(status="running")
@@ -418,3 +418,60 @@ def test_the_job_retries_a_database_error_and_each_attempt_is_its_own_run(use_st
     runs = deal.pipeline_runs.filter(stage="segmentation").order_by("attempt")
     assert [(r.attempt, r.status) for r in runs] == [(1, "failed"), (2, "failed"), (3, "succeeded")]
     assert runs[0].error == "database connection lost: server closed the connection unexpectedly"
+
+
+# ------------------------------------------------------------------------------ passes
+def test_every_run_is_recorded_in_the_deals_current_pass():
+    first = PipelinePassFactory(deal__amount=None)
+    deal = first.deal
+    deal_process(deal_id=deal.id)  # intake fails
+    Deal.objects.filter(id=deal.id).update(amount=Decimal("10"))
+
+    deal_retry(deal_id=deal.id, requested_by="alice")
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    assert list(first.runs.values_list("stage", "status")) == [("intake", "failed")]
+    assert deal.current_pass.trigger == "retry"
+    assert list(deal.current_pass.runs.order_by("started_at").values_list("stage", flat=True)) == (
+        list(STAGE_ORDER)
+    )
+
+
+def test_a_deal_that_came_in_without_a_pass_gets_its_first_one_when_it_runs():
+    deal = DealFactory()  # as a shell or a fixture makes it: no pass
+    assert deal.current_pass_id is None
+
+    deal_process(deal_id=deal.id)
+
+    deal.refresh_from_db()
+    [only] = deal.passes.all()
+    assert (only.trigger, only.from_stage, deal.current_pass_id) == ("new", "intake", only.id)
+    assert set(deal.pipeline_runs.values_list("pipeline_pass_id", flat=True)) == {only.id}
+
+
+def test_a_pass_started_after_a_job_read_the_deal_is_not_claimed_under_the_old_one(
+    monkeypatch,
+):
+    """A re-run of a pending deal lands between the runner's read and its claim: the runner
+    reads again and records its runs in the new pass."""
+    first = PipelinePassFactory(deal__status="pending")
+    deal = first.deal
+    from deals import pipeline
+
+    real_filter = Deal.objects.filter
+    raced = []
+
+    def filter_and_race(*args, **kwargs):
+        if "current_pass_id" in kwargs and not raced:
+            raced.append(deal_rerun(deal_id=deal.id, requested_by="alice"))
+        return real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.Deal.objects, "filter", filter_and_race)
+    deal_process(deal_id=deal.id)
+    monkeypatch.undo()
+
+    deal.refresh_from_db()
+    assert deal.status == "done"
+    assert not first.runs.exists()
+    assert deal.current_pass.runs.count() == len(STAGE_ORDER)

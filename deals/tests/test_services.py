@@ -4,10 +4,10 @@ import pytest
 from django.utils import timezone
 
 from deals.broker import SENT_AT_HEADER
-from deals.models import Deal
+from deals.models import Deal, PipelinePass
 from deals.pipeline import WORKER_LOST
 from deals.services import deal_rerun, deal_retry, deals_sweep_stuck
-from deals.tests.factories import DealFactory, PipelineRunFactory
+from deals.tests.factories import DealFactory, PipelinePassFactory, PipelineRunFactory
 from vcc.celery import app as celery_app
 from vcc.errors import Conflict, NotFound
 
@@ -18,7 +18,7 @@ def test_a_rerun_enqueues_only_after_its_commit(django_capture_on_commit_callbac
     deal = DealFactory(status="done", current_stage="done")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        deal_rerun(deal_id=deal.id)
+        deal_rerun(deal_id=deal.id, requested_by="alice")
         assert enqueued == []  # nothing leaves before the row is committed
     for callback in callbacks:
         callback()
@@ -33,7 +33,7 @@ def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, enqu
     deal = DealFactory(status="failed", current_stage="appraisal")
 
     with django_capture_on_commit_callbacks(execute=True):
-        deal_retry(deal_id=deal.id)
+        deal_retry(deal_id=deal.id, requested_by="alice")
 
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("pending", "appraisal")
@@ -44,7 +44,7 @@ def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, enqu
 def test_only_a_failed_deal_can_be_retried(status, enqueued):
     deal = DealFactory(status=status)
     with pytest.raises(Conflict):
-        deal_retry(deal_id=deal.id)
+        deal_retry(deal_id=deal.id, requested_by="alice")
     deal.refresh_from_db()
     assert deal.status == status
 
@@ -52,14 +52,14 @@ def test_only_a_failed_deal_can_be_retried(status, enqueued):
 def test_a_running_deal_cannot_be_rerun(enqueued):
     deal = DealFactory(status="running", current_stage="review")
     with pytest.raises(Conflict, match="being processed"):
-        deal_rerun(deal_id=deal.id)
+        deal_rerun(deal_id=deal.id, requested_by="alice")
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("running", "review")
 
 
 def test_an_unknown_deal_is_not_found(enqueued):
     with pytest.raises(NotFound):
-        deal_rerun(deal_id="00000000-0000-0000-0000-000000000000")
+        deal_rerun(deal_id="00000000-0000-0000-0000-000000000000", requested_by="alice")
 
 
 def test_a_failed_send_is_logged_and_left_to_the_sweeper(
@@ -72,7 +72,7 @@ def test_a_failed_send_is_logged_and_left_to_the_sweeper(
     deal = DealFactory(status="failed")
 
     with django_capture_on_commit_callbacks(execute=True):
-        deal_rerun(deal_id=deal.id)
+        deal_rerun(deal_id=deal.id, requested_by="alice")
 
     assert "deal_enqueue_failed" in [r.message for r in caplog.records]
     deal.refresh_from_db()
@@ -133,22 +133,17 @@ def test_the_sweeper_closes_runs_a_dead_worker_left(
     assert enqueued == [str(deal.id)]
 
 
-def test_it_sends_the_job_to_the_broker_after_commit(django_capture_on_commit_callbacks):
+def test_it_sends_the_job_to_the_operator_lane_after_commit(django_capture_on_commit_callbacks):
     celery_app.control.purge()
     deal = DealFactory(status="failed")
     with django_capture_on_commit_callbacks(execute=True):
-        deal_rerun(deal_id=deal.id)
+        deal_rerun(deal_id=deal.id, requested_by="alice")
 
     with celery_app.connection_for_write() as conn:
         client = conn.default_channel.client
-        [message] = client.lrange(settings_queue(), 0, -1)
+        [message] = client.lrange("operator", 0, -1)
+        assert client.llen("celery") == 0
     assert str(deal.id).encode() in message
-
-
-def settings_queue() -> str:
-    from django.conf import settings
-
-    return settings.CELERY_TASK_DEFAULT_QUEUE
 
 
 def test_the_sweeper_leaves_deals_whose_job_is_still_waiting_in_the_broker(
@@ -187,3 +182,67 @@ def test_one_sweep_recovers_every_lost_deal_however_many(
     assert sorted(enqueued) == sorted(str(deal.id) for deal in lost)
     with django_capture_on_commit_callbacks(execute=True):
         assert deals_sweep_stuck(batch_size=10).deals_enqueued == 0  # sent: not again
+
+
+# ------------------------------------------------------------------------------ passes
+def test_a_rerun_starts_a_pass_saying_who_asked_and_from_where(
+    enqueued, django_capture_on_commit_callbacks
+):
+    deal = DealFactory(status="failed", current_stage="appraisal")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deal_rerun(deal_id=deal.id, requested_by="alice")
+
+    deal.refresh_from_db()
+    started = deal.current_pass
+    assert (started.trigger, started.requested_by, started.from_stage) == (
+        "rerun",
+        "alice",
+        "intake",
+    )
+    assert started.get_trigger_display() == "Operator re-run"
+    assert enqueued.lanes == {str(deal.id): "operator"}
+
+
+def test_a_retry_starts_a_pass_from_the_stage_that_failed(enqueued):
+    deal = DealFactory(status="failed", current_stage="appraisal")
+
+    deal_retry(deal_id=deal.id, requested_by="bob")
+
+    deal.refresh_from_db()
+    assert (deal.current_pass.trigger, deal.current_pass.from_stage) == ("retry", "appraisal")
+    assert deal.current_pass.requested_by == "bob"
+
+
+def test_a_refused_action_starts_no_pass(enqueued):
+    deal = DealFactory(status="done", current_stage="done")
+
+    with pytest.raises(Conflict, match="only a failed deal can be retried"):
+        deal_retry(deal_id=deal.id, requested_by="bob")
+
+    assert not PipelinePass.objects.filter(deal=deal).exists()
+    assert enqueued == []
+
+
+def test_the_sweeper_starts_a_pass_for_a_deal_its_worker_left_running(
+    settings, enqueued, django_capture_on_commit_callbacks
+):
+    settings.PIPELINE_STUCK_AFTER_SECONDS = 600
+    first = PipelinePassFactory(deal__status="running", deal__current_stage="categorization")
+    left_running = first.deal
+    Deal.objects.filter(id=left_running.id).update(updated_at=_ago(601), enqueued_at=_ago(601))
+    waiting_pass = PipelinePassFactory(deal__status="pending", deal__enqueued_at=_ago(601))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deals_sweep_stuck()
+
+    left_running.refresh_from_db()
+    assert left_running.current_pass_id != first.id
+    assert (left_running.current_pass.trigger, left_running.current_pass.from_stage) == (
+        "sweeper",
+        "categorization",
+    )
+    # A pending deal only lost its job: sent again, same pass.
+    assert Deal.objects.get(id=waiting_pass.deal_id).current_pass_id == waiting_pass.id
+    assert sorted(enqueued) == sorted([str(left_running.id), str(waiting_pass.deal_id)])
+    assert set(enqueued.lanes.values()) == {"celery"}

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from vcc.celery import app as celery_app
+from vcc.celery import serve_in_settings_order
 
 
 def test_a_worker_serving_the_syncs_refuses_to_start_without_a_token():
@@ -24,10 +25,45 @@ def test_a_worker_serving_the_syncs_refuses_to_start_without_a_token():
     assert last_line.startswith("worker: HUBSPOT_ACCESS_TOKEN is not set")
 
 
+def test_a_worker_serving_the_backlog_but_not_the_operator_lane_refuses_to_start():
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "vcc", "worker", "-Q", "celery", "-l", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("worker: it serves the 'celery' backlog but not the 'operator'")
+
+
+def test_queues_are_served_in_the_settings_order_whatever_the_command_line_says():
+    consume_from = {"celery": 1, "extra": 2, "operator": 3, "control": 4}
+
+    serve_in_settings_order(consume_from, ["operator", "control", "celery"])
+
+    assert list(consume_from) == ["operator", "control", "celery", "extra"]
+
+
+def _served(worker) -> list[str]:
+    replies = celery_app.control.inspect(destination=[worker.name], timeout=5).active_queues()
+    return [queue["name"] for queue in replies[worker.name]]
+
+
 @pytest.mark.worker
 def test_a_worker_serving_only_the_pipeline_needs_no_token(celery_worker):
-    worker = celery_worker(queues="celery", env={"HUBSPOT_ACCESS_TOKEN": ""}, concurrency=1)
+    worker = celery_worker(
+        queues="celery,operator", env={"HUBSPOT_ACCESS_TOKEN": ""}, concurrency=1
+    )
 
-    replies = celery_app.control.inspect(destination=[worker.name], timeout=5).active_queues()
+    assert _served(worker) == ["operator", "celery"]  # the lane first, as -Q did not say
 
-    assert [queue["name"] for queue in replies[worker.name]] == ["celery"]
+
+@pytest.mark.worker
+def test_a_worker_started_as_bin_run_and_compose_do_serves_operators_first(celery_worker):
+    worker = celery_worker(concurrency=1)  # no -Q: every queue
+
+    assert _served(worker) == ["operator", "control", "celery"]
+    assert celery_app.conf.broker_transport_options["queue_order_strategy"] == "priority"

@@ -1,0 +1,106 @@
+"""Bulk actions on the operator queue: how many deals the queue's filters select for each
+action, and starting them all again (retry or re-run), through the operator lane."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from vcc.api import AUTH_ERRORS
+
+from .models import Deal, Stage
+from .selectors import deals_bulk_preview
+from .services import BULK_LIMIT, deals_bulk_action
+
+
+class QueueFilterSerializer(serializers.Serializer):
+    """The queue page's filters (GET /api/queue/deals/): the deals a bulk action applies to."""
+
+    status = serializers.ChoiceField(choices=Deal.Status.choices, required=False, allow_blank=True)
+    stage = serializers.ChoiceField(
+        choices=Stage.choices, required=False, allow_blank=True, help_text="The current stage."
+    )
+    q = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="A HubSpot deal id prefix, or a part of the name (any case).",
+    )
+
+
+class BulkActionSerializer(QueueFilterSerializer):
+    action = serializers.ChoiceField(
+        choices=[
+            ("retry", "Retry the failed deals from the stage that failed"),
+            ("rerun", "Re-run every deal but the running ones from scratch"),
+        ]
+    )
+
+
+class BulkPreviewSerializer(serializers.Serializer):
+    retry = serializers.IntegerField(help_text="Failed deals the filters select.")
+    rerun = serializers.IntegerField(help_text="Deals the filters select that are not running.")
+    limit = serializers.IntegerField(
+        help_text="The most one request may start; a count above it means more than that."
+    )
+
+
+class BulkAcceptedSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="How many deals were started again.")
+
+
+BulkActionErrorSerializer = inline_serializer(
+    "BulkActionError",
+    fields={
+        "detail": serializers.CharField(required=False),
+        **{
+            name: serializers.ListField(child=serializers.CharField(), required=False)
+            for name in BulkActionSerializer().fields
+        },
+    },
+)
+
+
+class QueueActionsApi(APIView):
+    @extend_schema(
+        operation_id="queue_actions_preview",
+        summary="How many deals each bulk action would start again, with these filters",
+        description=f"Counts stop past {BULK_LIMIT:,}: a bulk action takes at most that many.",
+        parameters=[QueueFilterSerializer],
+        responses={200: BulkPreviewSerializer, 400: BulkActionErrorSerializer, **AUTH_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        query = QueueFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        counts = deals_bulk_preview(
+            status=query.validated_data.get("status", ""),
+            stage=query.validated_data.get("stage", ""),
+            q=query.validated_data.get("q", ""),
+            limit=BULK_LIMIT,
+        )
+        return Response(BulkPreviewSerializer({**counts, "limit": BULK_LIMIT}).data)
+
+    @extend_schema(
+        operation_id="queue_actions_start",
+        summary="Retry or re-run every deal the filters select, ahead of the backlog",
+        description=(
+            "A retry takes the failed deals, a re-run every deal but the running ones. At "
+            f"most {BULK_LIMIT:,} deals a request, and at least one filter. The deals are "
+            "pending with a new pass when this answers; workers take them through the "
+            "operator lane, a page at a time."
+        ),
+        request=BulkActionSerializer,
+        responses={202: BulkAcceptedSerializer, 400: BulkActionErrorSerializer, **AUTH_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        body = BulkActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        count = deals_bulk_action(
+            action=body.validated_data["action"],
+            status=body.validated_data.get("status", ""),
+            stage=body.validated_data.get("stage", ""),
+            q=body.validated_data.get("q", ""),
+            requested_by=request.user.get_username(),
+        )
+        return Response(BulkAcceptedSerializer({"count": count}).data, status.HTTP_202_ACCEPTED)

@@ -1,0 +1,221 @@
+"""Bulk actions: re-run or retry every deal a filter selects (or an admin's selection).
+
+Up to BULK_LIMIT deals a request. The deals are started again in batches, one statement
+each (its own short transaction: workers and other operators are never held up by one long
+one): each deal back to pending with a new pass, all passes of the request sharing a
+`bulk_id`. Then the operator lane is fed from those passes a page at a time
+(PIPELINE_OPERATOR_PAGE_SIZE): each page's feeder job sits in the lane behind the page it
+sent, so the next page goes in only once workers have taken this one, and a single
+operator's click never waits behind more than one page of a bulk action.
+
+Nothing is lost if the feeding stops (a broker restarted empty): the deals are pending and
+the sweeper sends them again. While the feeder waits in the lane it stands for the deals
+not sent yet (it carries the action's time as its send time), so the sweeper leaves them
+to it however long the lane takes.
+"""
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from vcc.celery import OPERATOR_QUEUE
+from vcc.errors import InvalidInput
+
+from ..broker import SENT_AT_HEADER
+from ..models import RERUN_FROM, RETRY_FROM, Deal, PipelinePass, Stage
+from ..selectors import deals_matching
+from .enqueue import deal_send_now
+
+logger = logging.getLogger(__name__)
+
+BULK_LIMIT = 10_000
+_BATCH = 1_000  # deals per statement
+
+
+@dataclass(frozen=True)
+class _Action:
+    from_status: tuple[str, ...]
+    stage: str | None  # where the deal starts again; None: the stage it is at
+    trigger: str  # of the pass, when a filter selected the deals
+    one_by_one_trigger: str  # ...when a person picked them (the admin's selection)
+
+
+ACTIONS = {
+    "retry": _Action(RETRY_FROM, None, PipelinePass.Trigger.BULK_RETRY, PipelinePass.Trigger.RETRY),
+    "rerun": _Action(
+        RERUN_FROM, Stage.INTAKE, PipelinePass.Trigger.BULK_RERUN, PipelinePass.Trigger.RERUN
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    count: int  # deals started again
+    skipped: dict[str, int]  # deals the action does not apply to, by their status
+
+
+def deals_bulk_action(
+    *, action: str, status: str = "", stage: str = "", q: str = "", requested_by: str
+) -> int:
+    """Start again every deal the queue filters select that `action` applies to (a retry:
+    the failed ones; a re-run: all but the running ones); returns how many.
+
+    Raises InvalidInput without a filter (a slip would otherwise re-run everything) and
+    when more than BULK_LIMIT deals would be started.
+    """
+    spec = _action(action)
+    if not (status or stage or q):
+        raise InvalidInput(
+            "Choose a status, a stage or a search first: a bulk action applies to the "
+            "deals a filter selects."
+        )
+    ids = list(
+        deals_matching(status=status, stage=stage, q=q)
+        .filter(status__in=spec.from_status)
+        .order_by("id")
+        .values_list("id", flat=True)[: BULK_LIMIT + 1]
+    )
+    _check_limit(len(ids))
+    return _restart_many(ids, spec=spec, trigger=spec.trigger, requested_by=requested_by)
+
+
+def deals_restart_selected(
+    *, action: str, deal_ids: Sequence[uuid.UUID], requested_by: str
+) -> SelectionResult:
+    """Start again the deals a person picked (the admin's selection), those `action`
+    applies to, the same way as a bulk action; says how many and which were skipped."""
+    spec = _action(action)
+    _check_limit(len(deal_ids))
+    selected = list(Deal.objects.filter(id__in=deal_ids).values_list("id", "status"))
+    ids = [deal_id for deal_id, status in selected if status in spec.from_status]
+    trigger = spec.one_by_one_trigger
+    count = _restart_many(ids, spec=spec, trigger=trigger, requested_by=requested_by)
+    skipped: dict[str, int] = {}
+    for _, status in selected:
+        if status not in spec.from_status:
+            skipped[status] = skipped.get(status, 0) + 1
+    if count < len(ids):  # started running (or again by someone else) meanwhile
+        skipped[Deal.Status.RUNNING] = skipped.get(Deal.Status.RUNNING, 0) + len(ids) - count
+    return SelectionResult(count=count, skipped=skipped)
+
+
+def _action(action: str) -> _Action:
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise InvalidInput(
+            f"Unknown action {action!r}; choose one of {', '.join(ACTIONS)}.", field="action"
+        ) from None
+
+
+def _check_limit(count: int) -> None:
+    if count > BULK_LIMIT:
+        raise InvalidInput(
+            f"More than {BULK_LIMIT:,} deals match; a bulk action takes at most "
+            f"{BULK_LIMIT:,} at a time. Narrow the filters and try again."
+        )
+
+
+_RESTART_SQL = """
+WITH moved AS (
+    UPDATE deals
+    SET status = 'pending', current_stage = COALESCE(%(stage)s, current_stage),
+        current_pass_id = gen_random_uuid(), enqueued_at = %(now)s, updated_at = %(now)s
+    WHERE id = ANY(%(ids)s::uuid[]) AND status = ANY(%(from_status)s::text[])
+    RETURNING id, current_pass_id, current_stage
+)
+INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at, from_stage, bulk_id)
+SELECT current_pass_id, id, %(trigger)s, %(requested_by)s, %(now)s, current_stage, %(bulk_id)s
+FROM moved
+"""
+
+
+def _restart_many(
+    ids: Sequence[uuid.UUID], *, spec: _Action, trigger: str, requested_by: str
+) -> int:
+    if not ids:
+        return 0
+    bulk_id, now, count = uuid.uuid4(), timezone.now(), 0
+    for start in range(0, len(ids), _BATCH):
+        params = {
+            "ids": list(ids[start : start + _BATCH]),
+            # Conditional: a deal a worker claimed since we listed it is left alone.
+            "from_status": list(spec.from_status),
+            "stage": spec.stage,
+            "now": now,
+            "trigger": trigger,
+            "requested_by": requested_by,
+            "bulk_id": bulk_id,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_RESTART_SQL, params)
+            count += cursor.rowcount
+    if count:
+        transaction.on_commit(lambda: _start_feeding(bulk_id, sent_at=now))
+    logger.info(
+        "deals_bulk_restarted",
+        extra={"bulk_id": bulk_id, "trigger": trigger, "deals": count, "by": requested_by},
+    )
+    return count
+
+
+def _start_feeding(bulk_id: uuid.UUID, *, sent_at: datetime) -> None:
+    try:
+        _send_feeder(bulk_id, after=None, sent_at=sent_at)
+    except Exception as exc:  # the deals are pending: the sweeper sends them later
+        logger.error("bulk_feed_failed", extra={"bulk_id": bulk_id, "error": repr(exc)})
+
+
+def _send_feeder(bulk_id: uuid.UUID, *, after: uuid.UUID | None, sent_at: datetime) -> None:
+    """Queue the job that sends the next page. It stands for every deal of the bulk action
+    not sent yet, so it carries the action's time as its send time: while it waits in the
+    lane, the sweeper counts those deals as waiting, not lost (deals/broker.py)."""
+    from deals.tasks import feed_operator_lane  # tasks import services
+
+    feed_operator_lane.apply_async(
+        (str(bulk_id), after and str(after)),
+        queue=OPERATOR_QUEUE,
+        headers={SENT_AT_HEADER: sent_at.isoformat()},
+    )
+
+
+_PAGE_SQL = """
+SELECT p.deal_id, d.hubspot_deal_id, d.status = 'pending' AND d.current_pass_id = p.id,
+       p.started_at
+FROM pipeline_passes p JOIN deals d ON d.id = p.deal_id
+WHERE p.bulk_id = %(bulk_id)s AND p.deal_id > %(after)s
+ORDER BY p.deal_id
+LIMIT %(size)s
+"""
+
+
+def deals_feed_operator_lane(*, bulk_id: uuid.UUID, after: uuid.UUID | None, page_size: int) -> int:
+    """Send the next page of a bulk action's deals to the operator lane (those still
+    waiting on that bulk action's pass), then the feeder again behind them unless this was
+    the last page; returns how many deals were sent.
+
+    The next page goes in once workers have taken this one: a single operator's click never
+    waits behind more than a page of a bulk action.
+    """
+    params = {"bulk_id": bulk_id, "after": after or uuid.UUID(int=0), "size": page_size}
+    with connection.cursor() as cursor:
+        cursor.execute(_PAGE_SQL, params)
+        rows = cursor.fetchall()
+    sent = 0
+    for deal_id, hubspot_deal_id, waiting, started_at in rows:
+        if waiting:  # else: done, running, or started again by someone else meanwhile
+            sent += deal_send_now(
+                deal_id=deal_id,
+                hubspot_deal_id=hubspot_deal_id,
+                reason="bulk",
+                lane=OPERATOR_QUEUE,
+                sent_at=started_at,  # part of the bulk action's send (see _send_feeder)
+            )
+    if len(rows) == page_size:
+        _send_feeder(bulk_id, after=rows[-1][0], sent_at=rows[-1][3])
+    return sent

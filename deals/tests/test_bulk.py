@@ -1,0 +1,209 @@
+"""Bulk actions by filter (POST /api/queue/actions/) and the admin's selections: which deals
+start again, their passes, the limit, and how the operator lane is fed, page by page."""
+
+import pytest
+from django.utils import timezone
+
+from deals.models import Deal, PipelinePass
+from deals.services import deals_bulk_action, deals_feed_operator_lane
+from deals.tests.factories import DealFactory
+from vcc.errors import InvalidInput
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/queue/actions/"
+
+
+@pytest.fixture
+def sent(enqueued):
+    """Deal ids sent to the broker (the feeding of the lane runs inline)."""
+    return enqueued
+
+
+@pytest.fixture
+def _post(django_capture_on_commit_callbacks):
+    """POST a bulk action; what it sends at commit is sent before this returns."""
+
+    def post(client, **body):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(URL, body, content_type="application/json")
+
+    return post
+
+
+def test_retry_all_failed_takes_the_failed_deals_the_filters_select(staff_client, sent, _post):
+    at_intake = DealFactory.create_batch(3, status="failed", current_stage="intake")
+    DealFactory(status="failed", current_stage="appraisal")  # another stage
+    DealFactory(status="done", current_stage="done")
+
+    response = _post(staff_client, action="retry", stage="intake")
+
+    assert (response.status_code, response.json()) == (202, {"count": 3})
+    restarted = Deal.objects.filter(id__in=[d.id for d in at_intake])
+    assert set(restarted.values_list("status", "current_stage")) == {("pending", "intake")}
+    passes = PipelinePass.objects.filter(deal__in=at_intake)
+    assert {(p.trigger, p.requested_by, p.from_stage) for p in passes} == {
+        ("bulk_retry", "operator", "intake")
+    }
+    assert len({p.bulk_id for p in passes}) == 1
+    assert {d.current_pass_id for d in restarted} == {p.id for p in passes}
+    assert sorted(sent) == sorted(str(d.id) for d in at_intake)
+    assert set(sent.lanes.values()) == {"operator"}
+
+
+def test_rerun_all_takes_every_matching_deal_but_the_running_ones(staff_client, sent, _post):
+    acme = [
+        DealFactory(name="Acme one", status="done", current_stage="done"),
+        DealFactory(name="Acme two", status="failed", current_stage="appraisal"),
+        DealFactory(name="ACME three", status="pending", current_stage="review"),
+    ]
+    busy = DealFactory(name="Acme busy", status="running", current_stage="review")
+    DealFactory(name="Globex", status="done", current_stage="done")
+
+    response = _post(staff_client, action="rerun", q="acme")
+
+    assert response.json() == {"count": 3}
+    assert set(
+        Deal.objects.filter(id__in=[d.id for d in acme]).values_list("status", "current_stage")
+    ) == {("pending", "intake")}
+    assert Deal.objects.get(id=busy.id).status == "running"
+    assert PipelinePass.objects.filter(trigger="bulk_rerun").count() == 3
+    assert sorted(sent) == sorted(str(d.id) for d in acme)
+
+
+def test_a_filter_matching_nothing_starts_nothing(staff_client, sent, _post):
+    DealFactory(status="done", current_stage="done")
+
+    response = _post(staff_client, action="retry", status="done")
+
+    assert (response.status_code, response.json()) == (202, {"count": 0})
+    assert not PipelinePass.objects.exists()
+    assert sent == []
+
+
+# Ten thousand rows rolled back would leave the deals table bloated for the tests after
+# (their query plans change): these two commit, and the table is truncated after them.
+BIG = pytest.mark.django_db(transaction=True)
+
+
+@BIG
+def test_more_than_ten_thousand_deals_are_refused_naming_the_limit(staff_client, sent, _post):
+    Deal.objects.bulk_create(
+        Deal(hubspot_deal_id=str(70_000_000 + n), status="failed") for n in range(10_001)
+    )
+
+    response = _post(staff_client, action="retry", status="failed")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "More than 10,000 deals match; a bulk action takes at most 10,000 at a time. "
+        "Narrow the filters and try again."
+    )
+    assert Deal.objects.filter(status="failed").count() == 10_001  # nothing half-done
+    assert sent == []
+
+
+@BIG
+def test_ten_thousand_deals_start_in_batches_each_its_own_statement(
+    staff_client, sent, django_assert_max_num_queries, settings, _post
+):
+    settings.PIPELINE_OPERATOR_PAGE_SIZE = 2_000
+    Deal.objects.bulk_create(
+        Deal(hubspot_deal_id=str(80_000_000 + n), status="failed") for n in range(10_000)
+    )
+
+    # Auth, the selection, ten batches of 1,000 and the five pages the lane is fed with.
+    with django_assert_max_num_queries(20):
+        response = _post(staff_client, action="retry", status="failed")
+
+    assert response.json() == {"count": 10_000}
+    assert Deal.objects.filter(status="pending").count() == 10_000
+    assert len(set(sent)) == 10_000
+
+
+def test_a_bulk_action_needs_a_filter_and_a_known_action(staff_client, sent, _post):
+    DealFactory(status="failed")
+
+    no_filter = _post(staff_client, action="rerun")
+    unknown = _post(staff_client, action="delete", status="failed")
+
+    assert no_filter.status_code == 400
+    assert no_filter.json()["detail"].startswith("Choose a status, a stage or a search first")
+    assert unknown.status_code == 400
+    assert list(unknown.json()) == ["action"]
+    assert Deal.objects.get().status == "failed"
+
+
+def test_the_preview_counts_what_each_action_would_take(staff_client):
+    DealFactory.create_batch(2, status="failed", current_stage="intake")
+    DealFactory(status="done", current_stage="done")
+    DealFactory(status="running", current_stage="intake")
+
+    by_stage = staff_client.get(URL, {"stage": "intake"}).json()
+    by_status = staff_client.get(URL, {"status": "done"}).json()
+
+    assert by_stage == {"retry": 2, "rerun": 2, "limit": 10_000}
+    assert by_status == {"retry": 0, "rerun": 1, "limit": 10_000}
+
+
+def test_the_preview_stops_counting_past_the_limit(staff_client, monkeypatch):
+    monkeypatch.setattr("deals.bulk_apis.BULK_LIMIT", 3)
+    DealFactory.create_batch(5, status="failed")
+
+    assert staff_client.get(URL, {"status": "failed"}).json() == {
+        "retry": 4,
+        "rerun": 4,
+        "limit": 3,
+    }
+
+
+# ------------------------------------------------------------------------------ the lane
+def test_the_lane_is_fed_a_page_at_a_time_skipping_deals_started_again_since(enqueued):
+    deals = DealFactory.create_batch(5, status="failed")
+    deals_bulk_action(action="retry", status="failed", requested_by="op")  # not yet fed
+    bulk_id = PipelinePass.objects.values_list("bulk_id", flat=True).first()
+    by_id = sorted(str(d.id) for d in deals)
+    # Meanwhile one of them was retried on its own, and another finished already.
+    Deal.objects.filter(id=by_id[1]).update(
+        current_pass=PipelinePass.objects.create(
+            deal_id=by_id[1], trigger="retry", started_at=timezone.now()
+        )
+    )
+    Deal.objects.filter(id=by_id[2]).update(status="done")
+
+    after = deals_feed_operator_lane(bulk_id=bulk_id, after=None, page_size=2)
+    first_page = list(enqueued)
+    after = deals_feed_operator_lane(bulk_id=bulk_id, after=after, page_size=2)
+    last = deals_feed_operator_lane(bulk_id=bulk_id, after=after, page_size=2)
+
+    assert first_page == [by_id[0]]
+    assert list(enqueued) == [by_id[0], by_id[3], by_id[4]]
+    assert last is None
+    assert set(enqueued.lanes.values()) == {"operator"}
+
+
+def test_the_feeder_queues_itself_behind_each_page(enqueued, monkeypatch, settings):
+    from deals.tasks import feed_operator_lane
+
+    settings.PIPELINE_OPERATOR_PAGE_SIZE = 2
+    DealFactory.create_batch(3, status="failed")
+    deals_bulk_action(action="retry", status="failed", requested_by="op")
+    bulk_id = str(PipelinePass.objects.values_list("bulk_id", flat=True).first())
+    queued = []
+    monkeypatch.setattr(
+        "deals.tasks.feed_operator_lane.apply_async",
+        lambda args, **options: queued.append((args, options["queue"], len(enqueued))),
+    )
+
+    feed_operator_lane.run(bulk_id)
+
+    assert len(enqueued) == 2
+    [((same_bulk, after), lane, sent_before)] = queued
+    assert (same_bulk, lane, sent_before) == (bulk_id, "operator", 2)  # behind its page
+    feed_operator_lane.run(bulk_id, after)
+    assert (len(enqueued), len(queued)) == (3, 1)  # the last page queues no more
+
+
+def test_it_refuses_without_a_filter_in_the_service_too():
+    with pytest.raises(InvalidInput, match="Choose a status"):
+        deals_bulk_action(action="retry", requested_by="op")
