@@ -11,14 +11,40 @@ from django.views.decorators.http import require_POST
 
 from vcc.errors import ApplicationError
 
-from .models import COUNT_FIELDS, DealImport, DealImportItem, DealPayload, SyncRun, WebhookEvent
+from .models import (
+    COUNT_FIELDS,
+    REJECTIONS_KEPT,
+    DealImport,
+    DealImportItem,
+    DealPayload,
+    SyncRejection,
+    SyncRun,
+    WebhookEvent,
+)
 from .selectors import deal_import_totals
 from .services import deal_import_create, import_ids_validate, sync_run_request
+
+
+class SyncRejectionInline(admin.TabularInline):
+    """The records the sync rejected, and why (the first REJECTIONS_KEPT; `invalid` counts
+    them all)."""
+
+    model = SyncRejection
+    fields = ["hubspot_deal_id", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = "rejected record"
+    verbose_name_plural = f"Rejected records (the first {REJECTIONS_KEPT:,} of a sync)"
+
+    def has_add_permission(self, request: HttpRequest, obj: SyncRun | None = None) -> bool:
+        return False
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/hubspot/syncrun/change_list.html"
+    inlines = [SyncRejectionInline]
     list_display = ["created_at", "trigger", "status", *COUNT_FIELDS, "finished_at"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "created_at"

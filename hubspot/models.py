@@ -14,6 +14,7 @@ COUNT_FIELDS = (
     "fetched",
     "new",
     "updated",
+    "rerun",
     "unchanged",
     "invalid",
     "pages",
@@ -52,8 +53,10 @@ class SyncRun(models.Model):
     fetched = models.PositiveIntegerField(default=0)
     new = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
+    # ...of which failed (or done) deals the change sent round the pipeline again
+    rerun = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
-    invalid = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)  # records rejected (see rejections)
     pages = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)  # HubSpot requests, retries included
     rate_limited = models.PositiveIntegerField(default=0)  # 429 answers met
@@ -74,7 +77,7 @@ class SyncRun(models.Model):
     def summary(self) -> str:
         return (
             f"fetched={self.fetched} new={self.new} updated={self.updated} "
-            f"unchanged={self.unchanged} invalid={self.invalid}"
+            f"rerun={self.rerun} unchanged={self.unchanged} invalid={self.invalid}"
         )
 
 
@@ -212,3 +215,22 @@ class DealPayload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hubspot_deal_id} ({self.source}, {self.size_bytes} bytes)"
+
+
+# A sync keeps this many of the records it rejected; `invalid` counts them all.
+REJECTIONS_KEPT = 1_000
+
+
+class SyncRejection(models.Model):
+    """A HubSpot record a sync could not take, and why (the first REJECTIONS_KEPT a run)."""
+
+    sync_run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="rejections")
+    hubspot_deal_id = models.TextField()
+    reason = models.TextField()
+
+    class Meta:
+        db_table = "sync_rejections"
+        ordering = ["sync_run", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.hubspot_deal_id}: {self.reason}"

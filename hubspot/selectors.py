@@ -1,8 +1,12 @@
 """Reads of the HubSpot app's records, for the API and the admin."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django_celery_beat.models import PeriodicTask
 
 from .models import DealImport, DealImportItem, SyncRun
 
@@ -13,7 +17,8 @@ def sync_runs_recent() -> QuerySet[SyncRun]:
 
 
 def sync_run_get(*, run_id: uuid.UUID) -> SyncRun | None:
-    return SyncRun.objects.filter(id=run_id).first()
+    """One sync run, with the records it rejected."""
+    return SyncRun.objects.prefetch_related("rejections").filter(id=run_id).first()
 
 
 def deal_import_get(*, import_id: uuid.UUID) -> DealImport | None:
@@ -39,3 +44,91 @@ def deal_import_items(*, import_id: uuid.UUID, offset: int, limit: int) -> list[
     """The import's items in request order, `limit` from `offset`."""
     items = DealImportItem.objects.filter(deal_import_id=import_id).order_by("position")
     return list(items[offset : offset + limit])
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """Ingestion at a glance, for the queue page's strip (see sync_health)."""
+
+    last_sync: SyncRun | None
+    last_success_at: datetime | None
+    next_due_at: datetime | None
+    schedule: str
+    failing: bool
+    problem: str | None
+
+
+# The beat entry of the scheduled sync (CELERY_BEAT_SCHEDULE in vcc/settings.py).
+POLL_TASK_NAME = "hubspot-poll"
+_FINISHED = (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED)
+
+
+def sync_health(*, now: datetime) -> SyncHealth:
+    """The latest sync, when the next is due, and whether ingestion is failing: the last
+    sync failed, or none has succeeded in three poll intervals. A handful of indexed reads
+    of small tables, so every open queue page can poll it."""
+    interval = timedelta(minutes=settings.HUBSPOT_POLL_INTERVAL_MINUTES)
+    runs = SyncRun.objects.order_by("-created_at", "-id")
+    last = runs.exclude(status=SyncRun.Status.SKIPPED).first()
+    finished = (
+        last
+        if last is None or last.status in _FINISHED
+        else (runs.filter(status__in=_FINISHED).first())
+    )
+    success = (
+        finished
+        if finished is None or finished.status == SyncRun.Status.SUCCEEDED
+        else (runs.filter(status=SyncRun.Status.SUCCEEDED).first())
+    )
+    last_success_at = success and (success.finished_at or success.created_at)
+    stale_after = 3 * interval
+    problem = None
+    if finished is not None and finished.status == SyncRun.Status.FAILED:
+        reason = (finished.error or "no reason was recorded").strip().rstrip(".")
+        problem = f"The last sync failed: {reason}."
+    elif last_success_at is not None and now - last_success_at > stale_after:
+        problem = f"No sync has succeeded in the last {_minutes(now - last_success_at)}."
+    elif last_success_at is None and last is not None and now - last.created_at > stale_after:
+        problem = "No sync has succeeded yet."
+    next_due_at, schedule = _next_due(runs, interval=interval)
+    return SyncHealth(
+        last_sync=last,
+        last_success_at=last_success_at,
+        next_due_at=next_due_at,
+        schedule=schedule,
+        failing=problem is not None,
+        problem=problem,
+    )
+
+
+def _next_due(runs: QuerySet[SyncRun], *, interval: timedelta) -> tuple[datetime | None, str]:
+    """When beat runs the next scheduled sync, from its own entry (staff may pause it or
+    change it in the admin) and the latest scheduled run (beat saves its own record of the
+    last run only every few minutes)."""
+    task = (
+        PeriodicTask.objects.select_related("interval", "crontab")
+        .filter(name=POLL_TASK_NAME)
+        .first()
+    )
+    if task is not None and not task.enabled:
+        return None, "paused in the admin (Periodic tasks)"
+    every = (
+        timedelta(**{task.interval.period: task.interval.every})
+        if task is not None and task.interval is not None
+        else interval
+    )
+    scheduled = (
+        runs.filter(trigger=SyncRun.Trigger.SCHEDULED).values_list("created_at", flat=True).first()
+    )
+    last_tick = max(filter(None, [scheduled, task and task.last_run_at]), default=None)
+    if last_tick is None:
+        return None, f"every {_minutes(every)}"
+    # In the past when beat missed its tick: the page says the sync is overdue.
+    return last_tick + every, f"every {_minutes(every)}"
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    if minutes < 90:
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{round(minutes / 60)} hours"

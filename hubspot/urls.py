@@ -10,4 +10,5 @@ urlpatterns = [
     path(
         "imports/<uuid:import_id>/", apis.DealImportDetailApi.as_view(), name="deal-import-detail"
     ),
+    path("sync/health/", apis.SyncHealthApi.as_view(), name="sync-health"),
 ]

@@ -3,6 +3,7 @@
 import uuid
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -13,8 +14,8 @@ from rest_framework.views import APIView
 from vcc.api import AUTH_ERRORS, ErrorSerializer, PagingErrorSerializer, StrictCursorPagination
 from vcc.errors import NotFound
 
-from ..models import COUNT_FIELDS, SyncRun
-from ..selectors import sync_run_get, sync_runs_recent
+from ..models import COUNT_FIELDS, REJECTIONS_KEPT, SyncRun
+from ..selectors import sync_health, sync_run_get, sync_runs_recent
 from ..services import sync_run_request
 
 
@@ -43,6 +44,28 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "error",
             "progress",
         ]
+
+
+class SyncRejectionSerializer(serializers.Serializer):
+    hubspot_deal_id = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class SyncRunDetailSerializer(SyncRunSerializer):
+    rejected = SyncRejectionSerializer(
+        source="rejections",
+        many=True,
+        help_text=f"The records it rejected, and why: the first {REJECTIONS_KEPT:,}.",
+    )
+    rejected_not_listed = serializers.SerializerMethodField(
+        help_text="Rejected records past those listed (`invalid` counts them all)."
+    )
+
+    class Meta(SyncRunSerializer.Meta):
+        fields = [*SyncRunSerializer.Meta.fields, "rejected", "rejected_not_listed"]
+
+    def get_rejected_not_listed(self, run: SyncRun) -> int:
+        return max(0, run.invalid - len(run.rejections.all()))
 
 
 class SyncRunAcceptedSerializer(serializers.Serializer):
@@ -91,11 +114,54 @@ class SyncRunListApi(generics.ListAPIView):
 
 class SyncRunDetailApi(APIView):
     @extend_schema(
-        summary="One sync, with its progress",
-        responses={200: SyncRunSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
+        summary="One sync, with its progress and the records it rejected",
+        responses={200: SyncRunDetailSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
     )
     def get(self, request: Request, run_id: uuid.UUID) -> Response:
         run = sync_run_get(run_id=run_id)
         if run is None:
             raise NotFound(f"No sync run with id {run_id}.")
-        return Response(SyncRunSerializer(run).data)
+        return Response(SyncRunDetailSerializer(run).data)
+
+
+class LastSyncSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    trigger = serializers.ChoiceField(choices=SyncRun.Trigger.choices)
+    status = serializers.ChoiceField(choices=SyncRun.Status.choices)
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    new = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    rerun = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    error = serializers.CharField()
+    progress = ProgressSerializer(source="*")
+
+
+class SyncHealthSerializer(serializers.Serializer):
+    last_sync = LastSyncSerializer(
+        allow_null=True, help_text="The latest sync that ran or is running (skips left out)."
+    )
+    last_success_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the latest successful sync finished."
+    )
+    next_due_at = serializers.DateTimeField(
+        allow_null=True, help_text="When beat runs the next scheduled sync; null: unknown."
+    )
+    schedule = serializers.CharField(help_text="The schedule, in words.")
+    failing = serializers.BooleanField(
+        help_text="The last sync failed, or none succeeded in three poll intervals."
+    )
+    problem = serializers.CharField(allow_null=True, help_text="What is wrong, when failing.")
+
+
+class SyncHealthApi(APIView):
+    @extend_schema(
+        summary="Ingestion at a glance: the last sync, the next one due, and whether it is failing",
+        description="Cheap enough to poll with the queue page (a few indexed reads).",
+        responses={200: SyncHealthSerializer, **AUTH_ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(SyncHealthSerializer(sync_health(now=timezone.now())).data)
+        response["Cache-Control"] = "private, no-cache"
+        return response

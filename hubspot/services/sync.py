@@ -25,7 +25,7 @@ from vcc.errors import Conflict, Unavailable
 
 from ..client import HubspotClient
 from ..ingest import hubspot_deals_upsert
-from ..models import ACTIVE, COUNT_FIELDS, SyncRun
+from ..models import ACTIVE, COUNT_FIELDS, REJECTIONS_KEPT, SyncRejection, SyncRun
 from ..types import HubspotError, SearchPage
 from .payloads import deal_payloads_store
 
@@ -222,12 +222,15 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
             raise SyncLockLost("another sync took over: this one was silent past the lock TTL")
         result = hubspot_deals_upsert(deals=page.deals, now=now, source="hubspot_sync")
         deal_payloads_store(records=[*page.deals, *page.invalid], source="sync", now=now)
+        rejected = [(r.hubspot_deal_id, r.reason) for r in (*page.invalid, *result.rejected)]
+        _keep_rejections(run, rejected)
         run.pages += 1
         run.fetched += len(page.deals) + len(page.invalid)
         run.new += len(result.created)
         run.updated += result.updated
+        run.rerun += len(result.restarted)
         run.unchanged += result.unchanged
-        run.invalid += len(page.invalid) + len(result.rejected)
+        run.invalid += len(rejected)
         run.requests += page.request_count
         run.rate_limited += page.rate_limited_count
         run.progress_current = run.fetched
@@ -235,6 +238,16 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
             run.progress_total = max(page.total, run.fetched)
         run.progress_message = f"page {run.pages}: {run.fetched} deals fetched, {run.new} new"
         SyncRun.objects.filter(id=run.id).update(**{f: getattr(run, f) for f in _PROGRESS_FIELDS})
+
+
+def _keep_rejections(run: SyncRun, rejected: list[tuple[str, str]]) -> None:
+    """Keep the records this page rejected, up to REJECTIONS_KEPT a run (`invalid`, which
+    counts them all, has not counted these yet)."""
+    room = max(0, REJECTIONS_KEPT - run.invalid)
+    SyncRejection.objects.bulk_create(
+        SyncRejection(sync_run_id=run.id, hubspot_deal_id=hubspot_deal_id, reason=reason)
+        for hubspot_deal_id, reason in rejected[:room]
+    )
 
 
 _PROGRESS_FIELDS = (*COUNT_FIELDS, "progress_current", "progress_total", "progress_message")

@@ -127,3 +127,30 @@ def test_a_cursor_we_never_handed_out_is_not_found(staff_client):
     response = staff_client.get("/api/sync/runs/?cursor=zz")
 
     assert (response.status_code, response.json()) == (404, {"detail": "Invalid cursor"})
+
+
+def test_a_run_lists_the_records_it_rejected_and_counts_the_rest(staff_client):
+    run = SyncRun.objects.create(trigger="scheduled", status="succeeded", invalid=3)
+    run.rejections.create(hubspot_deal_id="101", reason="no checked-in time")
+    run.rejections.create(hubspot_deal_id="102", reason="amount 1E+20 does not fit")
+
+    body = staff_client.get(f"/api/sync/runs/{run.id}/").json()
+
+    assert body["rejected"] == [
+        {"hubspot_deal_id": "101", "reason": "no checked-in time"},
+        {"hubspot_deal_id": "102", "reason": "amount 1E+20 does not fit"},
+    ]
+    assert (body["invalid"], body["rejected_not_listed"]) == (3, 1)
+    listed = staff_client.get("/api/sync/runs/").json()["results"][0]
+    assert "rejected" not in listed  # the list stays light
+
+
+def test_the_admin_shows_the_rejected_records(client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("boss", password="pw"))
+    run = SyncRun.objects.create(trigger="scheduled", status="succeeded", invalid=1)
+    run.rejections.create(hubspot_deal_id="101", reason="no checked-in time")
+
+    page = client.get(f"/admin/hubspot/syncrun/{run.id}/change/").content.decode()
+
+    assert "Rejected records (the first 1,000 of a sync)" in page
+    assert "no checked-in time" in page

@@ -7,6 +7,7 @@ import responses
 from django.utils import timezone
 
 from deals.models import Deal
+from deals.pipeline import deal_process
 from hubspot.client import HubspotClient
 from hubspot.models import SyncRun
 from hubspot.services import sync_run_execute, sync_run_start, sync_window
@@ -182,6 +183,7 @@ def test_a_deal_our_columns_cannot_hold_is_set_aside_not_fatal(
     assert (run.fetched, run.new, run.invalid) == (452, 451, 1)
     assert not Deal.objects.filter(hubspot_deal_id=huge).exists()
     assert Deal.objects.get(hubspot_deal_id=nul).name == "Nullbyte Ltd"
+    assert list(run.rejections.values_list("hubspot_deal_id", flat=True)) == [huge]
 
 
 @responses.activate
@@ -202,3 +204,48 @@ def test_a_failed_sync_records_every_request_it_sent(no_wait_limiter, sleeps, en
     stored = SyncRun.objects.get(id=run.id)
     assert stored.status == "failed"
     assert (stored.requests, stored.pages) == (3, 0)
+
+
+def test_a_fix_in_hubspot_reruns_the_failed_deal_and_an_unchanged_repoll_does_not(
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
+):
+    client = _client(simulator, no_wait_limiter)
+    [no_amount] = simulator.add_deals(count=1, properties={"amount": None})
+    _sync(client, capture=django_capture_on_commit_callbacks)
+    deal = Deal.objects.get(hubspot_deal_id=no_amount)
+    deal_process(deal_id=deal.id)  # intake: "is missing amount"
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage) == ("failed", "intake")
+    enqueued.clear()
+
+    client.update_deals([(no_amount, {"amount": "1500"})])  # someone fills it in
+    fixed = _sync(client, capture=django_capture_on_commit_callbacks)
+
+    deal.refresh_from_db()
+    assert (deal.status, deal.current_stage, deal.amount) == ("pending", "intake", 1500)
+    assert [p.trigger for p in deal.passes.all()] == ["hubspot_change", "new"]
+    assert (fixed.updated, fixed.rerun) == (1, 1)
+    assert enqueued == [str(deal.id)]
+    deal_process(deal_id=deal.id)
+    assert Deal.objects.get(id=deal.id).status == "done"
+
+    enqueued.clear()
+    again = _sync(client, capture=django_capture_on_commit_callbacks)
+
+    assert (again.updated, again.rerun, again.new) == (0, 0, 0)
+    assert enqueued == []
+    assert deal.passes.count() == 2
+
+
+def test_the_rejected_records_are_kept_with_their_reasons_up_to_the_limit(
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("hubspot.services.REJECTIONS_KEPT", 2)
+    huge = simulator.add_deals(count=3, properties={"amount": "1e20"})
+
+    run = _sync(_client(simulator, no_wait_limiter), capture=django_capture_on_commit_callbacks)
+
+    assert run.invalid == 3
+    kept = list(run.rejections.values_list("hubspot_deal_id", "reason"))
+    assert [hubspot_id for hubspot_id, _ in kept] == sorted(huge)[:2]
+    assert {reason for _, reason in kept} == {"amount 1E+20 does not fit numeric(18, 2)"}

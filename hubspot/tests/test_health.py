@@ -1,0 +1,113 @@
+"""GET /api/sync/health/: ingestion at a glance for the queue page's strip."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from hubspot.models import SyncRun
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/sync/health/"
+
+
+@pytest.fixture(autouse=True)
+def five_minute_polls(settings):
+    settings.HUBSPOT_POLL_INTERVAL_MINUTES = 5
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("op", is_staff=True))
+    return client
+
+
+def _run(status: str, minutes_ago: float, **fields) -> SyncRun:
+    at = timezone.now() - timedelta(minutes=minutes_ago)
+    return SyncRun.objects.create(
+        trigger=fields.pop("trigger", "scheduled"),
+        status=status,
+        created_at=at,
+        started_at=at,
+        finished_at=None if status in ("queued", "running") else at + timedelta(seconds=2),
+        **fields,
+    )
+
+
+def test_before_any_sync_it_says_so_without_alarm(staff_client):
+    body = staff_client.get(URL).json()
+
+    assert body["last_sync"] is None
+    assert (body["failing"], body["problem"], body["next_due_at"]) == (False, None, None)
+    assert body["schedule"] == "every 5 minutes"
+
+
+def test_a_recent_success_shows_what_it_brought_and_when_the_next_is_due(staff_client):
+    run = _run("succeeded", 2, new=3, updated=5, rerun=1, invalid=2)
+    _run("skipped", 1)  # a tick that found another sync in flight: not "the last sync"
+
+    body = staff_client.get(URL).json()
+
+    last = body["last_sync"]
+    assert (last["id"], last["status"]) == (str(run.id), "succeeded")
+    assert (last["new"], last["updated"], last["rerun"], last["invalid"]) == (3, 5, 1, 2)
+    assert body["failing"] is False
+    skipped = SyncRun.objects.get(status="skipped")
+    assert body["next_due_at"].startswith(
+        (skipped.created_at + timedelta(minutes=5)).isoformat()[:19]
+    )
+
+
+def test_the_last_sync_failing_raises_the_banner_with_its_error(staff_client):
+    _run("succeeded", 7)
+    _run("failed", 2, error="HubSpot answered 401: the token was refused")
+
+    body = staff_client.get(URL).json()
+
+    assert body["failing"] is True
+    assert body["problem"] == "The last sync failed: HubSpot answered 401: the token was refused."
+
+
+def test_no_success_in_three_poll_intervals_raises_the_banner(staff_client):
+    _run("succeeded", 16)
+    _run("running", 1)  # a sync in flight neither failed nor succeeded yet
+
+    body = staff_client.get(URL).json()
+
+    assert body["last_sync"]["status"] == "running"
+    assert body["failing"] is True
+    assert body["problem"] == "No sync has succeeded in the last 16 minutes."
+
+
+def test_a_sync_that_never_succeeded_is_failing_after_three_intervals(staff_client):
+    _run("queued", 20)
+
+    assert staff_client.get(URL).json()["problem"] == "No sync has succeeded yet."
+
+
+def test_the_schedule_comes_from_beat_and_a_paused_one_says_so(staff_client):
+    every = IntervalSchedule.objects.create(every=120, period=IntervalSchedule.SECONDS)
+    last = timezone.now() - timedelta(seconds=30)
+    task = PeriodicTask.objects.create(
+        name="hubspot-poll", task="hubspot.tasks.poll_hubspot", interval=every, last_run_at=last
+    )
+
+    body = staff_client.get(URL).json()
+    assert body["schedule"] == "every 2 minutes"
+    assert body["next_due_at"].startswith((last + timedelta(seconds=120)).isoformat()[:19])
+
+    task.enabled = False
+    task.save()
+    body = staff_client.get(URL).json()
+    assert (body["schedule"], body["next_due_at"]) == ("paused in the admin (Periodic tasks)", None)
+
+
+def test_it_is_cheap_to_poll(staff_client, django_assert_max_num_queries):
+    _run("succeeded", 30)
+    _run("failed", 1, error="boom")
+
+    # The session and user, then a few indexed reads of small tables.
+    with django_assert_max_num_queries(7):
+        assert staff_client.get(URL).status_code == 200
