@@ -8,37 +8,22 @@ they must show that nothing happens (Live off), they drive the page's clock inst
 
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from deals.models import Deal
 from deals.pipeline import deal_process
 from deals.services import deal_enqueue
-from deals.tests.factories import DealFactory
+from deals.tests.browser import ARTIFACTS, browser_test
+from deals.tests.browser import log_in as _log_in
+from deals.tests.factories import DealFactory, PipelinePassFactory, PipelineRunFactory
+from hubspot.models import SyncRun
 
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Slow enough stages that a poll every 2 s sees a deal running (6 stages: 6 s).
 SLOW_STAGES = {"PIPELINE_DEMO_STAGE_SECONDS": "1"}
 TOOK = re.compile(r"^\d+(\.\d)? m?s$|^\d+ m \d\d s$")  # the duration column: "12 ms", "6.1 s"
-
-
-def browser_test(test):
-    """A test in Chromium against the live server (which needs committed data)."""
-    return pytest.mark.browser(pytest.mark.django_db(transaction=True)(test))
 
 
 # ------------------------------------------------------------------------------ the view
@@ -72,47 +57,9 @@ def test_staff_get_the_page_with_its_script_and_styles_from_this_site(client, dj
 
 
 # ------------------------------------------------------------------------------ the browser
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop in this thread, which makes Django refuse
-    # ORM calls from it ("async context"); the tests are synchronous, so that is safe.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_server, settings) -> Iterator[Page]:
-    # The live server speaks plain HTTP: cookies marked Secure would not be sent back.
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert errors == [], "the page script threw"
-
-
 @pytest.fixture
 def operator(django_user_model):
     return django_user_model.objects.create_user("operator", password="pw", is_staff=True)
-
-
-def _log_in(page: Page) -> None:
-    page.goto("/queue/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
-    page.get_by_label("Username").fill("operator")
-    page.get_by_label("Password").fill("pw")
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/queue/"))
 
 
 def _row(page: Page, deal: Deal):
@@ -273,6 +220,14 @@ def test_live_off_pauses_polling_and_a_hidden_tab_does_not_poll(page):
     assert fetches() == start + 3  # back in view: at once
 
 
+def _passes(page: Page) -> list[list]:
+    """The drawer's timeline: each pass's trigger, with the stages of its runs."""
+    return page.locator("#timeline li.pass").evaluate_all(
+        """passes => passes.map(p => [p.dataset.trigger,
+             [...p.querySelectorAll("li.run")].map(r => r.dataset.stage)])"""
+    )
+
+
 @browser_test
 @pytest.mark.worker
 @pytest.mark.usefixtures("operator")
@@ -288,17 +243,20 @@ def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(pa
     expect(drawer).to_be_visible()
     expect(page).to_have_url(re.compile(rf"[?&]deal={deal.id}"))
     expect(drawer.get_by_role("heading", level=2)).to_have_text(f"{deal.hubspot_deal_id} Rerun Me")
-    timeline = drawer.locator("#timeline li")
-    expect(timeline).to_have_count(6)  # every stage, review and done included
-    assert timeline.evaluate_all("items => items.map(i => i.dataset.stage)") == [
-        "intake",
-        "segmentation",
-        "categorization",
-        "appraisal",
-        "review",
-        "done",
-    ]
+    expect(drawer.locator("#timeline li.run")).to_have_count(6)  # review and done included
+    stages = ["intake", "segmentation", "categorization", "appraisal", "review", "done"]
+    assert _passes(page) == [["new", stages]]
+    expect(drawer.locator(".pass-head")).to_have_text(
+        re.compile(r"^New from HubSpot · from intake")
+    )
     page.screenshot(path=ARTIFACTS / "queue-drawer.png")
+
+    # A done deal cannot be retried: the button says so before anyone clicks.
+    retry = drawer.get_by_role("button", name="Retry failed stage")
+    expect(retry).to_be_disabled()
+    reason = "The deal is done; only a failed deal can be retried."
+    expect(retry).to_have_attribute("title", reason)
+    expect(page.locator("#retry-wrap")).to_have_attribute("title", reason)
 
     # Confirm first: dismissing sends nothing.
     page.once("dialog", lambda dialog: dialog.dismiss())
@@ -307,23 +265,33 @@ def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(pa
     assert Deal.objects.get(id=deal.id).status == "done"
 
     page.once("dialog", lambda dialog: dialog.accept())
-    drawer.get_by_role("button", name="Retry failed stage").click()
-    expect(drawer.get_by_role("status")).to_have_text(
-        "Refused (409): The deal is done; only a failed deal can be retried."
-    )
-
-    page.once("dialog", lambda dialog: dialog.accept())
     drawer.get_by_role("button", name="Re-run from scratch").click()
-    expect(drawer.get_by_role("status")).to_have_text(re.compile(r"^Accepted \(202\)"))
+    expect(drawer.get_by_role("status")).to_have_text(
+        "Re-run started: the deal starts again at intake, ahead of the backlog."
+    )
     expect(_row(page, deal).locator(".pill")).to_have_text("running", timeout=30_000)
+    expect(_row(page, deal).locator(".where")).to_have_text(
+        re.compile("^(intake|segmentation|categorization|appraisal|review|done)$")
+    )
+    # While it runs, neither action is offered.
+    expect(drawer.get_by_role("button", name="Re-run from scratch")).to_be_disabled(timeout=30_000)
+    expect(drawer.locator("#action-reason")).to_have_text(
+        "The deal is being processed; wait until it has finished."
+    )
     expect(_row(page, deal).locator(".pill")).to_have_text("done", timeout=30_000)
-    expect(timeline).to_have_count(12)  # the second pass, after the first
+    expect(drawer.locator("#timeline li.run")).to_have_count(12)
+    # The new pass on top, saying who asked; the first one below it.
+    assert _passes(page) == [["rerun", stages], ["new", stages]]
+    expect(drawer.locator(".pass-head").first).to_have_text(
+        re.compile(r"^Operator re-run by operator · from intake · ")
+    )
+    assert not re.search(r"HTTP|\((?:202|409)\)", drawer.inner_text())  # no status codes
 
     # The same drawer from a shared link.
     other = page.context.new_page()
     other.goto(f"/queue/?deal={deal.id}")
     expect(other.get_by_role("dialog")).to_be_visible()
-    expect(other.locator("#timeline li")).to_have_count(12)
+    expect(other.locator("#timeline li.run")).to_have_count(12)
     # A link to a deal that is not there says so in the drawer; the table is fine.
     other.goto(f"/queue/?deal={uuid.uuid4()}")
     expect(other.locator("#drawer-error")).to_have_text(
@@ -332,6 +300,56 @@ def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(pa
     expect(other.locator("#rows tr")).to_have_count(2)
     expect(other.locator("#banner")).to_be_hidden()
     other.close()
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_the_buttons_match_the_deals_state_and_say_what_happened_in_plain_words(page):
+    running = PipelinePassFactory(deal__status="running", deal__current_stage="review").deal
+    PipelineRunFactory(deal=running, stage="review", status="running", ended_at=None)
+    failed = PipelinePassFactory(deal__status="failed", deal__current_stage="appraisal").deal
+    PipelineRunFactory(deal=failed, stage="appraisal", status="failed", error="no comparables")
+    _log_in(page)
+
+    # The running row says where the deal is, by name.
+    expect(_row(page, running).locator("td.status")).to_have_text("running review")
+    expect(_row(page, failed).locator("td.status")).to_have_text("failed appraisal")
+
+    page.goto(f"/queue/?deal={running.id}")
+    drawer = page.get_by_role("dialog")
+    busy = "The deal is being processed; wait until it has finished."
+    for name in ("Re-run from scratch", "Retry failed stage"):
+        expect(drawer.get_by_role("button", name=name)).to_be_disabled()
+        expect(drawer.get_by_role("button", name=name)).to_have_attribute("title", busy)
+    expect(drawer.locator("#action-reason")).to_have_text(busy)
+
+    page.goto(f"/queue/?deal={failed.id}")
+    retry = drawer.get_by_role("button", name="Retry failed stage")
+    expect(retry).to_be_enabled()
+    expect(retry).to_have_attribute("title", "Resume at appraisal, ahead of the backlog.")
+    # Someone else retried it meanwhile (the page has not polled since: Live is off): the
+    # refusal comes in the service's own words, and the drawer catches up.
+    live = page.get_by_role("switch", name="Live")
+    live.dispatch_event("click")  # under the drawer: clicked the way a keyboard would
+    expect(live).not_to_be_checked()
+    Deal.objects.filter(id=failed.id).update(status="pending")
+    page.once("dialog", lambda dialog: dialog.accept())
+    retry.click()
+    expect(drawer.get_by_role("status")).to_have_text(
+        "The deal is waiting for a worker; only a failed deal can be retried."
+    )
+    expect(retry).to_be_disabled()
+
+    Deal.objects.filter(id=failed.id).update(status="failed")
+    live.dispatch_event("click")
+    expect(retry).to_be_enabled()
+    page.once("dialog", lambda dialog: dialog.accept())
+    retry.click()
+    expect(drawer.get_by_role("status")).to_have_text(
+        "Retry started: the deal resumes at appraisal, ahead of the backlog."
+    )
+    assert Deal.objects.get(id=failed.id).current_pass.requested_by == "operator"
+    page.screenshot(path=ARTIFACTS / "queue-buttons.png")
 
 
 @browser_test
@@ -352,9 +370,13 @@ def test_every_control_is_labelled_and_reachable_by_keyboard(page):
     page.get_by_role("link", name=re.compile(f"Open deal {deal.hubspot_deal_id}")).focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("dialog")).to_be_visible()
-    for name in ["Close the deal details", "Re-run from scratch", "Retry failed stage"]:
+    # A pending deal: it can be re-run; the retry button is disabled, so Tab skips it.
+    expect(page.get_by_role("button", name="Re-run from scratch")).to_be_enabled()
+    expect(page.locator("#drawer-title")).to_be_focused()
+    for name in ["Close the deal details", "Re-run from scratch"]:
         page.keyboard.press("Tab")
         expect(page.get_by_role("button", name=name)).to_be_focused()
+    expect(page.get_by_role("button", name="Retry failed stage")).to_be_disabled()
 
     # Every control has an accessible name (an unnamed one shows as a bare role).
     tree = page.locator("body").aria_snapshot()
@@ -377,10 +399,16 @@ def test_when_the_api_fails_a_banner_says_so_and_the_last_rows_stay(page):
     deals = DealFactory.create_batch(2)
     _log_in(page)
     expect(page.locator("#rows tr")).to_have_count(2)
-    banner = page.get_by_role("alert")
+    banner = page.locator("#banner")
 
     page.route("**/api/queue/**", lambda route: route.fulfill(status=500, body="down"))
-    expect(banner).to_have_text(re.compile(r"answered HTTP 500\. Showing data from \d"))
+    expect(banner).to_have_text(
+        re.compile(
+            r"^Cannot refresh the queue: the server had a problem; it may pass in a moment\. "
+            r"Showing data from \d"
+        )
+    )
+    assert "500" not in banner.inner_text()
     expect(page.locator("#rows tr")).to_have_count(2)
     for deal in deals:
         expect(_row(page, deal)).to_be_visible()
@@ -390,6 +418,87 @@ def test_when_the_api_fails_a_banner_says_so_and_the_last_rows_stay(page):
     expect(banner).to_be_hidden()
 
     page.route("**/api/queue/**", lambda route: route.abort())
-    expect(banner).to_have_text(re.compile(r"cannot be reached"))
+    expect(banner).to_have_text(re.compile(r"the server cannot be reached; check the connection"))
     page.unroute("**/api/queue/**")
     expect(banner).to_be_hidden()
+
+
+# ------------------------------------------------------------------------------ ingestion
+def _sync_run(status: str, minutes_ago: float, **fields) -> SyncRun:
+    at = timezone.now() - timezone.timedelta(minutes=minutes_ago)
+    return SyncRun.objects.create(
+        trigger="scheduled", status=status, created_at=at, started_at=at, finished_at=at, **fields
+    )
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_the_strip_shows_the_last_sync_and_a_banner_when_syncs_fail(page, settings):
+    settings.HUBSPOT_POLL_INTERVAL_MINUTES = 5
+    _sync_run("succeeded", 1, new=3, updated=5, rerun=1, invalid=2)
+    _log_in(page)
+
+    strip = page.get_by_role("region", name="Ingestion from HubSpot")
+    expect(strip.locator("#sync-last")).to_have_text(
+        re.compile(
+            r"^Last sync succeeded at \d.*: 3 new deals, 5 updated, "
+            r"1 re-run after a change, 2 rejected\.$"
+        )
+    )
+    expect(strip.locator("#sync-next")).to_have_text(
+        re.compile(r"^Next sync due at \d.* \(every 5 minutes\)\.$")
+    )
+    expect(page.locator("#sync-banner")).to_be_hidden()
+
+    _sync_run("failed", 0, error="HubSpot refused the access token; check HUBSPOT_ACCESS_TOKEN")
+    page.reload()
+
+    banner = page.locator("#sync-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_text(
+        re.compile(
+            r"^HubSpot sync is failing\. The last sync failed: HubSpot refused the access token; "
+            r"check HUBSPOT_ACCESS_TOKEN\. New deals and changes from HubSpot are not coming in\. "
+            r"The last successful sync finished at "
+        )
+    )
+    expect(strip.locator("#sync-last")).to_have_text(re.compile(r"^Last sync failed at "))
+    page.screenshot(path=ARTIFACTS / "queue-sync-failing.png")
+
+
+# ------------------------------------------------------------------------------ bulk actions
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_bulk_actions_by_filter_confirm_with_the_count_and_say_what_started(page):
+    at_intake = DealFactory.create_batch(3, status="failed", current_stage="intake")
+    DealFactory(status="failed", current_stage="appraisal")
+    DealFactory(status="done", current_stage="done")
+    _log_in(page)
+
+    bulk = page.get_by_role("group", name="Bulk actions on the deals these filters select")
+    expect(bulk).to_be_hidden()  # nothing is offered for "everything"
+
+    page.get_by_label("Stage", exact=True).select_option("intake")
+    retry_all = bulk.get_by_role("button", name="Retry all 3 failed")
+    expect(retry_all).to_be_enabled()
+    expect(bulk.get_by_role("button", name="Re-run all 3")).to_be_enabled()
+
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    retry_all.click()
+
+    expect(bulk.get_by_role("status")).to_have_text(
+        "Retry started for 3 deals, ahead of the backlog."
+    )
+    assert questions[0].startswith("Retry all 3 failed deals these filters select?")
+    assert set(
+        Deal.objects.filter(id__in=[d.id for d in at_intake]).values_list("status", flat=True)
+    ) == {"pending"}
+    # Nothing failed is left here now: the button says so, and why it is off.
+    retry_none = bulk.get_by_role("button", name="Retry all 0 failed")
+    expect(retry_none).to_be_disabled()
+    expect(retry_none).to_have_attribute("title", "No failed deal matches these filters.")
+
+    page.get_by_label("Search", exact=True).fill("nothing like this")
+    expect(bulk.get_by_role("button", name="Re-run all 0")).to_be_disabled()
+    page.screenshot(path=ARTIFACTS / "queue-bulk.png")

@@ -12,6 +12,8 @@
   const api = {
     page: root.dataset.pageUrl,
     counts: root.dataset.countsUrl,
+    actions: root.dataset.actionsUrl,
+    health: root.dataset.healthUrl,
     deal: root.dataset.dealUrl,
     csrf: root.dataset.csrfToken,
   };
@@ -23,6 +25,9 @@
     drawer: $("drawer"), drawerTitle: $("drawer-title"), drawerClose: $("drawer-close"),
     facts: $("drawer-facts"), timeline: $("timeline"), outcome: $("action-outcome"),
     drawerError: $("drawer-error"), rerun: $("rerun"), retry: $("retry"),
+    actionReason: $("action-reason"), syncLast: $("sync-last"), syncNext: $("sync-next"),
+    syncBanner: $("sync-banner"), bulk: $("bulk"), bulkRetry: $("bulk-retry"),
+    bulkRerun: $("bulk-rerun"), bulkOutcome: $("bulk-outcome"),
   };
 
   const state = {
@@ -39,6 +44,7 @@
     dealId: null, // the deal open in the drawer
     deal: null,
     lastFocus: null,
+    preview: null, // how many deals each bulk action would take, for the filters shown
   };
 
   // ---------------------------------------------------------------- formatting
@@ -63,6 +69,25 @@
     if (s < 5400) return `updated ${Math.round(s / 60)} min ago`;
     if (s < 129600) return `updated ${Math.round(s / 3600)} h ago`;
     return `updated ${Math.round(s / 86400)} d ago`;
+  }
+  // The DOM is touched only where a value changed: polls repeat mostly the same values.
+  function setText(element, text) {
+    if (element.textContent !== text) element.textContent = text;
+  }
+  function setHidden(element, hidden) {
+    if (element.hidden !== hidden) element.hidden = hidden;
+  }
+  // A button and its reason: disabled ones say why on hover (on their wrapper too, as a
+  // disabled button gets no pointer events in some browsers).
+  function setButton(button, { label, enabled, reason }) {
+    if (label !== undefined) setText(button, label);
+    if (button.disabled !== !enabled) button.disabled = !enabled;
+    for (const element of [button, button.parentElement]) {
+      if (element.title !== reason) element.title = reason;
+    }
+  }
+  function plural(n, one, many) {
+    return `${n.toLocaleString()} ${n === 1 ? one : many}`;
   }
   function node(tag, props, ...children) {
     const element = document.createElement(tag);
@@ -118,17 +143,22 @@
         cache: "no-store", // we send If-None-Match ourselves
       });
     } catch (error) {
-      throw new ApiError("the queue API cannot be reached (network error)");
-    }
-    if (response.status === 401 || response.status === 403) {
-      throw new ApiError("your session has ended; reload the page to log in again");
+      throw new ApiError("the server cannot be reached; check the connection");
     }
     if (response.status !== 304 && !response.ok) {
-      const error = new ApiError(`the queue API answered HTTP ${response.status}`);
+      const error = new ApiError(trouble(response.status));
       error.status = response.status;
       throw error;
     }
     return response;
+  }
+
+  // What went wrong, in an operator's words (the status code is for the logs, not people).
+  function trouble(status) {
+    if (status === 401 || status === 403) return "your session has ended; reload the page to log in again";
+    if (status === 404) return "it is not there any more";
+    if (status >= 500) return "the server had a problem; it may pass in a moment";
+    return "the server refused the request";
   }
 
   async function fetchFirstPage() {
@@ -149,7 +179,7 @@
     const counts = await (await getJson(api.counts)).json();
     for (const [status, n] of Object.entries(counts)) {
       const output = $(`count-${status}`);
-      if (output) output.textContent = String(n);
+      if (output) setText(output, String(n));
     }
   }
 
@@ -158,13 +188,17 @@
     const counts = state.ticks++ % COUNTS_EVERY_TICKS === 0;
     try {
       const jobs = [fetchFirstPage(), counts ? fetchCounts() : null];
+      if (counts) {
+        // Each says itself when it cannot be loaded; the table is not at fault.
+        jobs.push(fetchHealth().catch(showHealthError), fetchPreview().catch(showBulkError));
+      }
       // The drawer says itself when its deal cannot be loaded; the table is not at fault.
       if (state.dealId) jobs.push(loadDeal(state.dealId).catch(() => null));
       const [changed] = await Promise.all(jobs);
       if (changed) render();
-      el.banner.hidden = true;
+      setHidden(el.banner, true);
       state.lastUpdated = new Date();
-      el.lastUpdated.textContent = `Last updated ${clock(state.lastUpdated)}`;
+      setText(el.lastUpdated, `Last updated ${clock(state.lastUpdated)}`);
     } catch (error) {
       // Keep the last data on screen; say what is wrong and that it is not fresh.
       el.banner.textContent =
@@ -192,6 +226,8 @@
     state.limit = PAGE_ROWS;
     state.nextBefore = null;
     state.ticks = 0;
+    state.preview = null;
+    renderBulk();
     tick();
   }
 
@@ -252,10 +288,21 @@
     dur.dataset.ms = deal.duration_ms ?? "";
     dur.dataset.running = running ? "1" : "";
     const updated = node("td", { className: "updated" }, node("time", { dateTime: deal.updated_at }));
+    // Where the deal is, by name: the dots only say which stages ran.
+    const where = deal.status === "running" || deal.status === "failed" ||
+      (deal.status === "pending" && deal.current_stage !== "intake")
+      ? node("span", { className: "where", textContent: deal.current_stage })
+      : null;
     return [
       node("td", {}, link),
-      node("td", { className: "name", textContent: deal.name }),
-      node("td", {}, node("span", { className: `pill pill-${deal.status}`, textContent: deal.status })),
+      node("td", { className: "name", textContent: deal.name, title: deal.name }),
+      node(
+        "td",
+        { className: "status" },
+        node("span", { className: `pill pill-${deal.status}`, textContent: deal.status }),
+        where ? " " : null,
+        where
+      ),
       node("td", {}, dots),
       dur,
       updated,
@@ -320,6 +367,7 @@
       el.facts.replaceChildren();
       el.timeline.replaceChildren();
       el.drawerTitle.textContent = "Loading…";
+      renderActions(null);
     }
     state.dealId = id;
     state.lastFocus = document.activeElement;
@@ -382,62 +430,251 @@
     el.facts.replaceChildren(
       ...facts.flatMap(([term, value]) => [node("dt", { textContent: term }), node("dd", {}, value)])
     );
-    el.timeline.replaceChildren(
-      ...deal.runs.map((run) => {
-        const took = run.ended_at
-          ? ` · took ${duration(new Date(run.ended_at) - new Date(run.started_at))}`
-          : " · still running";
-        const item = node(
-          "li",
-          { className: `run run-${run.status}` },
-          node("span", { className: `dot dot-${run.status}`, ariaHidden: "true" }),
-          node("strong", { textContent: run.stage }),
-          ` attempt ${run.attempt} · `,
-          node("span", { className: "run-status", textContent: run.status }),
-          ` · started ${stamp(run.started_at)}${took}`,
-          run.error ? node("pre", { className: "error", textContent: run.error }) : null
-        );
-        item.dataset.stage = run.stage;
-        item.dataset.status = run.status;
-        return item;
-      })
+    el.timeline.replaceChildren(...deal.passes.map((pass, n) => passItem(deal, pass, n === 0)));
+    if (!deal.passes.length) el.timeline.append(node("li", { textContent: "No pass yet." }));
+    renderActions(deal);
+  }
+
+  // One pass: what started it, who, when, from where; then its runs in the order they ran.
+  function passItem(deal, pass, current) {
+    const runs = deal.runs.filter((run) => run.pass_id === pass.id);
+    const who = pass.requested_by ? ` by ${pass.requested_by}` : "";
+    const head = node(
+      "div",
+      { className: "pass-head" },
+      node("strong", { className: "pass-trigger", textContent: pass.trigger_label }),
+      `${who} · from ${pass.from_stage} · ${stamp(pass.started_at)}`
     );
-    if (!deal.runs.length) el.timeline.append(node("li", { textContent: "No run yet." }));
+    const list = node("ol", { className: "runs" }, ...runs.map(runItem));
+    if (!runs.length) {
+      const note = current && deal.status === "pending"
+        ? "Waiting for a worker."
+        : "No stage ran in this pass.";
+      list.append(node("li", { className: "muted", textContent: note }));
+    }
+    const item = node("li", { className: current ? "pass current" : "pass" }, head, list);
+    item.dataset.passId = pass.id;
+    item.dataset.trigger = pass.trigger;
+    return item;
+  }
+
+  function runItem(run) {
+    const took = run.ended_at
+      ? ` · took ${duration(new Date(run.ended_at) - new Date(run.started_at))}`
+      : " · still running";
+    const item = node(
+      "li",
+      { className: `run run-${run.status}` },
+      node("span", { className: `dot dot-${run.status}`, ariaHidden: "true" }),
+      node("strong", { textContent: run.stage }),
+      ` attempt ${run.attempt} · `,
+      node("span", { className: "run-status", textContent: run.status }),
+      ` · started ${stamp(run.started_at)}${took}`,
+      run.error ? node("pre", { className: "error", textContent: run.error }) : null
+    );
+    item.dataset.stage = run.stage;
+    item.dataset.status = run.status;
+    return item;
+  }
+
+  // What the deal's state allows, and why not: the buttons say it before anyone clicks.
+  function actionStates(deal) {
+    if (!deal) {
+      const loading = { enabled: false, reason: "Loading the deal…" };
+      return { rerun: loading, retry: loading };
+    }
+    const busy = "The deal is being processed; wait until it has finished.";
+    const rerun = deal.status === "running"
+      ? { enabled: false, reason: busy }
+      : { enabled: true, reason: "Start the deal again at intake, ahead of the backlog." };
+    const retry = {
+      failed: { enabled: true, reason: `Resume at ${deal.current_stage}, ahead of the backlog.` },
+      running: { enabled: false, reason: busy },
+      pending: { enabled: false, reason: "The deal is waiting for a worker; only a failed deal can be retried." },
+      done: { enabled: false, reason: "The deal is done; only a failed deal can be retried." },
+    }[deal.status];
+    return { rerun, retry };
+  }
+
+  function renderActions(deal) {
+    const states = actionStates(deal);
+    setButton(el.rerun, states.rerun);
+    setButton(el.retry, states.retry);
+    const why = [states.rerun, states.retry].filter((s) => !s.enabled).map((s) => s.reason);
+    setText(el.actionReason, deal ? [...new Set(why)].join(" ") : "");
   }
 
   // The re-run keeps the seed system's URL, process/.
   const ACTION_PATHS = { rerun: "process/", retry: "retry/" };
 
+  async function post(url, body) {
+    const headers = { Accept: "application/json", "X-CSRFToken": api.csrf };
+    if (body) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        headers,
+        credentials: "same-origin",
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    } catch (error) {
+      return { ok: false, message: "Not sent: the server cannot be reached. Check the connection and try again." };
+    }
+    const answer = await response.json().catch(() => ({}));
+    if (response.ok) return { ok: true, answer };
+    // Refusals (a deal that changed meanwhile, a filter too wide) come with the reason.
+    const reason = response.status === 409 || response.status === 400
+      ? answer.detail || Object.values(answer).flat().join(" ")
+      : `Not done: ${trouble(response.status)}.`;
+    return { ok: false, message: reason || "Not done." };
+  }
+
   async function act(kind) {
     const id = state.dealId;
-    const name = state.deal ? state.deal.hubspot_deal_id : "this deal";
+    const deal = state.deal;
+    const name = deal ? deal.hubspot_deal_id : "this deal";
     const question =
       kind === "rerun"
         ? `Re-run deal ${name} from scratch? Its earlier runs stay in the timeline.`
         : `Retry deal ${name} from the stage that failed?`;
     if (!id || !window.confirm(question)) return;
     el.outcome.textContent = "Sending…";
-    let response;
-    try {
-      response = await fetch(`${api.deal}${id}/${ACTION_PATHS[kind]}`, {
-        method: "POST",
-        headers: { Accept: "application/json", "X-CSRFToken": api.csrf },
-        credentials: "same-origin",
-      });
-    } catch (error) {
-      el.outcome.textContent = "Not sent: the API cannot be reached (network error).";
+    const result = await post(`${api.deal}${id}/${ACTION_PATHS[kind]}`);
+    if (result.ok) {
+      el.outcome.textContent = kind === "rerun"
+        ? "Re-run started: the deal starts again at intake, ahead of the backlog."
+        : `Retry started: the deal resumes at ${deal ? deal.current_stage : "the stage that failed"}, ahead of the backlog.`;
+    } else {
+      el.outcome.textContent = result.message;
+    }
+    el.outcome.dataset.outcome = result.ok ? "started" : "refused";
+    tick(); // the row and the timeline show the outcome at once, not in 2 s
+  }
+
+  // ---------------------------------------------------------------- ingestion health
+  async function fetchHealth() {
+    const health = await (await getJson(api.health)).json();
+    const last = health.last_sync;
+    let text = "No sync has run yet.";
+    if (last && (last.status === "running" || last.status === "queued")) {
+      text = `Syncing now: ${last.progress.message || "starting"}.`;
+    } else if (last) {
+      const brought = [
+        plural(last.new, "new deal", "new deals"),
+        `${last.updated.toLocaleString()} updated`,
+        last.rerun ? `${last.rerun.toLocaleString()} re-run after a change` : null,
+        last.invalid ? `${last.invalid.toLocaleString()} rejected` : null,
+      ].filter(Boolean).join(", ");
+      text = `Last sync ${last.status} at ${clock(new Date(last.finished_at || last.started_at))}: ${brought}.`;
+    }
+    setText(el.syncLast, text);
+    el.syncLast.dataset.status = last ? last.status : "";
+    let next = `Syncs ${health.schedule}.`;
+    if (health.next_due_at) {
+      const due = new Date(health.next_due_at);
+      next = due < Date.now() - 60_000
+        ? `The next sync is overdue (was due at ${clock(due)}).`
+        : `Next sync due at ${clock(due)} (${health.schedule}).`;
+    }
+    setText(el.syncNext, next);
+    const since = health.last_success_at
+      ? ` The last successful sync finished at ${stamp(health.last_success_at)}.`
+      : "";
+    setText(
+      el.syncBanner,
+      health.failing
+        ? `HubSpot sync is failing. ${health.problem} New deals and changes from HubSpot are not coming in.${since}`
+        : ""
+    );
+    setHidden(el.syncBanner, !health.failing);
+  }
+
+  function showHealthError(error) {
+    setText(el.syncLast, `Cannot tell how the sync is doing: ${error.message}.`);
+  }
+
+  // ---------------------------------------------------------------- bulk actions
+  function filtersSet() {
+    return Boolean(el.status.value || el.stage.value || el.q.value.trim());
+  }
+
+  async function fetchPreview() {
+    if (!filtersSet()) return;
+    const generation = state.generation;
+    const params = filterParams();
+    params.delete("limit");
+    const preview = await (await getJson(`${api.actions}?${params}`)).json();
+    if (generation !== state.generation) return;
+    state.preview = preview;
+    renderBulk();
+  }
+
+  function showBulkError(error) {
+    state.preview = null;
+    renderBulk(`Cannot count the deals these filters select: ${error.message}.`);
+  }
+
+  function bulkButton(action, n, limit) {
+    const label = action === "retry" ? `Retry all ${n.toLocaleString()} failed` : `Re-run all ${n.toLocaleString()}`;
+    if (n > limit) {
+      return {
+        label: action === "retry" ? `Retry all ${limit.toLocaleString()}+ failed` : `Re-run all ${limit.toLocaleString()}+`,
+        enabled: false,
+        reason: `More than ${limit.toLocaleString()} deals match; narrow the filters (a bulk action takes at most ${limit.toLocaleString()}).`,
+      };
+    }
+    if (n === 0) {
+      return {
+        label,
+        enabled: false,
+        reason: action === "retry"
+          ? "No failed deal matches these filters."
+          : "No deal these filters select can be re-run (running deals finish first).",
+      };
+    }
+    return {
+      label,
+      enabled: true,
+      reason: action === "retry"
+        ? "Resume each failed deal at the stage that failed, ahead of the backlog."
+        : "Start each deal again at intake, ahead of the backlog (running ones are left alone).",
+    };
+  }
+
+  function renderBulk(problem) {
+    setHidden(el.bulk, !filtersSet());
+    const preview = state.preview;
+    if (!preview) {
+      const waiting = { enabled: false, reason: problem || "Counting the deals these filters select…" };
+      setButton(el.bulkRetry, { label: "Retry all failed", ...waiting });
+      setButton(el.bulkRerun, { label: "Re-run all", ...waiting });
       return;
     }
-    const body = await response.json().catch(() => ({}));
-    if (response.status === 202) {
-      el.outcome.textContent = `Accepted (202): the deal is ${body.status} and will run again.`;
-    } else if (response.status === 409) {
-      el.outcome.textContent = `Refused (409): ${body.detail}`;
+    setButton(el.bulkRetry, bulkButton("retry", preview.retry, preview.limit));
+    setButton(el.bulkRerun, bulkButton("rerun", preview.rerun, preview.limit));
+  }
+
+  async function bulkAct(action) {
+    const n = state.preview ? state.preview[action] : 0;
+    const question = action === "retry"
+      ? `Retry all ${plural(n, "failed deal", "failed deals")} these filters select? Each resumes at the stage that failed, ahead of the backlog.`
+      : `Re-run all ${plural(n, "deal", "deals")} these filters select from scratch? They run ahead of the backlog; their earlier runs stay in their timelines.`;
+    if (!n || !window.confirm(question)) return;
+    el.bulkOutcome.textContent = "Sending…";
+    const body = { action, status: el.status.value, stage: el.stage.value, q: el.q.value.trim() };
+    const result = await post(api.actions, body);
+    if (result.ok) {
+      const count = result.answer.count;
+      el.bulkOutcome.textContent = count
+        ? `${action === "retry" ? "Retry" : "Re-run"} started for ${plural(count, "deal", "deals")}, ahead of the backlog.`
+        : "Nothing started: no deal these filters select could be started again any more.";
     } else {
-      el.outcome.textContent = `Failed (HTTP ${response.status}): ${body.detail || "no detail"}`;
+      el.bulkOutcome.textContent = result.message;
     }
-    el.outcome.dataset.status = String(response.status);
-    tick(); // the row and the timeline show the outcome at once, not in 2 s
+    el.bulkOutcome.dataset.outcome = result.ok ? "started" : "refused";
+    state.ticks = 0; // counts, health and the preview now, not in 10 s
+    tick();
   }
 
   // ---------------------------------------------------------------- wiring
@@ -468,6 +705,8 @@
   });
   el.rerun.addEventListener("click", () => act("rerun"));
   el.retry.addEventListener("click", () => act("retry"));
+  el.bulkRetry.addEventListener("click", () => bulkAct("retry"));
+  el.bulkRerun.addEventListener("click", () => bulkAct("rerun"));
   window.addEventListener("popstate", () => {
     const dealId = readUrl();
     restart();
@@ -476,6 +715,7 @@
   });
 
   const initialDeal = readUrl();
+  renderBulk();
   if (initialDeal) openDrawer(initialDeal, { push: false });
   setInterval(refreshClocks, 1000);
   tick();
