@@ -1,24 +1,51 @@
+from datetime import datetime
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timezone import localtime
 
 from vcc.errors import ApplicationError
 
-from .models import Deal, DealWriteback, PipelineRun
+from .models import Deal, DealWriteback, PipelinePass, PipelineRun
 from .services import BULK_LIMIT, deal_writebacks_retry, deals_restart_selected
 
 _RUN_FIELDS = ["stage", "attempt", "status", "started_at", "ended_at", "error"]
 
 
+def _short(moment: datetime | None) -> str:
+    """A timestamp in the site's time zone, short enough for a list column."""
+    return localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "—"
+
+
+class PipelinePassInline(admin.TabularInline):
+    """Every pass, newest first: what started it, who, from which stage."""
+
+    model = PipelinePass
+    fields = ["started_at", "trigger", "requested_by", "from_stage"]
+    readonly_fields = fields
+    ordering = ["-started_at"]
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "passes through the pipeline, newest first"
+
+    def has_add_permission(self, request: HttpRequest, obj: Deal | None = None) -> bool:
+        return False
+
+
 class PipelineRunInline(admin.TabularInline):
     model = PipelineRun
-    fields = _RUN_FIELDS
-    readonly_fields = _RUN_FIELDS
+    fields = [*_RUN_FIELDS, "pipeline_pass"]
+    readonly_fields = fields
     ordering = ["started_at", "attempt"]
     extra = 0
     can_delete = False
     show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PipelineRun]:
+        return super().get_queryset(request).select_related("pipeline_pass")
 
     def has_add_permission(self, request: HttpRequest, obj: Deal | None = None) -> bool:
         return False
@@ -83,19 +110,15 @@ def retry_failed_stage(modeladmin: admin.ModelAdmin, request: HttpRequest, query
 
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
-    list_display = [
-        "hubspot_deal_id",
-        "name",
-        "status",
-        "current_stage",
-        "hubspot_checked_in_at",
-        "updated_at",
-    ]
+    # Fits a 1400 px screen with the filters beside it: one line a deal (long names are cut,
+    # whole on hover), where it is in one column, short timestamps.
+    list_display = ["hubspot_deal_id", "short_name", "where", "checked_in", "updated"]
+    list_display_links = ["hubspot_deal_id", "short_name"]
     list_filter = ["status", "current_stage"]
     search_fields = ["hubspot_deal_id", "name"]
     date_hierarchy = "hubspot_checked_in_at"
     actions = [rerun_from_scratch, retry_failed_stage]
-    inlines = [PipelineRunInline]
+    inlines = [PipelinePassInline, PipelineRunInline]
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) over a million deals on every page is slow
     # HubSpot owns the deal's data and the pipeline owns its progress: nothing here is
@@ -143,6 +166,28 @@ class DealAdmin(admin.ModelAdmin):
         ),
     ]
 
+    class Media:
+        css = {"all": ["deals/admin.css"]}
+
+    @admin.display(description="Name", ordering="name")
+    def short_name(self, deal: Deal) -> str:
+        return format_html('<span class="deal-name" title="{}">{}</span>', deal.name, deal.name)
+
+    @admin.display(description="Where", ordering="status")
+    def where(self, deal: Deal) -> str:
+        if deal.status == Deal.Status.DONE:
+            return "done"
+        preposition = "at" if deal.status == Deal.Status.FAILED else "·"
+        return f"{deal.status} {preposition} {deal.current_stage}"
+
+    @admin.display(description="Checked in", ordering="hubspot_checked_in_at")
+    def checked_in(self, deal: Deal) -> str:
+        return _short(deal.hubspot_checked_in_at)
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, deal: Deal) -> str:
+        return _short(deal.updated_at)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # deals come from HubSpot
 
@@ -157,7 +202,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "stage"]
     search_fields = ["deal__hubspot_deal_id", "deal__name"]
     list_select_related = ["deal"]
-    readonly_fields = ["id", "deal", *_RUN_FIELDS]
+    readonly_fields = ["id", "deal", "pipeline_pass", *_RUN_FIELDS]
     fields = readonly_fields
     show_full_result_count = False
 

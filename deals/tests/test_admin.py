@@ -1,7 +1,9 @@
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from deals.models import Deal, DealWriteback
+from deals.tests.browser import ARTIFACTS, browser_test, log_in
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -96,6 +98,14 @@ def test_rerun_from_scratch_starts_every_selected_deal_over(
     assert set(enqueued.lanes.values()) == {"operator"}
 
 
+def test_the_admin_has_the_sites_own_name(admin_user_client):
+    page = admin_user_client.get("/admin/").content.decode()
+
+    assert "<title>Site administration | VCC deal intake admin</title>" in page
+    assert "VCC deal intake" in page.split('id="site-name"')[1].split("</div>")[0]
+    assert "Django administration" not in page
+
+
 def test_pipeline_runs_have_a_read_only_admin(admin_user_client):
     run = PipelineRunFactory()
     assert (
@@ -140,3 +150,30 @@ def test_write_backs_filter_on_errors_and_retry_now_queues_them_again(admin_user
     retried = DealWriteback.objects.get(deal=gave_up)
     assert (retried.state, retried.retry_count) == ("queued", 0)
     assert DealWriteback.objects.get(deal=sent).state == "complete"
+
+
+@browser_test
+def test_the_deals_list_fits_1400_px_with_one_line_a_deal(page, django_user_model):
+    django_user_model.objects.create_superuser("boss", password="pw")
+    long_name = "Harbour View Residential Development Phase Two Refinancing and Extension"
+    DealFactory.create_batch(3, name=long_name, status="failed", current_stage="appraisal")
+    DealFactory(name="Short", status="running", current_stage="review")
+    log_in(page, path="/admin/deals/deal/", username="boss")
+
+    results = page.locator("#changelist .results")
+    expect(page.locator("#result_list tbody tr")).to_have_count(4)
+    # Nothing clipped or scrolled sideways: the last column is on screen.
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth"), "the list scrolls sideways"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    updated = page.locator("#result_list th.column-updated")
+    assert updated.bounding_box()["x"] + updated.bounding_box()["width"] <= 1400
+    # One line a deal: the long names are cut, and whole on hover.
+    heights = page.locator("#result_list tbody tr").evaluate_all(
+        "rows => rows.map(r => r.getBoundingClientRect().height)"
+    )
+    assert max(heights) - min(heights) < 2, heights
+    cut = page.locator("#result_list .deal-name", has_text="Harbour View").first
+    expect(cut).to_have_attribute("title", long_name)
+    assert cut.evaluate("e => e.scrollWidth > e.clientWidth")  # cut with an ellipsis
+    expect(page.locator("#result_list td.field-where", has_text="running · review")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "admin-deals-1400.png", full_page=True)
