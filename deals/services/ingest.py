@@ -135,17 +135,18 @@ def deals_upsert_from_hubspot(
         params += [f.get_db_prep_save(v, connection) for f, v in zip(_FIELDS, values, strict=True)]
     offered_deals = [deal_id for deal_id, _ in offered.values()]
     offered_passes = [pass_id for _, pass_id in offered.values()]
-    params += [settings.PIPELINE_RERUN_DONE_ON_CHANGE, offered_passes, offered_deals, now]
+    params += [offered_deals, now, offered_passes]
 
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(len(offered)), params)
+        sql = _upsert_sql(len(offered), rerun_done=settings.PIPELINE_RERUN_DONE_ON_CHANGE)
+        cursor.execute(sql, params)
         returned = cursor.fetchall()
 
     created = [(deal_id, hid) for deal_id, hid, _ in returned if deal_id == offered[hid][0]]
     restarted = [
         (deal_id, hid)
-        for deal_id, hid, started in returned
-        if started and deal_id != offered[hid][0]
+        for deal_id, hid, pass_id in returned
+        if pass_id == offered[hid][1] and deal_id != offered[hid][0]
     ]
     deals_enqueue(deals=created, reason=source)
     deals_enqueue(deals=restarted, reason=f"{source}: HubSpot change")
@@ -162,41 +163,36 @@ def deals_upsert_from_hubspot(
 
 # The existing row's values (deals.x) decide; EXCLUDED holds what was offered.
 _RESTART = f"""(deals.status = '{Deal.Status.FAILED}'
-    OR (deals.status = '{Deal.Status.DONE}' AND %s::boolean))"""
+    OR (deals.status = '{Deal.Status.DONE}' AND {{rerun_done}}))"""
 
 
-def _upsert_sql(rows: int) -> str:
+def _upsert_sql(rows: int, *, rerun_done: bool) -> str:
     """The batch as one statement: the upsert, then the passes of the deals it created or
     sent round again (those whose current_pass_id is one offered here). Parameters: the
-    rows' values, PIPELINE_RERUN_DONE_ON_CHANGE, the offered pass ids, the offered deal
-    ids, now."""
+    rows' values, the offered deal ids, now, the offered pass ids."""
+    # A setting, not input: written into the statement as a literal.
+    restart = _RESTART.format(rerun_done="TRUE" if rerun_done else "FALSE")
     changed = " OR ".join(f"deals.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in HUBSPOT_OWNED)
     hubspot_fields = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*HUBSPOT_OWNED, "updated_at"))
     return f"""
 WITH upserted AS (
     INSERT INTO deals ({", ".join(_COLUMNS)}) VALUES {", ".join([_ROW] * rows)}
     ON CONFLICT (hubspot_deal_id) DO UPDATE SET {hubspot_fields},
-        (status, current_stage, current_pass_id, enqueued_at) = (
-            SELECT CASE WHEN restart THEN '{Deal.Status.PENDING}' ELSE deals.status END,
-                   CASE WHEN restart AND deals.status = '{Deal.Status.DONE}'
-                        THEN '{Stage.INTAKE}' ELSE deals.current_stage END,
-                   CASE WHEN restart THEN EXCLUDED.current_pass_id
-                        ELSE deals.current_pass_id END,
-                   CASE WHEN restart THEN EXCLUDED.enqueued_at ELSE deals.enqueued_at END
-            FROM (SELECT {_RESTART} AS restart) AS decided
-        )
+        status = CASE WHEN {restart} THEN '{Deal.Status.PENDING}' ELSE deals.status END,
+        current_stage = CASE WHEN {restart} AND deals.status = '{Deal.Status.DONE}'
+                             THEN '{Stage.INTAKE}' ELSE deals.current_stage END,
+        current_pass_id = CASE WHEN {restart} THEN EXCLUDED.current_pass_id
+                               ELSE deals.current_pass_id END,
+        enqueued_at = CASE WHEN {restart} THEN EXCLUDED.enqueued_at ELSE deals.enqueued_at END
     WHERE {changed}
     RETURNING id, hubspot_deal_id, current_pass_id, current_stage
-), started AS (
-    SELECT * FROM upserted WHERE current_pass_id = ANY(%s::uuid[])
 ), passes AS (
     INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at, from_stage)
     SELECT current_pass_id, id,
            CASE WHEN id = ANY(%s::uuid[]) THEN '{PipelinePass.Trigger.NEW}'
                 ELSE '{PipelinePass.Trigger.HUBSPOT_CHANGE}' END,
            '', %s, current_stage
-    FROM started
+    FROM upserted WHERE current_pass_id = ANY(%s::uuid[])
 )
-SELECT id, hubspot_deal_id, current_pass_id IN (SELECT current_pass_id FROM started)
-FROM upserted
+SELECT id, hubspot_deal_id, current_pass_id FROM upserted
 """
