@@ -10,17 +10,19 @@ with a real worker (2 processes, stub stages) taking the deals through the lane.
   stage (the lane stays responsive);
 then compares the request time with its target.
 
-    .venv/bin/python bench/bulk_actions.py [--deals 10000]
-        [--database-url postgres://postgres@127.0.0.1:5432/vcc_bench_bulk]
-        [--broker-url redis://127.0.0.1:6379/11]
+    .venv/bin/python bench/bulk_actions.py [--deals 10000] [--others 100000]
+
+On embedded PostgreSQL and Redis in var/bench-bulk/, or on BENCH_DATABASE_URL /
+BENCH_BROKER_URL (bench/support.py).
 """
 
 import argparse
 import sys
 import time
 
-import benchlib
 import psycopg
+import worker_support as bench
+from support import load_average
 
 REQUEST_TARGET_SECONDS = 5.0
 
@@ -43,14 +45,10 @@ def main() -> int:
     parser.add_argument("--deals", type=int, default=10_000)
     parser.add_argument("--others", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/vcc_bench_bulk"
-    )
-    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/11")
     args = parser.parse_args()
 
-    env = benchlib.prepare(database_url=args.database_url, broker_url=args.broker_url, extra_env={})
-    with psycopg.connect(benchlib.psql_url(args.database_url), autocommit=True) as conn:
+    engines, env = bench.prepare("bulk", worker_env={})
+    with psycopg.connect(engines.conninfo, autocommit=True) as conn:
         conn.execute(DEALS_SQL, {"status": "done", "stage": "done", "first": 1, "last": args.deals})
         conn.execute(
             DEALS_SQL,
@@ -68,8 +66,8 @@ def main() -> int:
 
     # The single operator's deal, retried during the bulk re-run.
     single = Deal.objects.filter(status="failed").first()
-    worker = benchlib.start_worker(env, concurrency=args.concurrency, log_name="bench-bulk.log")
-    client = benchlib.staff_client()
+    worker = bench.start_worker(env, concurrency=args.concurrency, log_name="bench-bulk.log")
+    client = bench.staff_client()
     try:
         started = time.time()
         response = client.post(
@@ -81,7 +79,7 @@ def main() -> int:
         assert response.status_code == 202, response.content
         count = response.json()["count"]
         pending = PipelinePass.objects.filter(trigger="bulk_rerun").count()
-        lane_during = benchlib.queued("operator")
+        lane_during = bench.queued("operator")
 
         time.sleep(0.5)  # let the feeding get going: the click meets a busy lane
         clicked = time.time()
@@ -91,7 +89,7 @@ def main() -> int:
         lane_max = 0
         deadline = time.monotonic() + 1800
         while True:
-            lane_max = max(lane_max, benchlib.queued("operator"))
+            lane_max = max(lane_max, bench.queued("operator"))
             if click_wait is None:
                 first = (
                     PipelineRun.objects.filter(pipeline_pass=click_pass)
@@ -114,7 +112,7 @@ def main() -> int:
             ).values_list("started_at", flat=True)
         ).timestamp()
     finally:
-        benchlib.stop(worker)
+        bench.stop(worker)
 
     request_s = answered - started
     print(f"deals:                    {count} re-run by filter (of {args.deals + args.others})")
@@ -132,7 +130,7 @@ def main() -> int:
         f"at most {lane_max} while feeding (page size + its feeder)"
     )
     print(f"a retry clicked meanwhile: first stage {click_wait:.3f} s after the click")
-    print(f"machine load:             {benchlib.load_average()}")
+    print(f"machine load:             {load_average()}")
     if count != args.deals:
         print(f"FAIL: {count} deals re-run, not {args.deals}")
         return 1

@@ -9,8 +9,9 @@ written by the worker). Prints the median of the clicks, their spread, what the 
 would have cost without the lane, and compares the median with the target of 5 s.
 
     .venv/bin/python bench/operator_lane.py [--backlog 1000] [--clicks 20]
-        [--database-url postgres://postgres@127.0.0.1:5432/vcc_bench_lane]
-        [--broker-url redis://127.0.0.1:6379/12]
+
+On embedded PostgreSQL and Redis in var/bench-lane/, or on BENCH_DATABASE_URL /
+BENCH_BROKER_URL (bench/support.py).
 """
 
 import argparse
@@ -18,7 +19,8 @@ import statistics
 import sys
 import time
 
-import benchlib
+import worker_support as bench
+from support import load_average
 
 TARGET_SECONDS = 5.0
 
@@ -29,16 +31,11 @@ def main() -> int:
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--stage-seconds", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/vcc_bench_lane"
-    )
-    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/12")
     args = parser.parse_args()
 
-    env = benchlib.prepare(
-        database_url=args.database_url,
-        broker_url=args.broker_url,
-        extra_env={"TEST_STAGES": "intake=slow", "TEST_STAGE_SECONDS": str(args.stage_seconds)},
+    _, env = bench.prepare(
+        "lane",
+        worker_env={"TEST_STAGES": "intake=slow", "TEST_STAGE_SECONDS": str(args.stage_seconds)},
     )
     from deals.models import Deal, PipelinePass, PipelineRun
     from deals.tasks import process_deal
@@ -62,13 +59,13 @@ def main() -> int:
         for deal in backlog:
             process_deal.apply_async((str(deal.id),), queue="celery", producer=producer)
 
-    worker = benchlib.start_worker(env, concurrency=args.concurrency, log_name="bench-lane.log")
-    client = benchlib.staff_client()
+    worker = bench.start_worker(env, concurrency=args.concurrency, log_name="bench-lane.log")
+    client = bench.staff_client()
     waits: list[float] = []
     queued_at_click: list[int] = []
     try:
         for deal in failed:
-            queued_at_click.append(benchlib.queued("celery"))
+            queued_at_click.append(bench.queued("celery"))
             clicked = time.time()
             response = client.post(f"/api/deals/{deal.id}/retry/")
             assert response.status_code == 202, response.content
@@ -89,7 +86,7 @@ def main() -> int:
             waits.append(first.timestamp() - clicked)
         still_pending = Deal.objects.filter(status="pending", name__startswith="Backlog").count()
     finally:
-        benchlib.stop(worker)
+        bench.stop(worker)
 
     median = statistics.median(waits)
     fifo = args.backlog * args.stage_seconds / args.concurrency
@@ -108,7 +105,7 @@ def main() -> int:
         f"{statistics.quantiles(waits, n=10)[-1]:.3f} / {max(waits):.3f} s"
     )
     print(f"without the lane:         about {fifo:.0f} s (the backlog ahead of it, FIFO)")
-    print(f"machine load:             {benchlib.load_average()}")
+    print(f"machine load:             {load_average()}")
     if min(queued_at_click) < args.backlog:
         print(f"FAIL: the backlog fell below {args.backlog} during the clicks")
         return 1
