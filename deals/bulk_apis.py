@@ -14,6 +14,15 @@ from .selectors import deals_bulk_preview
 from .services import BULK_LIMIT, deals_bulk_action
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string, nothing else (DRF's CharField would take 12 or true as "12", "True")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class QueueFilterSerializer(serializers.Serializer):
     """The queue page's filters (GET /api/queue/deals/): the deals a bulk action applies to."""
 
@@ -30,6 +39,12 @@ class QueueFilterSerializer(serializers.Serializer):
 
 
 class BulkActionSerializer(QueueFilterSerializer):
+    q = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="A HubSpot deal id prefix, or a part of the name (any case).",
+    )
     action = serializers.ChoiceField(
         choices=[
             ("retry", "Retry the failed deals from the stage that failed"),

@@ -4,9 +4,11 @@ start again, their passes, the limit, and how the operator lane is fed, page by 
 import pytest
 from django.utils import timezone
 
+from deals.broker import SENT_AT_HEADER
 from deals.models import Deal, PipelinePass
-from deals.services import deals_bulk_action, deals_feed_operator_lane
+from deals.services import deals_bulk_action, deals_feed_operator_lane, deals_sweep_stuck
 from deals.tests.factories import DealFactory
+from vcc.celery import app as celery_app
 from vcc.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
@@ -158,7 +160,7 @@ def test_the_preview_stops_counting_past_the_limit(staff_client, monkeypatch):
 
 
 # ------------------------------------------------------------------------------ the lane
-def test_the_lane_is_fed_a_page_at_a_time_skipping_deals_started_again_since(enqueued):
+def test_the_lane_is_fed_a_page_at_a_time_skipping_deals_started_again_since(enqueued, monkeypatch):
     deals = DealFactory.create_batch(5, status="failed")
     deals_bulk_action(action="retry", status="failed", requested_by="op")  # not yet fed
     bulk_id = PipelinePass.objects.values_list("bulk_id", flat=True).first()
@@ -170,15 +172,21 @@ def test_the_lane_is_fed_a_page_at_a_time_skipping_deals_started_again_since(enq
         )
     )
     Deal.objects.filter(id=by_id[2]).update(status="done")
+    feeders = []
+    monkeypatch.setattr(
+        "deals.tasks.feed_operator_lane.apply_async",
+        lambda args, **options: feeders.append(args[1]),
+    )
 
-    after = deals_feed_operator_lane(bulk_id=bulk_id, after=None, page_size=2)
+    sent = [deals_feed_operator_lane(bulk_id=bulk_id, after=None, page_size=2)]
     first_page = list(enqueued)
-    after = deals_feed_operator_lane(bulk_id=bulk_id, after=after, page_size=2)
-    last = deals_feed_operator_lane(bulk_id=bulk_id, after=after, page_size=2)
+    sent.append(deals_feed_operator_lane(bulk_id=bulk_id, after=feeders[-1], page_size=2))
+    sent.append(deals_feed_operator_lane(bulk_id=bulk_id, after=feeders[-1], page_size=2))
 
     assert first_page == [by_id[0]]
     assert list(enqueued) == [by_id[0], by_id[3], by_id[4]]
-    assert last is None
+    assert sent == [1, 1, 1]
+    assert feeders == [by_id[1], by_id[3]]  # none after the last page
     assert set(enqueued.lanes.values()) == {"operator"}
 
 
@@ -207,3 +215,28 @@ def test_the_feeder_queues_itself_behind_each_page(enqueued, monkeypatch, settin
 def test_it_refuses_without_a_filter_in_the_service_too():
     with pytest.raises(InvalidInput, match="Choose a status"):
         deals_bulk_action(action="retry", requested_by="op")
+
+
+def test_the_sweeper_leaves_a_bulk_actions_deals_to_its_feeder_however_long_it_takes(
+    enqueued, settings, django_capture_on_commit_callbacks
+):
+    settings.PIPELINE_STUCK_AFTER_SECONDS = 600
+    long_ago = timezone.now() - timezone.timedelta(minutes=20)
+    DealFactory.create_batch(3, status="failed")
+    deals_bulk_action(action="retry", status="failed", requested_by="op")
+    Deal.objects.filter(status="pending").update(enqueued_at=long_ago)
+    bulk_id = PipelinePass.objects.values_list("bulk_id", flat=True).first()
+    lost = DealFactory(status="pending", enqueued_at=long_ago - timezone.timedelta(minutes=5))
+    # The feeder waits in the lane behind a long page: it stands for the three.
+    celery_app.send_task(
+        "deals.tasks.feed_operator_lane",
+        args=[str(bulk_id), None],
+        queue="operator",
+        headers={SENT_AT_HEADER: long_ago.isoformat()},
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deals_sweep_stuck()
+
+    assert (result.deals_enqueued, list(enqueued)) == (1, [str(lost.id)])
+    celery_app.control.purge()
