@@ -109,7 +109,7 @@ def test_an_outcome_that_changes_before_it_is_sent_is_sent_once_with_the_latest_
     deal_process(deal_id=deal.id)  # failed at appraisal
     use_stage(Stage.APPRAISAL, lambda deal: None)
     with django_capture_on_commit_callbacks(execute=True):
-        deal_rerun(deal_id=deal.id)
+        deal_rerun(deal_id=deal.id, requested_by="operator")
     deal_process(deal_id=deal.id)  # done
 
     [outcome] = _claim().outcomes
@@ -139,7 +139,7 @@ def test_a_new_outcome_during_a_send_is_neither_lost_nor_sent_alongside(
     in_flight = _claim()
     # The deal is re-run and finishes again while the first send is in flight.
     with django_capture_on_commit_callbacks(execute=True):
-        deal_rerun(deal_id=deal.id)
+        deal_rerun(deal_id=deal.id, requested_by="operator")
     deal_process(deal_id=deal.id)
 
     assert _claim().outcomes == []  # not sent beside the send in flight

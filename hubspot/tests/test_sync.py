@@ -240,7 +240,7 @@ def test_a_fix_in_hubspot_reruns_the_failed_deal_and_an_unchanged_repoll_does_no
 def test_the_rejected_records_are_kept_with_their_reasons_up_to_the_limit(
     simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr("hubspot.services.REJECTIONS_KEPT", 2)
+    monkeypatch.setattr("hubspot.services.sync.REJECTIONS_KEPT", 2)
     huge = simulator.add_deals(count=3, properties={"amount": "1e20"})
 
     run = _sync(_client(simulator, no_wait_limiter), capture=django_capture_on_commit_callbacks)
