@@ -4,6 +4,7 @@ from playwright.sync_api import expect
 
 from deals.models import Deal, DealWriteback
 from deals.tests.browser import ARTIFACTS, browser_test, log_in
+from deals.tests.counts import assert_deal_counts_exact
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -96,6 +97,7 @@ def test_rerun_from_scratch_starts_every_selected_deal_over(
     assert set(Deal.objects.values_list("status", "current_stage")) == {("pending", "intake")}
     assert sorted(enqueued) == sorted(str(d.id) for d in deals)
     assert set(enqueued.lanes.values()) == {"operator"}
+    assert_deal_counts_exact()
 
 
 def test_the_admin_has_the_sites_own_name(admin_user_client):

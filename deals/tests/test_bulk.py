@@ -7,6 +7,7 @@ from django.utils import timezone
 from deals.broker import SENT_AT_HEADER
 from deals.models import Deal, PipelinePass
 from deals.services import deals_bulk_action, deals_feed_operator_lane, deals_sweep_stuck
+from deals.tests.counts import assert_deal_counts_exact
 from deals.tests.factories import DealFactory
 from vcc.celery import app as celery_app
 from vcc.errors import InvalidInput
@@ -51,6 +52,7 @@ def test_retry_all_failed_takes_the_failed_deals_the_filters_select(staff_client
     assert {d.current_pass_id for d in restarted} == {p.id for p in passes}
     assert sorted(sent) == sorted(str(d.id) for d in at_intake)
     assert set(sent.lanes.values()) == {"operator"}
+    assert_deal_counts_exact()
 
 
 def test_rerun_all_takes_every_matching_deal_but_the_running_ones(staff_client, sent, _post):
@@ -71,6 +73,7 @@ def test_rerun_all_takes_every_matching_deal_but_the_running_ones(staff_client, 
     assert Deal.objects.get(id=busy.id).status == "running"
     assert PipelinePass.objects.filter(trigger="bulk_rerun").count() == 3
     assert sorted(sent) == sorted(str(d.id) for d in acme)
+    assert_deal_counts_exact()
 
 
 def test_a_filter_matching_nothing_starts_nothing(staff_client, sent, _post):
@@ -81,6 +84,7 @@ def test_a_filter_matching_nothing_starts_nothing(staff_client, sent, _post):
     assert (response.status_code, response.json()) == (202, {"count": 0})
     assert not PipelinePass.objects.exists()
     assert sent == []
+    assert_deal_counts_exact()
 
 
 # Ten thousand rows rolled back would leave the deals table bloated for the tests after
@@ -121,6 +125,7 @@ def test_ten_thousand_deals_start_in_batches_each_its_own_statement(
     assert response.json() == {"count": 10_000}
     assert Deal.objects.filter(status="pending").count() == 10_000
     assert len(set(sent)) == 10_000
+    assert_deal_counts_exact()
 
 
 def test_a_bulk_action_needs_a_filter_and_a_known_action(staff_client, sent, _post):

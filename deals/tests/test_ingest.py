@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from deals.models import Deal
 from deals.services import DealFromHubspot, deals_upsert_from_hubspot
+from deals.tests.counts import assert_deal_counts_exact
 from deals.tests.factories import DealFactory, PipelinePassFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +135,7 @@ def test_a_fix_in_hubspot_sends_a_failed_deal_round_again_from_the_failed_stage(
     assert deal.current_pass.get_trigger_display() == "HubSpot change"
     assert (result.updated, result.restarted) == (1, [(deal.id, deal.hubspot_deal_id)])
     assert enqueued.lanes == {str(deal.id): "celery"}  # the backlog: nobody clicked
+    assert_deal_counts_exact()
 
 
 def test_an_unchanged_repoll_of_a_failed_deal_starts_nothing(
