@@ -7,8 +7,12 @@ from deals.models import Deal, PipelinePass, PipelineRun, Stage
 
 
 class DealFactory(factory.django.DjangoModelFactory):
+    """A deal as ingestion makes it: with its first pass ("new from HubSpot") as its current
+    one. `first_pass=False` makes one without, as a shell or a bulk insert would."""
+
     class Meta:
         model = Deal
+        skip_postgeneration_save = True
 
     hubspot_deal_id = factory.Sequence(lambda n: str(9_000_000_000 + n))
     name = factory.Sequence(lambda n: f"Deal {n}")
@@ -16,15 +20,25 @@ class DealFactory(factory.django.DjangoModelFactory):
     deal_stage = "appointmentscheduled"
     hubspot_checked_in_at = factory.LazyFunction(timezone.now)
 
+    @factory.post_generation
+    def first_pass(self, create, extracted, **kwargs):
+        if create and extracted is not False:
+            first = PipelinePass.objects.create(
+                deal=self, trigger=PipelinePass.Trigger.NEW, started_at=self.created_at
+            )
+            Deal.objects.filter(id=self.id).update(current_pass=first)
+            self.current_pass = first
+
 
 class PipelinePassFactory(factory.django.DjangoModelFactory):
-    """A pass that becomes its deal's current one, as starting a pass does."""
+    """A pass that becomes its deal's current one, as starting a pass does (its deal, when
+    made here, has no pass before it)."""
 
     class Meta:
         model = PipelinePass
         skip_postgeneration_save = True
 
-    deal = factory.SubFactory(DealFactory)
+    deal = factory.SubFactory(DealFactory, first_pass=False)
     trigger = PipelinePass.Trigger.NEW
     started_at = factory.LazyFunction(timezone.now)
 

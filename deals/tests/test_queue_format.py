@@ -78,7 +78,7 @@ def test_a_changed_page_answers_200_with_exactly_two_queries(api, django_assert_
     Deal.objects.bulk_create(Deal(hubspot_deal_id=f"66{n}") for n in range(limit + 1))
     poller = Poller(api, limit=limit)
     deal = Deal.objects.order_by("-updated_at").first()
-    deal_rerun(deal_id=deal.id)
+    deal_rerun(deal_id=deal.id, requested_by="operator")
 
     with django_assert_num_queries(2):
         assert poller.poll() == 200
@@ -108,7 +108,7 @@ def test_every_change_on_the_page_answers_200_and_nothing_else_does(api, enqueue
         error="missing amount",
     )
     assert changed(), "a run closed, the deal failed"
-    deal_retry(deal_id=deal.id)
+    deal_retry(deal_id=deal.id, requested_by="operator")
     assert changed(), "a retry"
     deals_upsert_from_hubspot(
         deals=[_incoming(other, name="Acme Renamed")], now=timezone.now(), source="test"
@@ -150,9 +150,9 @@ def test_a_filtered_page_ignores_changes_outside_its_filter(api):
     done = DealFactory(status="done", current_stage="done", amount=Decimal("10.00"))
     poller = Poller(api, status="failed")
 
-    deal_rerun(deal_id=done.id)
+    deal_rerun(deal_id=done.id, requested_by="operator")
     assert poller.poll() == 304
-    deal_rerun(deal_id=failed.id)
+    deal_rerun(deal_id=failed.id, requested_by="operator")
     assert poller.poll() == 200  # it left the filter
 
 
