@@ -43,7 +43,7 @@ def main() -> int:
     from vcc.celery import app
 
     failed = [
-        PipelinePassFactory(
+        PipelinePassFactory.create(
             deal__status="failed", deal__current_stage="appraisal", deal__name=f"Retry {n}"
         ).deal
         for n in range(args.clicks)

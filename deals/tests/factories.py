@@ -6,7 +6,7 @@ from django.utils import timezone
 from deals.models import Deal, PipelinePass, PipelineRun, Stage
 
 
-class DealFactory(factory.django.DjangoModelFactory):
+class DealFactory(factory.django.DjangoModelFactory[Deal]):
     """A deal as ingestion makes it: with its first pass ("new from HubSpot") as its current
     one. `first_pass=False` makes one without, as a shell or a bulk insert would."""
 
@@ -30,7 +30,7 @@ class DealFactory(factory.django.DjangoModelFactory):
             self.current_pass = first
 
 
-class PipelinePassFactory(factory.django.DjangoModelFactory):
+class PipelinePassFactory(factory.django.DjangoModelFactory[PipelinePass]):
     """A pass that becomes its deal's current one, as starting a pass does (its deal, when
     made here, has no pass before it)."""
 
@@ -52,10 +52,10 @@ class PipelinePassFactory(factory.django.DjangoModelFactory):
 def _current_pass(run) -> PipelinePass:
     """The deal's current pass, started (as "new") if it has none yet."""
     run.deal.refresh_from_db(fields=["current_pass"])
-    return run.deal.current_pass or PipelinePassFactory(deal=run.deal)
+    return run.deal.current_pass or PipelinePassFactory.create(deal=run.deal)
 
 
-class PipelineRunFactory(factory.django.DjangoModelFactory):
+class PipelineRunFactory(factory.django.DjangoModelFactory[PipelineRun]):
     class Meta:
         model = PipelineRun
 

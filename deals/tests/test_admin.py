@@ -11,8 +11,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 def test_the_changelist_lists_filters_and_searches(admin_user_client):
-    DealFactory(hubspot_deal_id="555001", name="Acme renewal", status="failed")
-    DealFactory(hubspot_deal_id="555002", name="Globex", status="done")
+    DealFactory.create(hubspot_deal_id="555001", name="Acme renewal", status="failed")
+    DealFactory.create(hubspot_deal_id="555002", name="Globex", status="done")
 
     page = admin_user_client.get("/admin/deals/deal/", {"status__exact": "failed"})
     assert page.status_code == 200
@@ -23,7 +23,7 @@ def test_the_changelist_lists_filters_and_searches(admin_user_client):
 
 
 def test_the_change_page_shows_the_runs_read_only(admin_user_client):
-    run = PipelineRunFactory(stage="segmentation", status="failed", error="no segment fits")
+    run = PipelineRunFactory.create(stage="segmentation", status="failed", error="no segment fits")
 
     page = admin_user_client.get(f"/admin/deals/deal/{run.deal_id}/change/")
 
@@ -40,9 +40,9 @@ def _messages(response) -> list[tuple[str, str]]:
 def test_the_actions_say_what_started_and_what_was_skipped_and_why(
     admin_user_client, enqueued, django_capture_on_commit_callbacks
 ):
-    failed = DealFactory(status="failed", current_stage="appraisal")
-    running = DealFactory(status="running")
-    done = DealFactory(status="done", current_stage="done")
+    failed = DealFactory.create(status="failed", current_stage="appraisal")
+    running = DealFactory.create(status="running")
+    done = DealFactory.create(status="done", current_stage="done")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_user_client.post(
@@ -67,7 +67,7 @@ def test_the_actions_say_what_started_and_what_was_skipped_and_why(
 
 
 def test_an_action_that_starts_nothing_shows_no_success_message(admin_user_client, enqueued):
-    done = DealFactory(status="done", current_stage="done")
+    done = DealFactory.create(status="done", current_stage="done")
 
     response = admin_user_client.post(
         "/admin/deals/deal/",
@@ -84,7 +84,7 @@ def test_an_action_that_starts_nothing_shows_no_success_message(admin_user_clien
 def test_rerun_from_scratch_starts_every_selected_deal_over(
     admin_user_client, enqueued, django_capture_on_commit_callbacks
 ):
-    deals = [DealFactory(status="done", current_stage="done") for _ in range(3)]
+    deals = [DealFactory.create(status="done", current_stage="done") for _ in range(3)]
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_user_client.post(
@@ -109,7 +109,7 @@ def test_the_admin_has_the_sites_own_name(admin_user_client):
 
 
 def test_pipeline_runs_have_a_read_only_admin(admin_user_client):
-    run = PipelineRunFactory()
+    run = PipelineRunFactory.create()
     assert (
         admin_user_client.get(
             "/admin/deals/pipelinerun/", {"status__exact": "succeeded"}
@@ -123,8 +123,8 @@ def test_pipeline_runs_have_a_read_only_admin(admin_user_client):
 
 def test_write_backs_filter_on_errors_and_retry_now_queues_them_again(admin_user_client):
     now = timezone.now()
-    gave_up = DealFactory(hubspot_deal_id="880001", status="failed")
-    sent = DealFactory(hubspot_deal_id="880002", status="done")
+    gave_up = DealFactory.create(hubspot_deal_id="880001", status="failed")
+    sent = DealFactory.create(hubspot_deal_id="880002", status="done")
     for deal, state in ((gave_up, "error"), (sent, "complete")):
         DealWriteback.objects.create(
             deal=deal,
@@ -159,7 +159,7 @@ def test_the_deals_list_fits_1400_px_with_one_line_a_deal(page, django_user_mode
     django_user_model.objects.create_superuser("boss", password="pw")
     long_name = "Harbour View Residential Development Phase Two Refinancing and Extension"
     DealFactory.create_batch(3, name=long_name, status="failed", current_stage="appraisal")
-    DealFactory(name="Short", status="running", current_stage="review")
+    DealFactory.create(name="Short", status="running", current_stage="review")
     log_in(page, path="/admin/deals/deal/", username="boss")
 
     results = page.locator("#changelist .results")

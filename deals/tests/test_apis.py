@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
 
 def test_it_returns_the_deal_with_every_run_of_every_stage(staff_client):
-    deal = DealFactory(amount=None)
+    deal = DealFactory.create(amount=None)
     deal_process(deal_id=deal.id)  # intake fails
     Deal.objects.filter(id=deal.id).update(amount=5, status="pending")
     deal_process(deal_id=deal.id)
@@ -34,7 +34,7 @@ def test_it_returns_the_deal_with_every_run_of_every_stage(staff_client):
 
 
 def test_it_returns_the_passes_newest_first_with_who_started_them(staff_client, enqueued):
-    deal = DealFactory(amount=None)
+    deal = DealFactory.create(amount=None)
     deal_process(deal_id=deal.id)  # intake fails
     staff_client.post(f"/api/deals/{deal.id}/retry/")
     deal_process(deal_id=deal.id)  # fails again: no amount yet
@@ -55,7 +55,7 @@ def test_it_returns_the_passes_newest_first_with_who_started_them(staff_client, 
 def test_process_answers_202_and_starts_over_in_the_operator_lane(
     staff_client, enqueued, django_capture_on_commit_callbacks
 ):
-    deal = DealFactory(status="failed", current_stage="appraisal")
+    deal = DealFactory.create(status="failed", current_stage="appraisal")
 
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(f"/api/deals/{deal.id}/process/")
@@ -69,7 +69,7 @@ def test_process_answers_202_and_starts_over_in_the_operator_lane(
 
 
 def test_retry_answers_202_and_keeps_the_failed_stage(staff_client):
-    deal = DealFactory(status="failed", current_stage="appraisal")
+    deal = DealFactory.create(status="failed", current_stage="appraisal")
 
     response = staff_client.post(f"/api/deals/{deal.id}/retry/")
 
@@ -80,8 +80,8 @@ def test_retry_answers_202_and_keeps_the_failed_stage(staff_client):
 
 @pytest.mark.parametrize("action", ["process", "retry"])
 def test_an_action_on_a_running_deal_answers_409(staff_client, action):
-    deal = DealFactory(status="running", current_stage="review")
-    PipelineRunFactory(deal=deal, stage="review", status="running", ended_at=None)
+    deal = DealFactory.create(status="running", current_stage="review")
+    PipelineRunFactory.create(deal=deal, stage="review", status="running", ended_at=None)
 
     response = staff_client.post(f"/api/deals/{deal.id}/{action}/")
 
@@ -90,7 +90,7 @@ def test_an_action_on_a_running_deal_answers_409(staff_client, action):
 
 
 def test_retry_of_a_done_deal_answers_409_saying_why(staff_client):
-    deal = DealFactory(status="done", current_stage="done")
+    deal = DealFactory.create(status="done", current_stage="done")
     response = staff_client.post(f"/api/deals/{deal.id}/retry/")
     assert response.status_code == 409
     assert response.json()["detail"] == "The deal is done; only a failed deal can be retried."
@@ -105,7 +105,7 @@ def test_an_unknown_deal_answers_404(staff_client, path):
 
 
 def test_anonymous_clients_are_told_to_authenticate(client):
-    deal = DealFactory()
+    deal = DealFactory.create()
     response = client.post(f"/api/deals/{deal.id}/process/")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Token"
@@ -113,7 +113,7 @@ def test_anonymous_clients_are_told_to_authenticate(client):
 
 def test_a_logged_in_non_staff_user_is_forbidden(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("visitor", password="pw"))
-    deal = DealFactory(status="failed")
+    deal = DealFactory.create(status="failed")
     assert client.get(f"/api/deals/{deal.id}/").status_code == 403
     assert client.post(f"/api/deals/{deal.id}/process/").status_code == 403
     deal.refresh_from_db()
@@ -123,7 +123,7 @@ def test_a_logged_in_non_staff_user_is_forbidden(client, django_user_model):
 def test_api_clients_authenticate_with_a_token(django_user_model):
     user = django_user_model.objects.create_user("robot", is_staff=True)
     token = Token.objects.create(user=user)
-    deal = DealFactory()
+    deal = DealFactory.create()
     api = APIClient()
 
     assert api.get(f"/api/deals/{deal.id}/").status_code == 401
@@ -136,7 +136,7 @@ def test_session_posts_need_the_csrf_token(django_user_model):
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(django_user_model.objects.create_user("op", is_staff=True))
-    deal = DealFactory(status="failed")
+    deal = DealFactory.create(status="failed")
     response = client.post(f"/api/deals/{deal.id}/process/")
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
@@ -144,7 +144,7 @@ def test_session_posts_need_the_csrf_token(django_user_model):
 
 def test_a_deal_shows_its_write_back_to_hubspot(staff_client, settings):
     settings.HUBSPOT_WRITEBACK_ENABLED = True
-    deal = DealFactory()
+    deal = DealFactory.create()
     before = staff_client.get(f"/api/deals/{deal.id}/").json()
     deal_process(deal_id=deal.id)
 

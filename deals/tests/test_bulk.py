@@ -36,8 +36,8 @@ def _post(django_capture_on_commit_callbacks):
 
 def test_retry_all_failed_takes_the_failed_deals_the_filters_select(staff_client, sent, _post):
     at_intake = DealFactory.create_batch(3, status="failed", current_stage="intake")
-    DealFactory(status="failed", current_stage="appraisal")  # another stage
-    DealFactory(status="done", current_stage="done")
+    DealFactory.create(status="failed", current_stage="appraisal")  # another stage
+    DealFactory.create(status="done", current_stage="done")
 
     response = _post(staff_client, action="retry", stage="intake")
 
@@ -57,12 +57,12 @@ def test_retry_all_failed_takes_the_failed_deals_the_filters_select(staff_client
 
 def test_rerun_all_takes_every_matching_deal_but_the_running_ones(staff_client, sent, _post):
     acme = [
-        DealFactory(name="Acme one", status="done", current_stage="done"),
-        DealFactory(name="Acme two", status="failed", current_stage="appraisal"),
-        DealFactory(name="ACME three", status="pending", current_stage="review"),
+        DealFactory.create(name="Acme one", status="done", current_stage="done"),
+        DealFactory.create(name="Acme two", status="failed", current_stage="appraisal"),
+        DealFactory.create(name="ACME three", status="pending", current_stage="review"),
     ]
-    busy = DealFactory(name="Acme busy", status="running", current_stage="review")
-    DealFactory(name="Globex", status="done", current_stage="done")
+    busy = DealFactory.create(name="Acme busy", status="running", current_stage="review")
+    DealFactory.create(name="Globex", status="done", current_stage="done")
 
     response = _post(staff_client, action="rerun", q="acme")
 
@@ -77,7 +77,7 @@ def test_rerun_all_takes_every_matching_deal_but_the_running_ones(staff_client, 
 
 
 def test_a_filter_matching_nothing_starts_nothing(staff_client, sent, _post):
-    DealFactory(status="done", current_stage="done")
+    DealFactory.create(status="done", current_stage="done")
 
     response = _post(staff_client, action="retry", status="done")
 
@@ -129,7 +129,7 @@ def test_ten_thousand_deals_start_in_batches_each_its_own_statement(
 
 
 def test_a_bulk_action_needs_a_filter_and_a_known_action(staff_client, sent, _post):
-    DealFactory(status="failed")
+    DealFactory.create(status="failed")
 
     no_filter = _post(staff_client, action="rerun")
     unknown = _post(staff_client, action="delete", status="failed")
@@ -143,8 +143,8 @@ def test_a_bulk_action_needs_a_filter_and_a_known_action(staff_client, sent, _po
 
 def test_the_preview_counts_what_each_action_would_take(staff_client):
     DealFactory.create_batch(2, status="failed", current_stage="intake")
-    DealFactory(status="done", current_stage="done")
-    DealFactory(status="running", current_stage="intake")
+    DealFactory.create(status="done", current_stage="done")
+    DealFactory.create(status="running", current_stage="intake")
 
     by_stage = staff_client.get(URL, {"stage": "intake"}).json()
     by_status = staff_client.get(URL, {"status": "done"}).json()
@@ -236,7 +236,9 @@ def test_the_sweeper_leaves_a_bulk_actions_deals_to_its_feeder_however_long_it_t
     deals_bulk_action(action="retry", status="failed", requested_by="op")
     Deal.objects.filter(status="pending").update(enqueued_at=long_ago)
     bulk_id = _bulk_id()
-    lost = DealFactory(status="pending", enqueued_at=long_ago - timezone.timedelta(minutes=5))
+    lost = DealFactory.create(
+        status="pending", enqueued_at=long_ago - timezone.timedelta(minutes=5)
+    )
     # The feeder waits in the lane behind a long page: it stands for the three.
     celery_app.send_task(
         "deals.tasks.feed_operator_lane",

@@ -46,7 +46,7 @@ def test_new_deals_are_created_pending_and_enqueued_after_commit(
 
 
 def test_an_unchanged_deal_is_left_alone(enqueued):
-    deal = DealFactory(status="done", current_stage="done")
+    deal = DealFactory.create(status="done", current_stage="done")
     incoming = _incoming(
         deal.hubspot_deal_id,
         name=deal.name,
@@ -63,7 +63,7 @@ def test_an_unchanged_deal_is_left_alone(enqueued):
 
 
 def test_a_change_updates_hubspot_fields_and_never_the_pipeline_state(enqueued):
-    deal = DealFactory(status="done", current_stage="done")
+    deal = DealFactory.create(status="done", current_stage="done")
     later = timezone.now() + timedelta(seconds=5)
 
     result = deals_upsert_from_hubspot(
@@ -114,7 +114,7 @@ def test_a_new_deal_starts_its_first_pass_as_new_from_hubspot(enqueued):
 def test_a_fix_in_hubspot_sends_a_failed_deal_round_again_from_the_failed_stage(
     enqueued, django_capture_on_commit_callbacks
 ):
-    first = PipelinePassFactory(deal__status="failed", deal__current_stage="appraisal")
+    first = PipelinePassFactory.create(deal__status="failed", deal__current_stage="appraisal")
     deal = first.deal
     later = timezone.now() + timedelta(seconds=5)
 
@@ -141,7 +141,7 @@ def test_a_fix_in_hubspot_sends_a_failed_deal_round_again_from_the_failed_stage(
 def test_an_unchanged_repoll_of_a_failed_deal_starts_nothing(
     enqueued, django_capture_on_commit_callbacks
 ):
-    deal = PipelinePassFactory(deal__status="failed", deal__current_stage="intake").deal
+    deal = PipelinePassFactory.create(deal__status="failed", deal__current_stage="intake").deal
     same = _incoming(
         deal.hubspot_deal_id,
         name=deal.name,
@@ -165,7 +165,7 @@ def test_a_change_to_a_done_deal_reruns_it_only_when_configured(
     settings, enqueued, rerun_done, expected
 ):
     settings.PIPELINE_RERUN_DONE_ON_CHANGE = rerun_done
-    deal = PipelinePassFactory(deal__status="done", deal__current_stage="done").deal
+    deal = PipelinePassFactory.create(deal__status="done", deal__current_stage="done").deal
 
     result = _upsert(_incoming(deal.hubspot_deal_id, amount=Decimal("99.00")))
 
@@ -182,7 +182,7 @@ def test_a_change_to_a_done_deal_reruns_it_only_when_configured(
 
 @pytest.mark.parametrize("status", ["pending", "running"])
 def test_a_change_to_a_deal_in_the_pipeline_keeps_its_pass_and_state(enqueued, status):
-    first = PipelinePassFactory(deal__status=status, deal__current_stage="segmentation")
+    first = PipelinePassFactory.create(deal__status=status, deal__current_stage="segmentation")
 
     result = _upsert(_incoming(first.deal.hubspot_deal_id, name="Renamed"))
 
@@ -198,8 +198,8 @@ def test_a_change_to_a_deal_in_the_pipeline_keeps_its_pass_and_state(enqueued, s
 def test_one_batch_creates_updates_and_restarts_in_a_single_statement(
     enqueued, django_assert_num_queries
 ):
-    failed = PipelinePassFactory(deal__status="failed").deal
-    done = PipelinePassFactory(deal__status="done", deal__current_stage="done").deal
+    failed = PipelinePassFactory.create(deal__status="failed").deal
+    done = PipelinePassFactory.create(deal__status="done", deal__current_stage="done").deal
 
     with django_assert_num_queries(1):
         result = _upsert(

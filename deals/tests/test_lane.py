@@ -45,7 +45,9 @@ def _started_in(pass_: PipelinePass) -> bool:
 
 
 def test_a_retried_deal_starts_ahead_of_a_1000_deal_backlog(celery_worker):
-    failed = PipelinePassFactory(deal__status="failed", deal__current_stage="segmentation").deal
+    failed = PipelinePassFactory.create(
+        deal__status="failed", deal__current_stage="segmentation"
+    ).deal
     _backlog()
     celery_worker(concurrency=2, include="deals.tests.worker_stages", env=SLOW_INTAKE)
     wait_until(lambda: _queued("celery") < BACKLOG, timeout=60, what="the backlog to start")
@@ -65,7 +67,7 @@ def test_a_retried_deal_starts_ahead_of_a_1000_deal_backlog(celery_worker):
 def test_a_bulk_action_goes_through_the_lane_in_pages_ahead_of_the_backlog(celery_worker, settings):
     settings.PIPELINE_OPERATOR_PAGE_SIZE = 10
     failed = [
-        PipelinePassFactory(
+        PipelinePassFactory.create(
             deal__status="failed", deal__current_stage="appraisal", deal__name=f"Bulk {n}"
         ).deal
         for n in range(30)
@@ -96,7 +98,7 @@ def test_a_bulk_action_goes_through_the_lane_in_pages_ahead_of_the_backlog(celer
 
 def test_a_click_through_the_api_goes_to_the_lane(django_user_model):
     celery_app.control.purge()
-    deal = PipelinePassFactory(deal__status="failed").deal
+    deal = PipelinePassFactory.create(deal__status="failed").deal
     client = Client()
     client.force_login(django_user_model.objects.create_user("op", is_staff=True))
 

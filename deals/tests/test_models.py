@@ -13,19 +13,19 @@ def test_it_requires_a_hubspot_deal_id():
 
 
 def test_it_refuses_a_second_deal_with_the_same_hubspot_id():
-    DealFactory(hubspot_deal_id="123")
+    DealFactory.create(hubspot_deal_id="123")
     with pytest.raises(IntegrityError), transaction.atomic():
-        DealFactory(hubspot_deal_id="123")
+        DealFactory.create(hubspot_deal_id="123")
 
 
 def test_it_refuses_two_rows_for_one_attempt_at_a_stage():
-    run = PipelineRunFactory(attempt=1)
+    run = PipelineRunFactory.create(attempt=1)
     with pytest.raises(IntegrityError), transaction.atomic():
-        PipelineRunFactory(deal=run.deal, stage=run.stage, attempt=1)
+        PipelineRunFactory.create(deal=run.deal, stage=run.stage, attempt=1)
 
 
 def test_new_deals_wait_at_intake():
-    deal = DealFactory()
+    deal = DealFactory.create()
     assert (deal.status, deal.current_stage) == ("pending", "intake")
 
 

@@ -140,13 +140,15 @@ def test_every_endpoint_describes_its_request_response_and_error_bodies(schema):
 
 def test_real_queue_answers_match_their_documented_bodies(schema, staff_client):
     t0 = timezone.now() - timedelta(minutes=3)
-    failed = DealFactory(status="failed", current_stage="segmentation", name="")
-    PipelineRunFactory(deal=failed, stage="intake", attempt=1, started_at=t0)
-    PipelineRunFactory(
+    failed = DealFactory.create(status="failed", current_stage="segmentation", name="")
+    PipelineRunFactory.create(deal=failed, stage="intake", attempt=1, started_at=t0)
+    PipelineRunFactory.create(
         deal=failed, stage="segmentation", attempt=1, status="failed", error="no", started_at=t0
     )
-    running = DealFactory(status="running")
-    PipelineRunFactory(deal=running, stage="intake", status="running", ended_at=None, attempt=1)
+    running = DealFactory.create(status="running")
+    PipelineRunFactory.create(
+        deal=running, stage="intake", status="running", ended_at=None, attempt=1
+    )
     DealFactory.create_batch(2)
 
     _assert_documented(schema, "get", "/api/queue/deals/", staff_client.get("/api/queue/deals/"))
@@ -159,8 +161,8 @@ def test_real_queue_answers_match_their_documented_bodies(schema, staff_client):
 
 
 def test_real_deal_answers_match_their_documented_bodies(schema, staff_client, no_broker):
-    deal = DealFactory(status="failed", amount=None)
-    PipelineRunFactory(deal=deal, stage="intake", status="failed", error="missing amount")
+    deal = DealFactory.create(status="failed", amount=None)
+    PipelineRunFactory.create(deal=deal, stage="intake", status="failed", error="missing amount")
 
     _assert_documented(
         schema, "get", "/api/deals/{deal_id}/", staff_client.get(f"/api/deals/{deal.id}/")

@@ -23,7 +23,7 @@ def _runs(deal: Deal) -> list[tuple[str, int, str]]:
 
 
 def test_it_takes_a_deal_through_every_stage_to_done():
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     deal_process(deal_id=deal.id)
 
@@ -34,7 +34,7 @@ def test_it_takes_a_deal_through_every_stage_to_done():
 
 
 def test_it_stops_at_the_failed_stage_and_records_the_error():
-    deal = DealFactory(amount=None)
+    deal = DealFactory.create(amount=None)
 
     deal_process(deal_id=deal.id)
 
@@ -51,7 +51,7 @@ def test_a_crashing_stage_fails_the_deal_with_the_exception(use_stage):
         raise KeyError("segment")
 
     use_stage("segmentation", broken)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     deal_process(deal_id=deal.id)
 
@@ -67,7 +67,7 @@ def test_a_transient_error_waits_pending_with_the_retry_due_on_the_run(use_stage
         raise RetryableStageError("appraisal service busy")
 
     use_stage("appraisal", busy)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     retry_in = deal_process(deal_id=deal.id)
 
@@ -90,7 +90,7 @@ def test_each_retry_is_its_own_run_and_backs_off(use_stage, settings):
             raise RetryableStageError("appraisal service busy")
 
     use_stage("appraisal", flaky)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     waits = [deal_process(deal_id=deal.id) for _ in range(3)]
 
@@ -110,7 +110,7 @@ def test_it_gives_up_after_three_transient_failures(use_stage):
         raise RetryableStageError("appraisal service busy")
 
     use_stage("appraisal", always_busy)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     waits = [deal_process(deal_id=deal.id) for _ in range(4)]
 
@@ -131,7 +131,7 @@ def test_after_an_operator_retry_the_transient_attempts_start_again(use_stage):
         raise RetryableStageError("appraisal service busy")
 
     use_stage("appraisal", always_busy)
-    deal = DealFactory()
+    deal = DealFactory.create()
     for _ in range(3):
         deal_process(deal_id=deal.id)
     deal_retry(deal_id=deal.id, requested_by="alice")
@@ -147,7 +147,7 @@ def test_it_resumes_at_the_failed_stage(use_stage):
         raise StageError("categories not loaded")
 
     use_stage("categorization", not_yet)
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)
     use_stage("categorization", lambda deal: None)
 
@@ -168,7 +168,7 @@ def test_it_resumes_at_the_failed_stage(use_stage):
 
 
 def test_a_rerun_starts_over_and_keeps_the_history():
-    deal = DealFactory(amount=None)
+    deal = DealFactory.create(amount=None)
     deal_process(deal_id=deal.id)
     Deal.objects.filter(id=deal.id).update(amount=Decimal("10"))  # fixed upstream
 
@@ -184,7 +184,7 @@ def test_a_rerun_starts_over_and_keeps_the_history():
 
 
 def test_a_second_job_for_a_finished_deal_does_nothing():
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)
 
     deal_process(deal_id=deal.id)
@@ -193,10 +193,12 @@ def test_a_second_job_for_a_finished_deal_does_nothing():
 
 
 def test_it_closes_the_run_a_dead_worker_left_and_runs_the_stage_again():
-    deal = DealFactory(status="running", current_stage="appraisal")
+    deal = DealFactory.create(status="running", current_stage="appraisal")
     for stage in STAGE_ORDER[:3]:
-        PipelineRunFactory(deal=deal, stage=stage, attempt=1)
-    PipelineRunFactory(deal=deal, stage="appraisal", attempt=1, status="running", ended_at=None)
+        PipelineRunFactory.create(deal=deal, stage=stage, attempt=1)
+    PipelineRunFactory.create(
+        deal=deal, stage="appraisal", attempt=1, status="running", ended_at=None
+    )
 
     deal_process(deal_id=deal.id)
 
@@ -209,13 +211,15 @@ def test_it_closes_the_run_a_dead_worker_left_and_runs_the_stage_again():
 
 def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
     settings.PIPELINE_MAX_LOST_WORKERS = 3
-    deal = DealFactory(status="running", current_stage="segmentation")
-    PipelineRunFactory(deal=deal, stage="intake", attempt=1)
+    deal = DealFactory.create(status="running", current_stage="segmentation")
+    PipelineRunFactory.create(deal=deal, stage="intake", attempt=1)
     for attempt in (1, 2):
-        PipelineRunFactory(
+        PipelineRunFactory.create(
             deal=deal, stage="segmentation", attempt=attempt, status="failed", error=WORKER_LOST
         )
-    PipelineRunFactory(deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None)
+    PipelineRunFactory.create(
+        deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None
+    )
 
     deal_process(deal_id=deal.id)
 
@@ -242,7 +246,7 @@ def test_a_lost_database_connection_is_retried_as_a_new_run(use_stage):
             other.close()
 
     use_stage("categorization", cut_connection_once)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     with pytest.raises(OperationalError):
         deal_process(deal_id=deal.id)
@@ -278,7 +282,7 @@ def test_a_second_job_gives_way_while_the_deal_is_being_processed(use_stage):
         assert release.wait(timeout=30)
 
     use_stage("intake", blocking_intake)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     first = _in_thread(deal_process, deal_id=deal.id)
     assert entered.wait(timeout=30)
@@ -323,7 +327,7 @@ def test_a_rerun_is_refused_while_the_deal_is_running(use_stage):
         assert release.wait(timeout=30)
 
     use_stage("review", blocking_review)
-    deal = DealFactory()
+    deal = DealFactory.create()
     worker = _in_thread(deal_process, deal_id=deal.id)
     assert entered.wait(timeout=30)
 
@@ -344,7 +348,7 @@ def test_a_stage_past_the_soft_time_limit_fails_the_deal_saying_so(use_stage, se
         raise SoftTimeLimitExceeded()
 
     use_stage("review", too_slow)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     deal_process(deal_id=deal.id)
 
@@ -356,17 +360,21 @@ def test_a_stage_past_the_soft_time_limit_fails_the_deal_saying_so(use_stage, se
 
 def test_after_a_retry_the_lost_worker_count_starts_again(settings):
     settings.PIPELINE_MAX_LOST_WORKERS = 3
-    deal = DealFactory(status="running", current_stage="segmentation")
-    PipelineRunFactory(deal=deal, stage="intake", attempt=1)
+    deal = DealFactory.create(status="running", current_stage="segmentation")
+    PipelineRunFactory.create(deal=deal, stage="intake", attempt=1)
     for attempt in (1, 2):
-        PipelineRunFactory(
+        PipelineRunFactory.create(
             deal=deal, stage="segmentation", attempt=attempt, status="failed", error=WORKER_LOST
         )
-    PipelineRunFactory(deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None)
+    PipelineRunFactory.create(
+        deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None
+    )
     deal_process(deal_id=deal.id)  # gives up: the third lost worker in a row
     deal_retry(deal_id=deal.id, requested_by="alice")
     # The retried attempt loses its worker once more: one loss, not a fourth in a row.
-    PipelineRunFactory(deal=deal, stage="segmentation", attempt=4, status="running", ended_at=None)
+    PipelineRunFactory.create(
+        deal=deal, stage="segmentation", attempt=4, status="running", ended_at=None
+    )
     Deal.objects.filter(id=deal.id).update(status="running")
 
     deal_process(deal_id=deal.id)
@@ -388,7 +396,7 @@ def test_the_job_retries_a_transient_stage_error_through_celery(use_stage):
             raise RetryableStageError("appraisal service busy")
 
     use_stage("appraisal", flaky)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     process_deal.apply(args=[str(deal.id)])  # eager: Celery runs its retries inline
 
@@ -409,7 +417,7 @@ def test_the_job_retries_a_database_error_and_each_attempt_is_its_own_run(use_st
             raise OperationalError("server closed the connection unexpectedly")
 
     use_stage("segmentation", flaky_database)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     process_deal.apply(args=[str(deal.id)])  # eager: Celery runs its retries inline
 
@@ -422,7 +430,7 @@ def test_the_job_retries_a_database_error_and_each_attempt_is_its_own_run(use_st
 
 # ------------------------------------------------------------------------------ passes
 def test_every_run_is_recorded_in_the_deals_current_pass():
-    first = PipelinePassFactory(deal__amount=None)
+    first = PipelinePassFactory.create(deal__amount=None)
     deal = first.deal
     deal_process(deal_id=deal.id)  # intake fails
     Deal.objects.filter(id=deal.id).update(amount=Decimal("10"))
@@ -439,7 +447,7 @@ def test_every_run_is_recorded_in_the_deals_current_pass():
 
 
 def test_a_deal_that_came_in_without_a_pass_gets_its_first_one_when_it_runs():
-    deal = DealFactory(first_pass=False)  # as a shell or a bulk insert makes it: no pass
+    deal = DealFactory.create(first_pass=False)  # as a shell or a bulk insert makes it: no pass
     assert deal.current_pass_id is None
 
     deal_process(deal_id=deal.id)
@@ -455,7 +463,7 @@ def test_a_pass_started_after_a_job_read_the_deal_is_not_claimed_under_the_old_o
 ):
     """A re-run of a pending deal lands between the runner's read and its claim: the runner
     reads again and records its runs in the new pass."""
-    first = PipelinePassFactory(deal__status="pending")
+    first = PipelinePassFactory.create(deal__status="pending")
     deal = first.deal
     from deals import pipeline
 

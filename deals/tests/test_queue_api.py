@@ -21,10 +21,10 @@ def api(django_user_model) -> APIClient:
 
 
 def _done_deal(**fields) -> Deal:
-    deal = DealFactory(status="done", current_stage="done", **fields)
+    deal = DealFactory.create(status="done", current_stage="done", **fields)
     t0 = timezone.now() - timedelta(minutes=1)
     for n, stage in enumerate(STAGE_ORDER):
-        PipelineRunFactory(
+        PipelineRunFactory.create(
             deal=deal,
             stage=stage,
             attempt=1,
@@ -86,7 +86,7 @@ def test_a_page_answers_with_exactly_two_queries(api, django_assert_num_queries,
     Deal.objects.bulk_create(Deal(hubspot_deal_id=f"77{n}") for n in range(limit + 1))
     busy = _done_deal()
     for attempt in range(2, 30):
-        PipelineRunFactory(deal=busy, stage="intake", attempt=attempt)
+        PipelineRunFactory.create(deal=busy, stage="intake", attempt=attempt)
 
     with django_assert_num_queries(2):
         response = api.get(URL, {"limit": limit})
@@ -119,8 +119,10 @@ def test_an_unknown_status_or_stage_answers_400_naming_it(staff_client, field):
 
 
 def test_filters_apply_and_blank_filters_mean_none(staff_client):
-    failed = DealFactory(hubspot_deal_id="4440001", status="failed", current_stage="appraisal")
-    DealFactory(hubspot_deal_id="4440002", status="done", current_stage="done")
+    failed = DealFactory.create(
+        hubspot_deal_id="4440001", status="failed", current_stage="appraisal"
+    )
+    DealFactory.create(hubspot_deal_id="4440002", status="done", current_stage="done")
 
     def ids(**params) -> list[str]:
         response = staff_client.get(URL, params)
@@ -133,9 +135,9 @@ def test_filters_apply_and_blank_filters_mean_none(staff_client):
 
 
 def test_a_plain_iso_timestamp_is_accepted_as_before(staff_client):
-    old = DealFactory()
+    old = DealFactory.create()
     Deal.objects.filter(id=old.id).update(updated_at=timezone.now() - timedelta(days=1))
-    DealFactory()
+    DealFactory.create()
 
     response = staff_client.get(URL, {"before": (timezone.now() - timedelta(hours=1)).isoformat()})
 
@@ -155,8 +157,8 @@ def test_an_unchanged_page_answers_304_with_no_body(staff_client):
 
 
 def test_a_running_deal_stays_304_while_its_duration_grows(staff_client):
-    deal = DealFactory(status="running", current_stage="segmentation")
-    PipelineRunFactory(
+    deal = DealFactory.create(status="running", current_stage="segmentation")
+    PipelineRunFactory.create(
         deal=deal,
         stage="segmentation",
         status="running",
@@ -181,7 +183,7 @@ def test_two_pages_of_one_queue_have_different_etags(staff_client):
 
 def test_counts_answer_every_status_and_the_total(staff_client):
     DealFactory.create_batch(2, status="done")
-    DealFactory(status="pending")
+    DealFactory.create(status="pending")
 
     response = staff_client.get("/api/queue/counts/")
 
@@ -215,8 +217,10 @@ def test_the_queue_is_for_staff_only(client, django_user_model, url):
 
 def test_timestamps_read_exactly_as_in_the_deal_endpoint(staff_client):
     whole_second = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
-    deal = DealFactory(created_at=whole_second)
-    PipelineRunFactory(deal=deal, started_at=whole_second, ended_at=whole_second.replace(second=7))
+    deal = DealFactory.create(created_at=whole_second)
+    PipelineRunFactory.create(
+        deal=deal, started_at=whole_second, ended_at=whole_second.replace(second=7)
+    )
 
     [item] = staff_client.get(URL).json()["items"]
     detail = staff_client.get(f"/api/deals/{deal.id}/").json()

@@ -43,7 +43,7 @@ def _incoming(hubspot_deal_id: str, **changes) -> DealFromHubspot:
 
 def test_counts_read_in_one_query_by_status_and_by_stage(django_assert_num_queries):
     DealFactory.create_batch(2, status="failed", current_stage="appraisal")
-    DealFactory(status="running", current_stage="intake")
+    DealFactory.create(status="running", current_stage="intake")
 
     with django_assert_num_queries(1):
         counts = deal_counts()
@@ -62,7 +62,7 @@ def test_counts_read_in_one_query_by_status_and_by_stage(django_assert_num_queri
 
 
 def test_the_upsert_counts_new_deals_once_and_changed_ones_not_again(enqueued):
-    DealFactory(hubspot_deal_id="4001", status="done", current_stage="done")
+    DealFactory.create(hubspot_deal_id="4001", status="done", current_stage="done")
 
     deals_upsert_from_hubspot(
         deals=[_incoming("4001", name="Renamed"), _incoming("4002"), _incoming("4003")],
@@ -77,7 +77,7 @@ def test_the_upsert_counts_new_deals_once_and_changed_ones_not_again(enqueued):
 
 def test_the_pipeline_moves_the_counts_with_every_step(use_stage, settings):
     settings.PIPELINE_MAX_ATTEMPTS = 3
-    done, failed, waiting = DealFactory(), DealFactory(), DealFactory()
+    done, failed, waiting = DealFactory.create(), DealFactory.create(), DealFactory.create()
 
     def appraisal(deal: Deal) -> None:
         if deal.id == failed.id:
@@ -124,14 +124,14 @@ def test_a_sweep_that_gives_up_on_a_deal_keeps_the_counts_exact(settings, enqueu
     settings.PIPELINE_MAX_LOST_WORKERS = 2
     settings.CELERY_TASK_TIME_LIMIT = 60
     long_ago = timezone.now() - timedelta(hours=1)
-    deal = DealFactory(status="running", current_stage="segmentation")
-    PipelineRunFactory(
+    deal = DealFactory.create(status="running", current_stage="segmentation")
+    PipelineRunFactory.create(
         deal=deal, stage="segmentation", attempt=1, status="failed", error=WORKER_LOST
     )
-    PipelineRunFactory(
+    PipelineRunFactory.create(
         deal=deal, stage="segmentation", attempt=2, status="running", started_at=long_ago
     )
-    stuck = DealFactory(status="pending")
+    stuck = DealFactory.create(status="pending")
     Deal.objects.filter(id=stuck.id).update(enqueued_at=long_ago, created_at=long_ago)
 
     result = deals_sweep_stuck()
@@ -158,11 +158,11 @@ def test_bulk_updates_deletes_and_raw_sql_keep_the_counts_exact():
 
 
 def test_a_rolled_back_move_leaves_the_counts_as_they_were():
-    deal = DealFactory(status="failed", current_stage="intake")
+    deal = DealFactory.create(status="failed", current_stage="intake")
 
     with pytest.raises(RuntimeError), transaction.atomic():
         Deal.objects.filter(id=deal.id).update(status="pending")
-        DealFactory()
+        DealFactory.create()
         raise RuntimeError("changed our mind")
 
     assert deal_counts().by_status["failed"] == 1

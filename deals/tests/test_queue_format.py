@@ -63,8 +63,8 @@ def _incoming(deal: Deal, **changes) -> DealFromHubspot:
 
 
 def test_an_unchanged_poll_answers_304_after_the_first_query_alone(api, django_assert_num_queries):
-    deal = DealFactory(status="done", current_stage="done")
-    PipelineRunFactory(deal=deal)
+    deal = DealFactory.create(status="done", current_stage="done")
+    PipelineRunFactory.create(deal=deal)
     poller = Poller(api)
 
     with django_assert_num_queries(1) as queries:
@@ -85,8 +85,8 @@ def test_a_changed_page_answers_200_with_exactly_two_queries(api, django_assert_
 
 
 def test_every_change_on_the_page_answers_200_and_nothing_else_does(api, enqueued):
-    deal = DealFactory(name="Acme")
-    other = DealFactory()
+    deal = DealFactory.create(name="Acme")
+    other = DealFactory.create()
     poller = Poller(api)
 
     def changed() -> bool:
@@ -118,15 +118,17 @@ def test_every_change_on_the_page_answers_200_and_nothing_else_does(api, enqueue
     assert changed(), "the name changed back"
     deals_upsert_from_hubspot(deals=[_incoming(other)], now=timezone.now(), source="test")
     assert not changed(), "an unchanged re-poll of HubSpot"
-    DealFactory()
+    DealFactory.create()
     assert changed(), "a new deal entering the first page"
     Deal.objects.filter(id=other.id).delete()
     assert changed(), "a deal gone"
 
 
 def test_runs_a_dead_worker_left_open_change_the_page_when_closed(api):
-    deal = DealFactory(status="running", current_stage="segmentation")
-    run = PipelineRunFactory(deal=deal, stage="segmentation", status="running", ended_at=None)
+    deal = DealFactory.create(status="running", current_stage="segmentation")
+    run = PipelineRunFactory.create(
+        deal=deal, stage="segmentation", status="running", ended_at=None
+    )
     poller = Poller(api)
 
     assert deal_close_lost_runs(deal=deal) == 1
@@ -139,15 +141,15 @@ def test_runs_a_dead_worker_left_open_change_the_page_when_closed(api):
 def test_a_next_page_appearing_below_changes_the_page(api):
     DealFactory.create_batch(2)
     poller = Poller(api, limit=2)
-    older = DealFactory()
+    older = DealFactory.create()
     Deal.objects.filter(id=older.id).update(updated_at=timezone.now() - timedelta(days=1))
 
     assert poller.poll() == 200  # the same two deals, now with a next_before
 
 
 def test_a_filtered_page_ignores_changes_outside_its_filter(api):
-    failed = DealFactory(status="failed", current_stage="intake", amount=None)
-    done = DealFactory(status="done", current_stage="done", amount=Decimal("10.00"))
+    failed = DealFactory.create(status="failed", current_stage="intake", amount=None)
+    done = DealFactory.create(status="done", current_stage="done", amount=Decimal("10.00"))
     poller = Poller(api, status="failed")
 
     deal_rerun(deal_id=done.id, requested_by="operator")
@@ -160,7 +162,7 @@ def test_browsers_get_the_browsable_page_with_its_own_etag(
     api, monkeypatch, django_assert_num_queries
 ):
     monkeypatch.setattr(DealQueueViewSet, "renderer_classes", [JSONRenderer, BrowsableAPIRenderer])
-    DealFactory(name="Harbour View")
+    DealFactory.create(name="Harbour View")
 
     with django_assert_num_queries(2):
         html = api.get(URL, headers={"Accept": "text/html"})

@@ -71,7 +71,7 @@ def _dots(page: Page, deal: Deal) -> list[str | None]:
 
 
 def _processed(**fields) -> Deal:
-    deal = DealFactory(**fields)
+    deal = DealFactory.create(**fields)
     deal_process(deal_id=deal.id)  # in this process: no demo pause, done at once
     deal.refresh_from_db()
     return deal
@@ -98,7 +98,7 @@ def test_an_operator_logs_in_and_watches_a_deal_go_from_pending_to_done(page, ce
     expect(page.get_by_role("switch", name="Live")).to_be_checked()
     expect(page.locator("#last-updated")).to_have_text(re.compile(r"Last updated \d"))
 
-    arriving = DealFactory(name="Arriving Co")
+    arriving = DealFactory.create(name="Arriving Co")
     expect(_row(page, arriving).locator(".pill")).to_have_text("pending")  # the next poll
     assert _dots(page, arriving) == ["pending"] * 4
 
@@ -122,9 +122,9 @@ def test_an_operator_logs_in_and_watches_a_deal_go_from_pending_to_done(page, ce
 @browser_test
 @pytest.mark.usefixtures("operator")
 def test_filters_and_search_narrow_the_rows_and_stay_in_the_url(page):
-    roof = DealFactory(name="Acme Roof", status="failed", current_stage="appraisal")
-    windows = DealFactory(name="Acme Windows")
-    bolt = DealFactory(name="Bolt Inc", status="done", current_stage="done")
+    roof = DealFactory.create(name="Acme Roof", status="failed", current_stage="appraisal")
+    windows = DealFactory.create(name="Acme Windows")
+    bolt = DealFactory.create(name="Bolt Inc", status="done", current_stage="done")
     _log_in(page)
     expect(page.locator("#rows tr")).to_have_count(3)
 
@@ -187,7 +187,7 @@ def _set_visibility(page: Page, state: str) -> None:
 @browser_test
 @pytest.mark.usefixtures("operator")
 def test_live_off_pauses_polling_and_a_hidden_tab_does_not_poll(page):
-    DealFactory()
+    DealFactory.create()
     page.clock.install()  # the page's timers run only when the test moves its clock
     page.add_init_script(
         """
@@ -234,7 +234,7 @@ def _passes(page: Page) -> list[list]:
 def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(page, celery_worker):
     celery_worker(concurrency=1, env=SLOW_STAGES)
     deal = _processed(name="Rerun Me")
-    DealFactory(name="Someone Else")
+    DealFactory.create(name="Someone Else")
     _log_in(page)
 
     _row(page, deal).locator("td.name").click()
@@ -305,10 +305,12 @@ def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(pa
 @browser_test
 @pytest.mark.usefixtures("operator")
 def test_the_buttons_match_the_deals_state_and_say_what_happened_in_plain_words(page):
-    running = PipelinePassFactory(deal__status="running", deal__current_stage="review").deal
-    PipelineRunFactory(deal=running, stage="review", status="running", ended_at=None)
-    failed = PipelinePassFactory(deal__status="failed", deal__current_stage="appraisal").deal
-    PipelineRunFactory(deal=failed, stage="appraisal", status="failed", error="no comparables")
+    running = PipelinePassFactory.create(deal__status="running", deal__current_stage="review").deal
+    PipelineRunFactory.create(deal=running, stage="review", status="running", ended_at=None)
+    failed = PipelinePassFactory.create(deal__status="failed", deal__current_stage="appraisal").deal
+    PipelineRunFactory.create(
+        deal=failed, stage="appraisal", status="failed", error="no comparables"
+    )
     _log_in(page)
 
     # The running row says where the deal is, by name.
@@ -355,7 +357,7 @@ def test_the_buttons_match_the_deals_state_and_say_what_happened_in_plain_words(
 @browser_test
 @pytest.mark.usefixtures("operator")
 def test_every_control_is_labelled_and_reachable_by_keyboard(page):
-    deal = DealFactory(name="Keyboard Co")
+    deal = DealFactory.create(name="Keyboard Co")
     _log_in(page)
     expect(_row(page, deal)).to_be_visible()
 
@@ -471,8 +473,8 @@ def test_the_strip_shows_the_last_sync_and_a_banner_when_syncs_fail(page, settin
 @pytest.mark.usefixtures("operator")
 def test_bulk_actions_by_filter_confirm_with_the_count_and_say_what_started(page):
     at_intake = DealFactory.create_batch(3, status="failed", current_stage="intake")
-    DealFactory(status="failed", current_stage="appraisal")
-    DealFactory(status="done", current_stage="done")
+    DealFactory.create(status="failed", current_stage="appraisal")
+    DealFactory.create(status="done", current_stage="done")
     _log_in(page)
 
     bulk = page.get_by_role("group", name="Bulk actions on the deals these filters select")

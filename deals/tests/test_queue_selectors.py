@@ -52,7 +52,7 @@ def test_it_never_skips_or_repeats_a_deal_across_pages_when_500_share_one_update
 def test_pages_are_newest_updated_first_with_the_id_breaking_ties():
     now = timezone.now()
     deals = _bulk_deals(4, updated_at=now)
-    late = DealFactory()  # auto_now: updated after the others
+    late = DealFactory.create()  # auto_now: updated after the others
 
     ids = [deal.id for deal in deal_queue_page(limit=10).deals]
 
@@ -62,9 +62,9 @@ def test_pages_are_newest_updated_first_with_the_id_breaking_ties():
 @pytest.mark.parametrize("limit", [1, 7, 200])
 def test_a_page_costs_exactly_two_queries_whatever_its_size(django_assert_num_queries, limit):
     _bulk_deals(205)
-    busy = DealFactory()
+    busy = DealFactory.create()
     for attempt in range(1, 41):  # a deal re-run many times still costs no extra query
-        PipelineRunFactory(deal=busy, stage=STAGE_ORDER[attempt % 6], attempt=attempt)
+        PipelineRunFactory.create(deal=busy, stage=STAGE_ORDER[attempt % 6], attempt=attempt)
 
     with django_assert_num_queries(2):
         page = deal_queue_page(limit=limit)
@@ -93,15 +93,15 @@ def test_the_keyset_condition_is_a_range_on_the_updated_id_index():
 
 def test_each_step_is_its_stages_latest_run_by_started_at_and_a_stage_never_run_is_pending():
     t0 = timezone.now() - timedelta(minutes=10)
-    deal = DealFactory(status="running", current_stage="segmentation")
+    deal = DealFactory.create(status="running", current_stage="segmentation")
     # The later attempt is inserted first: "latest" is by started_at, not by insertion.
-    retried = PipelineRunFactory(
+    retried = PipelineRunFactory.create(
         deal=deal, stage="intake", attempt=2, started_at=t0 + timedelta(seconds=2)
     )
-    PipelineRunFactory(
+    PipelineRunFactory.create(
         deal=deal, stage="intake", attempt=1, status="failed", error="flaky", started_at=t0
     )
-    running = PipelineRunFactory(
+    running = PipelineRunFactory.create(
         deal=deal,
         stage="segmentation",
         attempt=1,
@@ -124,11 +124,11 @@ def test_each_step_is_its_stages_latest_run_by_started_at_and_a_stage_never_run_
 
 
 def test_a_failed_step_carries_its_error_in_full():
-    deal = DealFactory(status="failed", current_stage="appraisal")
+    deal = DealFactory.create(status="failed", current_stage="appraisal")
     for attempt, stage in enumerate(STAGE_ORDER[:3], start=1):
-        PipelineRunFactory(deal=deal, stage=stage, attempt=attempt)
+        PipelineRunFactory.create(deal=deal, stage=stage, attempt=attempt)
     error = "appraisal service said no\n" + "x" * 5000
-    PipelineRunFactory(deal=deal, stage="appraisal", attempt=4, status="failed", error=error)
+    PipelineRunFactory.create(deal=deal, stage="appraisal", attempt=4, status="failed", error=error)
 
     [item] = deal_queue_page(limit=10).deals
 
@@ -137,10 +137,10 @@ def test_a_failed_step_carries_its_error_in_full():
 
 
 def test_review_and_done_never_appear_in_steps_though_current_stage_may_be_done():
-    deal = DealFactory(status="done", current_stage="done")
+    deal = DealFactory.create(status="done", current_stage="done")
     t0 = timezone.now() - timedelta(minutes=5)
     for n, stage in enumerate(STAGE_ORDER):
-        PipelineRunFactory(deal=deal, stage=stage, started_at=t0 + timedelta(seconds=n))
+        PipelineRunFactory.create(deal=deal, stage=stage, started_at=t0 + timedelta(seconds=n))
 
     [item] = deal_queue_page(limit=10).deals
 
@@ -155,24 +155,24 @@ def test_review_and_done_never_appear_in_steps_though_current_stage_may_be_done(
 
 def test_duration_runs_from_the_first_start_to_the_last_end_or_to_now_while_running():
     t0 = timezone.now() - timedelta(minutes=30)
-    closed = DealFactory(status="done", current_stage="done")
-    PipelineRunFactory(deal=closed, stage="intake", started_at=t0, ended_at=t0)
-    PipelineRunFactory(
+    closed = DealFactory.create(status="done", current_stage="done")
+    PipelineRunFactory.create(deal=closed, stage="intake", started_at=t0, ended_at=t0)
+    PipelineRunFactory.create(
         deal=closed,
         stage="done",  # not a step, but the deal's last run: the duration ends with it
         started_at=t0 + timedelta(seconds=80),
         ended_at=t0 + timedelta(seconds=90),
     )
-    running = DealFactory(status="running", current_stage="segmentation")
-    PipelineRunFactory(deal=running, stage="intake", started_at=t0, ended_at=t0)
-    PipelineRunFactory(
+    running = DealFactory.create(status="running", current_stage="segmentation")
+    PipelineRunFactory.create(deal=running, stage="intake", started_at=t0, ended_at=t0)
+    PipelineRunFactory.create(
         deal=running,
         stage="segmentation",
         status="running",
         started_at=t0 + timedelta(seconds=5),
         ended_at=None,
     )
-    fresh = DealFactory()
+    fresh = DealFactory.create()
 
     items = {deal.id: deal for deal in deal_queue_page(limit=10).deals}
     later = t0 + timedelta(seconds=75)
@@ -185,12 +185,18 @@ def test_duration_runs_from_the_first_start_to_the_last_end_or_to_now_while_runn
 
 
 def test_status_stage_and_search_filters_apply_together():
-    target = DealFactory(
+    target = DealFactory.create(
         hubspot_deal_id="5550001", name="Acme Roof", status="failed", current_stage="appraisal"
     )
-    DealFactory(hubspot_deal_id="5550002", name="Acme Roof", status="done", current_stage="done")
-    DealFactory(hubspot_deal_id="5550003", name="Other", status="failed", current_stage="appraisal")
-    DealFactory(hubspot_deal_id="1555000", name="Zed", status="failed", current_stage="intake")
+    DealFactory.create(
+        hubspot_deal_id="5550002", name="Acme Roof", status="done", current_stage="done"
+    )
+    DealFactory.create(
+        hubspot_deal_id="5550003", name="Other", status="failed", current_stage="appraisal"
+    )
+    DealFactory.create(
+        hubspot_deal_id="1555000", name="Zed", status="failed", current_stage="intake"
+    )
 
     def ids(**filters) -> set:
         return {deal.hubspot_deal_id for deal in deal_queue_page(limit=50, **filters).deals}
@@ -229,7 +235,7 @@ def test_a_cursor_that_is_neither_a_cursor_nor_a_timestamp_is_refused(value):
 
 def test_status_counts_cover_every_status_in_one_query(django_assert_num_queries):
     DealFactory.create_batch(2, status="failed")
-    DealFactory(status="running")
+    DealFactory.create(status="running")
 
     with django_assert_num_queries(1):
         counts = deal_status_counts()

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_rerun_enqueues_only_after_its_commit(django_capture_on_commit_callbacks, enqueued):
-    deal = DealFactory(status="done", current_stage="done")
+    deal = DealFactory.create(status="done", current_stage="done")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         deal_rerun(deal_id=deal.id, requested_by="alice")
@@ -30,7 +30,7 @@ def test_a_rerun_enqueues_only_after_its_commit(django_capture_on_commit_callbac
 
 
 def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, enqueued):
-    deal = DealFactory(status="failed", current_stage="appraisal")
+    deal = DealFactory.create(status="failed", current_stage="appraisal")
 
     with django_capture_on_commit_callbacks(execute=True):
         deal_retry(deal_id=deal.id, requested_by="alice")
@@ -42,7 +42,7 @@ def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, enqu
 
 @pytest.mark.parametrize("status", ["pending", "done", "running"])
 def test_only_a_failed_deal_can_be_retried(status, enqueued):
-    deal = DealFactory(status=status)
+    deal = DealFactory.create(status=status)
     with pytest.raises(Conflict):
         deal_retry(deal_id=deal.id, requested_by="alice")
     deal.refresh_from_db()
@@ -50,7 +50,7 @@ def test_only_a_failed_deal_can_be_retried(status, enqueued):
 
 
 def test_a_running_deal_cannot_be_rerun(enqueued):
-    deal = DealFactory(status="running", current_stage="review")
+    deal = DealFactory.create(status="running", current_stage="review")
     with pytest.raises(Conflict, match="being processed"):
         deal_rerun(deal_id=deal.id, requested_by="alice")
     deal.refresh_from_db()
@@ -69,7 +69,7 @@ def test_a_failed_send_is_logged_and_left_to_the_sweeper(
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr("deals.tasks.process_deal.apply_async", broker_down)
-    deal = DealFactory(status="failed")
+    deal = DealFactory.create(status="failed")
 
     with django_capture_on_commit_callbacks(execute=True):
         deal_rerun(deal_id=deal.id, requested_by="alice")
@@ -87,11 +87,11 @@ def test_the_sweeper_sends_again_deals_left_waiting(
     settings, enqueued, django_capture_on_commit_callbacks
 ):
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
-    lost = DealFactory(status="pending", enqueued_at=_ago(601))
-    never_sent = DealFactory(status="pending", created_at=_ago(601))
-    DealFactory(status="pending", enqueued_at=_ago(30))  # still in the queue, probably
-    DealFactory(status="done", enqueued_at=_ago(9999))
-    DealFactory(status="failed", enqueued_at=_ago(9999))
+    lost = DealFactory.create(status="pending", enqueued_at=_ago(601))
+    never_sent = DealFactory.create(status="pending", created_at=_ago(601))
+    DealFactory.create(status="pending", enqueued_at=_ago(30))  # still in the queue, probably
+    DealFactory.create(status="done", enqueued_at=_ago(9999))
+    DealFactory.create(status="failed", enqueued_at=_ago(9999))
 
     with django_capture_on_commit_callbacks(execute=True):
         result = deals_sweep_stuck()
@@ -107,10 +107,10 @@ def test_the_sweeper_closes_runs_a_dead_worker_left(
 ):
     settings.CELERY_TASK_TIME_LIMIT = 300
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
-    deal = DealFactory(status="running", current_stage="segmentation", enqueued_at=_ago(700))
+    deal = DealFactory.create(status="running", current_stage="segmentation", enqueued_at=_ago(700))
     Deal.objects.filter(id=deal.id).update(updated_at=_ago(601))
-    PipelineRunFactory(deal=deal, stage="intake", attempt=1)
-    run = PipelineRunFactory(
+    PipelineRunFactory.create(deal=deal, stage="intake", attempt=1)
+    run = PipelineRunFactory.create(
         deal=deal,
         stage="segmentation",
         attempt=1,
@@ -118,7 +118,7 @@ def test_the_sweeper_closes_runs_a_dead_worker_left(
         started_at=_ago(601),
         ended_at=None,
     )
-    fresh = PipelineRunFactory(
+    fresh = PipelineRunFactory.create(
         stage="intake", status="running", started_at=_ago(10), ended_at=None, deal__status="running"
     )
 
@@ -135,7 +135,7 @@ def test_the_sweeper_closes_runs_a_dead_worker_left(
 
 def test_it_sends_the_job_to_the_operator_lane_after_commit(django_capture_on_commit_callbacks):
     celery_app.control.purge()
-    deal = DealFactory(status="failed")
+    deal = DealFactory.create(status="failed")
     with django_capture_on_commit_callbacks(execute=True):
         deal_rerun(deal_id=deal.id, requested_by="alice")
 
@@ -151,9 +151,9 @@ def test_the_sweeper_leaves_deals_whose_job_is_still_waiting_in_the_broker(
 ):
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
     # A backlog longer than stuck-after: the oldest job still waiting was sent 20 min ago.
-    waiting = DealFactory(status="pending", enqueued_at=_ago(1200))
-    behind = DealFactory(status="pending", enqueued_at=_ago(900))
-    lost = DealFactory(status="pending", enqueued_at=_ago(1800))  # its job went before
+    waiting = DealFactory.create(status="pending", enqueued_at=_ago(1200))
+    behind = DealFactory.create(status="pending", enqueued_at=_ago(900))
+    lost = DealFactory.create(status="pending", enqueued_at=_ago(1800))  # its job went before
     celery_app.send_task(
         "deals.tasks.process_deal",
         args=[str(waiting.id)],
@@ -188,7 +188,7 @@ def test_one_sweep_recovers_every_lost_deal_however_many(
 def test_a_rerun_starts_a_pass_saying_who_asked_and_from_where(
     enqueued, django_capture_on_commit_callbacks
 ):
-    deal = DealFactory(status="failed", current_stage="appraisal")
+    deal = DealFactory.create(status="failed", current_stage="appraisal")
 
     with django_capture_on_commit_callbacks(execute=True):
         deal_rerun(deal_id=deal.id, requested_by="alice")
@@ -205,7 +205,7 @@ def test_a_rerun_starts_a_pass_saying_who_asked_and_from_where(
 
 
 def test_a_retry_starts_a_pass_from_the_stage_that_failed(enqueued):
-    deal = DealFactory(status="failed", current_stage="appraisal")
+    deal = DealFactory.create(status="failed", current_stage="appraisal")
 
     deal_retry(deal_id=deal.id, requested_by="bob")
 
@@ -215,7 +215,7 @@ def test_a_retry_starts_a_pass_from_the_stage_that_failed(enqueued):
 
 
 def test_a_refused_action_starts_no_pass(enqueued):
-    deal = DealFactory(status="done", current_stage="done")
+    deal = DealFactory.create(status="done", current_stage="done")
 
     with pytest.raises(Conflict, match="only a failed deal can be retried"):
         deal_retry(deal_id=deal.id, requested_by="bob")
@@ -230,10 +230,10 @@ def test_the_sweeper_starts_a_pass_for_a_deal_its_worker_left_running(
     settings, enqueued, django_capture_on_commit_callbacks
 ):
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
-    first = PipelinePassFactory(deal__status="running", deal__current_stage="categorization")
+    first = PipelinePassFactory.create(deal__status="running", deal__current_stage="categorization")
     left_running = first.deal
     Deal.objects.filter(id=left_running.id).update(updated_at=_ago(601), enqueued_at=_ago(601))
-    waiting_pass = PipelinePassFactory(deal__status="pending", deal__enqueued_at=_ago(601))
+    waiting_pass = PipelinePassFactory.create(deal__status="pending", deal__enqueued_at=_ago(601))
 
     with django_capture_on_commit_callbacks(execute=True):
         deals_sweep_stuck()

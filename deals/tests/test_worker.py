@@ -50,7 +50,7 @@ def test_a_worker_killed_mid_stage_leaves_no_deal_stuck(celery_worker):
         include="deals.tests.worker_stages",
         env={"TEST_STAGES": "segmentation=slow", "TEST_STAGE_SECONDS": "3"},
     )
-    deal = DealFactory()
+    deal = DealFactory.create()
     _enqueue(deal)
     wait_until(
         lambda: deal.pipeline_runs.filter(stage="segmentation", status="running").exists(),
@@ -76,7 +76,7 @@ def test_a_stage_that_keeps_killing_its_worker_fails_the_deal(celery_worker, set
         include="deals.tests.worker_stages",
         env={"TEST_STAGES": "categorization=kill", "PIPELINE_MAX_LOST_WORKERS": "3"},
     )
-    deal = DealFactory()
+    deal = DealFactory.create()
     _enqueue(deal)
 
     # Each loss costs a pool restart, slow on a loaded machine: the deadline counts from
@@ -101,7 +101,7 @@ def test_the_sweeper_recovers_deals_after_the_whole_worker_died(celery_worker, s
         include="deals.tests.worker_stages",
         env={"TEST_STAGES": "appraisal=slow", "TEST_STAGE_SECONDS": "30"},
     )
-    deal = DealFactory()
+    deal = DealFactory.create()
     _enqueue(deal)
     wait_until(
         lambda: deal.pipeline_runs.filter(stage="appraisal", status="running").exists(),

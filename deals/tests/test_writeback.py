@@ -47,7 +47,7 @@ def _fail(claim, deal_ids, *, error="HubSpot error (502)", max_retries=3, final=
 
 
 def test_a_done_deal_queues_its_outcome_in_the_same_write(writeback_on):
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     deal_process(deal_id=deal.id)
 
@@ -67,7 +67,7 @@ def test_a_failed_deal_queues_the_stage_that_failed(writeback_on, use_stage):
         raise StageError("no segment fits")
 
     use_stage(Stage.SEGMENTATION, refuse)
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     deal_process(deal_id=deal.id)
 
@@ -77,7 +77,7 @@ def test_a_failed_deal_queues_the_stage_that_failed(writeback_on, use_stage):
 
 def test_nothing_is_queued_when_write_back_is_off(settings):
     settings.HUBSPOT_WRITEBACK_ENABLED = False
-    deal = DealFactory()
+    deal = DealFactory.create()
 
     deal_process(deal_id=deal.id)
 
@@ -87,9 +87,9 @@ def test_nothing_is_queued_when_write_back_is_off(settings):
 
 def test_a_deal_that_keeps_killing_its_worker_queues_its_failure(writeback_on, settings):
     settings.PIPELINE_MAX_LOST_WORKERS = 2
-    deal = DealFactory(status=Deal.Status.RUNNING, current_stage=Stage.APPRAISAL)
-    PipelineRunFactory(deal=deal, stage=Stage.APPRAISAL, attempt=1, error=WORKER_LOST)
-    PipelineRunFactory(deal=deal, stage=Stage.APPRAISAL, attempt=2, status="running")
+    deal = DealFactory.create(status=Deal.Status.RUNNING, current_stage=Stage.APPRAISAL)
+    PipelineRunFactory.create(deal=deal, stage=Stage.APPRAISAL, attempt=1, error=WORKER_LOST)
+    PipelineRunFactory.create(deal=deal, stage=Stage.APPRAISAL, attempt=2, status="running")
 
     deal_close_lost_runs(deal=deal)
 
@@ -105,7 +105,7 @@ def test_an_outcome_that_changes_before_it_is_sent_is_sent_once_with_the_latest_
         raise StageError("no")
 
     use_stage(Stage.APPRAISAL, refuse)
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)  # failed at appraisal
     use_stage(Stage.APPRAISAL, lambda deal: None)
     with django_capture_on_commit_callbacks(execute=True):
@@ -118,7 +118,7 @@ def test_an_outcome_that_changes_before_it_is_sent_is_sent_once_with_the_latest_
 
 
 def test_a_sent_outcome_is_complete(writeback_on):
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)
     claim = _claim()
 
@@ -134,7 +134,7 @@ def test_a_sent_outcome_is_complete(writeback_on):
 def test_a_new_outcome_during_a_send_is_neither_lost_nor_sent_alongside(
     writeback_on, django_capture_on_commit_callbacks, enqueued
 ):
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)
     in_flight = _claim()
     # The deal is re-run and finishes again while the first send is in flight.
@@ -152,7 +152,7 @@ def test_a_new_outcome_during_a_send_is_neither_lost_nor_sent_alongside(
 
 
 def test_a_failed_send_backs_off_exponentially_then_gives_up_until_retried(writeback_on):
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)
     start = timezone.now()
     waits = []
@@ -178,7 +178,7 @@ def test_a_failed_send_backs_off_exponentially_then_gives_up_until_retried(write
 
 
 def test_a_deal_hubspot_does_not_have_gives_up_at_once(writeback_on):
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)
 
     _fail(_claim(), [deal.id], error="not found", final=True)
@@ -187,7 +187,7 @@ def test_a_deal_hubspot_does_not_have_gives_up_at_once(writeback_on):
 
 
 def test_a_late_settle_after_the_lease_ran_out_changes_nothing(writeback_on):
-    deal = DealFactory()
+    deal = DealFactory.create()
     deal_process(deal_id=deal.id)
     dead = _claim()
     later = timezone.now() + timedelta(seconds=LEASE + 1)

@@ -192,7 +192,7 @@ def build_simulator(
         middle = now - timedelta(days=days / 2)
         same_second_at = middle.replace(microsecond=0)
     store = DealStore(checked_in_property=checked_in_property)
-    factory = DealFactory(seed=seed, checked_in_property=checked_in_property)
+    factory = DealFactory.create(seed=seed, checked_in_property=checked_in_property)
     store.load(
         generate_deals(
             factory,

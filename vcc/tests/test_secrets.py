@@ -112,10 +112,10 @@ def test_no_secret_in_logs_errors_pages_or_api_answers(
     assert [run.status for run in runs] == ["succeeded", "failed", "failed"]
     # Write-back: one pass that HubSpot takes, one it refuses (the error is kept and shown).
     settings.HUBSPOT_WRITEBACK_ENABLED = True
-    synced = DealFactory(hubspot_deal_id=simulator.add_deals(count=1)[0])
+    synced = DealFactory.create(hubspot_deal_id=simulator.add_deals(count=1)[0])
     deal_process(deal_id=synced.id)
     assert writeback_pass(client=good).sent == 1
-    refused_deal = DealFactory(hubspot_deal_id=simulator.add_deals(count=1)[0])
+    refused_deal = DealFactory.create(hubspot_deal_id=simulator.add_deals(count=1)[0])
     deal_process(deal_id=refused_deal.id)
     assert writeback_pass(client=refused).failed == 1
     # Webhooks: one signed with the client secret, one with a wrong signature.

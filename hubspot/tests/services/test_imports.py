@@ -37,7 +37,7 @@ def test_each_id_ends_imported_already_present_not_found_or_failed(
     new = sim.add_deals(count=3)
     [present] = sim.add_deals(count=1)
     [unchecked] = sim.add_deals(count=1, properties={"checked_in_at": None})
-    DealFactory(hubspot_deal_id=present)
+    DealFactory.create(hubspot_deal_id=present)
     ids = [*new, present, unchecked, "404404404", new[0]]  # a repeat, collapsed
     with django_capture_on_commit_callbacks(execute=True):
         deal_import = deal_import_create(hubspot_deal_ids=ids)

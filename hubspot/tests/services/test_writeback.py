@@ -36,7 +36,8 @@ def writeback_on(settings):
 
 def finished(hubspot_ids, *, status="done", stage="done") -> list[Deal]:
     deals = [
-        DealFactory(hubspot_deal_id=i, status=status, current_stage=stage) for i in hubspot_ids
+        DealFactory.create(hubspot_deal_id=i, status=status, current_stage=stage)
+        for i in hubspot_ids
     ]
     for deal in deals:
         deal_writeback_queue(deal_id=deal.id, deal_status=status, stage=stage, now=FINISHED)

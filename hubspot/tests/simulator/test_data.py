@@ -20,7 +20,7 @@ def test_the_same_seed_gives_the_same_deals():
     now = datetime(2026, 1, 1, tzinfo=UTC)
 
     def deals(seed: int) -> list[tuple]:
-        factory = DealFactory(seed=seed, checked_in_property=CHECKED_IN)
+        factory = DealFactory.create(seed=seed, checked_in_property=CHECKED_IN)
         generated = generate_deals(
             factory,
             seed=seed,
