@@ -26,7 +26,12 @@ from vcc.api import AUTH_ERRORS, ErrorSerializer
 from vcc.errors import NotFound
 
 from .models import Deal, DealWriteback, PipelinePass, PipelineRun, Stage
-from .queue_format import etag_matches, queue_etag, queue_page_data, queue_page_json
+from .queue_format import (
+    RecentPages,
+    etag_matches,
+    queue_etag,
+    queue_page_data,
+)
 from .selectors import (
     QUEUE_STAGES,
     STEP_STATUSES,
@@ -284,6 +289,10 @@ def _queue_query(query_string: str) -> dict:
     return query.validated_data  # values immutable: ints, strings, a frozen QueueCursor
 
 
+# Pages built lately, shared by the pollers that ask for the same one (queue_format).
+_recent_pages = RecentPages()
+
+
 class DealQueueViewSet(viewsets.ViewSet):
     """The operator queue: pages of deals with their stage progress, and counts by status."""
 
@@ -329,10 +338,12 @@ class DealQueueViewSet(viewsets.ViewSet):
         if etag_matches(etag, request.headers.get("If-None-Match", "")):
             # Decided on the first query alone: no runs read, no body built.
             return _with_cache_headers(HttpResponseNotModified(), etag)
-        page = deal_queue_page_from(selection=selection)
         if html:
+            page = deal_queue_page_from(selection=selection)
             return _with_cache_headers(Response(queue_page_data(page, now=timezone.now())), etag)
-        body = queue_page_json(page, now=timezone.now())
+        body = _recent_pages.body(
+            etag, lambda: deal_queue_page_from(selection=selection), now=timezone.now()
+        )
         return _with_cache_headers(HttpResponse(body, content_type="application/json"), etag)
 
     @extend_schema(

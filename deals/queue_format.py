@@ -15,6 +15,10 @@ is left out of it, as the page script advances running durations itself.
 import functools
 import hashlib
 import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 
 from django.utils.http import parse_etags
@@ -59,8 +63,45 @@ def queue_page_data(page: QueuePage, *, now: datetime) -> dict:
     }
 
 
-def queue_page_json(page: QueuePage, *, now: datetime) -> bytes:
-    return _to_json(queue_page_data(page, now=now)).encode()
+class RecentPages:
+    """Pages this process built lately, by ETag, ready to write again.
+
+    Many open pages poll the same first page; when a deal on it changes, each of them gets
+    a 200 on its next poll. Their ETag names the same page (every change of a deal or its
+    runs changes it), so the first request reads the runs and encodes the deals, and the
+    others reuse that: each then costs the first query alone, like a 304. Running deals are
+    encoded again on every answer, so their durations are always to now.
+    """
+
+    def __init__(self, *, seconds: float = 10.0, size: int = 64) -> None:
+        self.seconds, self.size = seconds, size
+        self._pages: OrderedDict[str, tuple[float, QueuePage, list[str | None], str]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def body(self, etag: str, build: Callable[[], QueuePage], *, now: datetime) -> bytes:
+        """The page named by `etag` as JSON (queue_page_data's shape, compact); `build`
+        reads it when it is not at hand."""
+        with self._lock:
+            entry = self._pages.get(etag)
+        if entry is None or time.monotonic() - entry[0] > self.seconds:
+            page = build()
+            # Finished deals' text holds until the ETag changes; running ones' does not.
+            fixed = [None if deal.is_open else _to_json(_item(deal, now)) for deal in page.deals]
+            next_before = _to_json(page.next_before.encode() if page.next_before else None)
+            entry = (time.monotonic(), page, fixed, next_before)
+            with self._lock:
+                self._pages[etag] = entry
+                self._pages.move_to_end(etag)
+                while len(self._pages) > self.size:
+                    self._pages.popitem(last=False)
+        _, page, fixed, next_before = entry
+        items = ",".join(
+            text if text is not None else _to_json(_item(deal, now))
+            for deal, text in zip(page.deals, fixed, strict=True)
+        )
+        return f'{{"items":[{items}],"next_before":{next_before}}}'.encode()
 
 
 # A page's 500 to 2,800 timestamps are mostly the ones the last poll wrote (runs that

@@ -84,6 +84,27 @@ def test_a_changed_page_answers_200_with_exactly_two_queries(api, django_assert_
         assert poller.poll() == 200
 
 
+def test_pollers_of_one_changed_page_share_its_build_with_fresh_durations(
+    api, django_user_model, django_assert_num_queries
+):
+    done = DealFactory.create(status="done", current_stage="done")
+    PipelineRunFactory.create(deal=done)
+    running = DealFactory.create(status="running", current_stage="intake")
+    PipelineRunFactory.create(deal=running, status="running", ended_at=None)
+    first = api.get(URL)
+
+    with django_assert_num_queries(1):  # the same page for a second tab: no runs read
+        second = api.get(URL)
+
+    assert second["ETag"] == first["ETag"]
+    [running_now, done_now], [running_then, done_then] = (
+        r.json()["items"] for r in (second, first)
+    )
+    assert done_now == done_then
+    assert running_now["duration_ms"] >= running_then["duration_ms"]  # to now, each time
+    assert {**running_now, "duration_ms": 0} == {**running_then, "duration_ms": 0}
+
+
 def test_every_change_on_the_page_answers_200_and_nothing_else_does(api, enqueued):
     deal = DealFactory.create(name="Acme")
     other = DealFactory.create()
