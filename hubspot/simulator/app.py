@@ -23,7 +23,7 @@ from .arrivals import Arrivals
 from .config import SimulatorConfig
 from .control import handle_control
 from .crm import CrmApi, Handler
-from .data import DealFactory, DealRecord, generate_deals, iso
+from .data import DealGenerator, DealRecord, generate_deals, iso
 from .faults import Faults
 from .guards import GeneralRateLimit, SearchRateLimit, authorized, unauthorized
 from .protocol import Answer, BadRequest, Request, error_answer
@@ -38,7 +38,7 @@ class SimulatorApp:
         self,
         *,
         store: DealStore,
-        factory: DealFactory,
+        factory: DealGenerator,
         config: SimulatorConfig,
         token: str,
         seed: int = 1,
@@ -192,7 +192,7 @@ def build_simulator(
         middle = now - timedelta(days=days / 2)
         same_second_at = middle.replace(microsecond=0)
     store = DealStore(checked_in_property=checked_in_property)
-    factory = DealFactory.create(seed=seed, checked_in_property=checked_in_property)
+    factory = DealGenerator(seed=seed, checked_in_property=checked_in_property)
     store.load(
         generate_deals(
             factory,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from .config import SimulatorConfig
-from .data import DealFactory, DealRecord
+from .data import DealGenerator, DealRecord
 from .store import DealStore
 
 
@@ -18,7 +18,7 @@ class Arrivals:
         self,
         *,
         store: DealStore,
-        factory: DealFactory,
+        factory: DealGenerator,
         config: SimulatorConfig,
         on_checked_in: Callable[[list[DealRecord]], None] | None = None,
     ) -> None:

@@ -62,7 +62,7 @@ class DealRecord:
         self.updated_at = updated_at
 
 
-class DealFactory:
+class DealGenerator:
     """Makes deals with increasing ids (gaps of 1-3, as real ids have gaps)."""
 
     def __init__(self, *, seed: int, checked_in_property: str, first_id: int = FIRST_ID) -> None:
@@ -113,7 +113,7 @@ class DealFactory:
 
 
 def generate_deals(
-    factory: DealFactory,
+    factory: DealGenerator,
     *,
     seed: int,
     count: int,

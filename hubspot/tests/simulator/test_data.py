@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hubspot.simulator.data import DealFactory, generate_deals
+from hubspot.simulator.data import DealGenerator, generate_deals
 from hubspot.tests.simulator.helpers import (
     CHECKED_IN,
     WIDE,
@@ -20,7 +20,7 @@ def test_the_same_seed_gives_the_same_deals():
     now = datetime(2026, 1, 1, tzinfo=UTC)
 
     def deals(seed: int) -> list[tuple]:
-        factory = DealFactory.create(seed=seed, checked_in_property=CHECKED_IN)
+        factory = DealGenerator(seed=seed, checked_in_property=CHECKED_IN)
         generated = generate_deals(
             factory,
             seed=seed,
