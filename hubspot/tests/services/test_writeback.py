@@ -179,9 +179,14 @@ def test_two_loops_at_once_send_each_outcome_once(hubspot_simulator):
         thread.join(timeout=120)
 
     assert sum(r.sent for r in results) == 500
-    assert sim.stats()["requests"] == {"batch_update": 5}
+    # Five full batches when the two claims do not meet; a claim that meets the other's
+    # just-committed rows skips them (SKIP LOCKED, then the re-check) and sends a short
+    # batch. Either way no batch is empty and none repeats an outcome.
+    batches = sim.stats()["requests"]["batch_update"]
+    assert 5 <= batches <= 10
+    assert sum(r.requests for r in results) == batches
     assert states() == {"complete": 500}
-    assert all(len(sim.deal(i)["updates"]) == 1 for i in ids[::25])
+    assert all(len(sim.deal(i)["updates"]) == 1 for i in ids)
 
 
 def test_the_command_runs_one_pass_and_says_what_it_did(hubspot_simulator, settings):
