@@ -4,79 +4,13 @@ import pytest
 from django.utils import timezone
 
 from deals.broker import SENT_AT_HEADER
-from deals.models import Deal, PipelinePass
+from deals.models import Deal
 from deals.pipeline import WORKER_LOST
-from deals.services import deal_rerun, deal_retry, deals_sweep_stuck
+from deals.services import deals_sweep_stuck
 from deals.tests.factories import DealFactory, PipelinePassFactory, PipelineRunFactory
 from vcc.celery import app as celery_app
-from vcc.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.django_db
-
-
-def test_a_rerun_enqueues_only_after_its_commit(django_capture_on_commit_callbacks, enqueued):
-    deal = DealFactory.create(status="done", current_stage="done")
-
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        deal_rerun(deal_id=deal.id, requested_by="alice")
-        assert enqueued == []  # nothing leaves before the row is committed
-    for callback in callbacks:
-        callback()
-
-    assert enqueued == [str(deal.id)]
-    deal.refresh_from_db()
-    assert (deal.status, deal.current_stage) == ("pending", "intake")
-    assert deal.enqueued_at is not None
-
-
-def test_a_retry_keeps_the_failed_stage(django_capture_on_commit_callbacks, enqueued):
-    deal = DealFactory.create(status="failed", current_stage="appraisal")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        deal_retry(deal_id=deal.id, requested_by="alice")
-
-    deal.refresh_from_db()
-    assert (deal.status, deal.current_stage) == ("pending", "appraisal")
-    assert enqueued == [str(deal.id)]
-
-
-@pytest.mark.parametrize("status", ["pending", "done", "running"])
-def test_only_a_failed_deal_can_be_retried(status, enqueued):
-    deal = DealFactory.create(status=status)
-    with pytest.raises(Conflict):
-        deal_retry(deal_id=deal.id, requested_by="alice")
-    deal.refresh_from_db()
-    assert deal.status == status
-
-
-def test_a_running_deal_cannot_be_rerun(enqueued):
-    deal = DealFactory.create(status="running", current_stage="review")
-    with pytest.raises(Conflict, match="being processed"):
-        deal_rerun(deal_id=deal.id, requested_by="alice")
-    deal.refresh_from_db()
-    assert (deal.status, deal.current_stage) == ("running", "review")
-
-
-def test_an_unknown_deal_is_not_found(enqueued):
-    with pytest.raises(NotFound):
-        deal_rerun(deal_id="00000000-0000-0000-0000-000000000000", requested_by="alice")
-
-
-def test_a_failed_send_is_logged_and_left_to_the_sweeper(
-    django_capture_on_commit_callbacks, monkeypatch, caplog
-):
-    def broker_down(*args, **kwargs):
-        raise ConnectionError("redis is down")
-
-    monkeypatch.setattr("deals.tasks.process_deal.apply_async", broker_down)
-    deal = DealFactory.create(status="failed")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        deal_rerun(deal_id=deal.id, requested_by="alice")
-
-    assert "deal_enqueue_failed" in [r.message for r in caplog.records]
-    deal.refresh_from_db()
-    assert deal.status == "pending"  # committed; the sweeper sends it again later
 
 
 def _ago(seconds: int):
@@ -133,19 +67,6 @@ def test_the_sweeper_closes_runs_a_dead_worker_left(
     assert enqueued == [str(deal.id)]
 
 
-def test_it_sends_the_job_to_the_operator_lane_after_commit(django_capture_on_commit_callbacks):
-    celery_app.control.purge()
-    deal = DealFactory.create(status="failed")
-    with django_capture_on_commit_callbacks(execute=True):
-        deal_rerun(deal_id=deal.id, requested_by="alice")
-
-    with celery_app.connection_for_write() as conn:
-        client = conn.default_channel.client
-        [message] = client.lrange("operator", 0, -1)
-        assert client.llen("celery") == 0
-    assert str(deal.id).encode() in message
-
-
 def test_the_sweeper_leaves_deals_whose_job_is_still_waiting_in_the_broker(
     settings, enqueued, django_capture_on_commit_callbacks
 ):
@@ -185,45 +106,6 @@ def test_one_sweep_recovers_every_lost_deal_however_many(
 
 
 # ------------------------------------------------------------------------------ passes
-def test_a_rerun_starts_a_pass_saying_who_asked_and_from_where(
-    enqueued, django_capture_on_commit_callbacks
-):
-    deal = DealFactory.create(status="failed", current_stage="appraisal")
-
-    with django_capture_on_commit_callbacks(execute=True):
-        deal_rerun(deal_id=deal.id, requested_by="alice")
-
-    deal.refresh_from_db()
-    started = deal.current_pass
-    assert (started.trigger, started.requested_by, started.from_stage) == (
-        "rerun",
-        "alice",
-        "intake",
-    )
-    assert started.get_trigger_display() == "Operator re-run"
-    assert enqueued.lanes == {str(deal.id): "operator"}
-
-
-def test_a_retry_starts_a_pass_from_the_stage_that_failed(enqueued):
-    deal = DealFactory.create(status="failed", current_stage="appraisal")
-
-    deal_retry(deal_id=deal.id, requested_by="bob")
-
-    deal.refresh_from_db()
-    assert (deal.current_pass.trigger, deal.current_pass.from_stage) == ("retry", "appraisal")
-    assert deal.current_pass.requested_by == "bob"
-
-
-def test_a_refused_action_starts_no_pass(enqueued):
-    deal = DealFactory.create(status="done", current_stage="done")
-
-    with pytest.raises(Conflict, match="only a failed deal can be retried"):
-        deal_retry(deal_id=deal.id, requested_by="bob")
-
-    assert list(PipelinePass.objects.filter(deal=deal).values_list("trigger", flat=True)) == [
-        "new"  # only the factory's first one
-    ]
-    assert enqueued == []
 
 
 def test_the_sweeper_starts_a_pass_for_a_deal_its_worker_left_running(
