@@ -35,3 +35,6 @@ def log_in(page: Page, *, path: str = "/queue/", username: str = "operator") -> 
     page.get_by_label("Password").fill("pw")
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(re.escape(path)))
+    # The page's script is deferred: it runs before DOMContentLoaded and sets the filters
+    # from the URL, so a filter chosen before then would be undone.
+    page.wait_for_load_state("domcontentloaded")
