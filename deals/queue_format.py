@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
+from django.conf import settings
 from django.utils.http import parse_etags
 
 from .selectors import QUEUE_STAGES, QueueDeal, QueuePage, QueueSelection
@@ -73,8 +74,9 @@ class RecentPages:
     encoded again on every answer, so their durations are always to now.
     """
 
-    def __init__(self, *, seconds: float = 10.0, size: int = 64) -> None:
-        self.seconds, self.size = seconds, size
+    def __init__(self, *, seconds: float | None = None, size: int = 64) -> None:
+        # None: QUEUE_PAGE_REUSE_SECONDS, read on each call (0 builds every page afresh).
+        self._seconds, self.size = seconds, size
         self._pages: OrderedDict[str, tuple[float, QueuePage, list[str | None], str]] = (
             OrderedDict()
         )
@@ -83,9 +85,10 @@ class RecentPages:
     def body(self, etag: str, build: Callable[[], QueuePage], *, now: datetime) -> bytes:
         """The page named by `etag` as JSON (queue_page_data's shape, compact); `build`
         reads it when it is not at hand."""
+        seconds = settings.QUEUE_PAGE_REUSE_SECONDS if self._seconds is None else self._seconds
         with self._lock:
             entry = self._pages.get(etag)
-        if entry is None or time.monotonic() - entry[0] > self.seconds:
+        if entry is None or time.monotonic() - entry[0] > seconds:
             page = build()
             # Finished deals' text holds until the ETag changes; running ones' does not.
             fixed = [None if deal.is_open else _to_json(_item(deal, now)) for deal in page.deals]

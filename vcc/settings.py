@@ -246,6 +246,9 @@ PIPELINE_RERUN_DONE_ON_CHANGE = env.bool("PIPELINE_RERUN_DONE_ON_CHANGE", defaul
 # Bulk actions feed the operator lane this many deals at a time: an operator's own click
 # waits behind at most one page of them.
 PIPELINE_OPERATOR_PAGE_SIZE = env.int("PIPELINE_OPERATOR_PAGE_SIZE", default=50)
+# A queue page built for one poller is served again to the others asking for the same ETag
+# for this long (per process); running deals' durations are still written fresh. 0: off.
+QUEUE_PAGE_REUSE_SECONDS = env.float("QUEUE_PAGE_REUSE_SECONDS", default=10.0)
 # Stub stages take this long, so a demo shows deals moving; 0 in production.
 PIPELINE_DEMO_STAGE_SECONDS = env.float("PIPELINE_DEMO_STAGE_SECONDS", default=0.0)
 PIPELINE_SWEEP_INTERVAL_SECONDS = env.float("PIPELINE_SWEEP_INTERVAL_SECONDS", default=60.0)

@@ -105,6 +105,15 @@ def test_pollers_of_one_changed_page_share_its_build_with_fresh_durations(
     assert {**running_now, "duration_ms": 0} == {**running_then, "duration_ms": 0}
 
 
+def test_with_reuse_off_every_answer_reads_its_page_again(api, settings, django_assert_num_queries):
+    settings.QUEUE_PAGE_REUSE_SECONDS = 0
+    PipelineRunFactory.create(deal=DealFactory.create(status="done", current_stage="done"))
+    api.get(URL)
+
+    with django_assert_num_queries(2):
+        assert api.get(URL).status_code == 200
+
+
 def test_every_change_on_the_page_answers_200_and_nothing_else_does(api, enqueued):
     deal = DealFactory.create(name="Acme")
     other = DealFactory.create()
