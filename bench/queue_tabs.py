@@ -245,7 +245,7 @@ def main() -> int:
     qe.prepare_database(engines, args.deals, rebuild=False)
     qe.django_setup(engines)
     cookie = session_cookie()
-    gunicorn = qe.start_gunicorn(engines, args.workers)
+    gunicorn = qe.start_gunicorn(engines, args.workers, reuse=True)  # as deployed
     stop = threading.Event()
     recorder = Recorder()
     moved = [0]
