@@ -73,7 +73,7 @@ def start_engines(database: str) -> BenchEngines:
 
 
 def prepare_database(engines: BenchEngines, deals: int, rebuild: bool) -> None:
-    from bench.queue_data import load, loaded
+    from queue_data import load, loaded
 
     engines.reuse_database()
     with psycopg.connect(engines.conninfo) as conn:
