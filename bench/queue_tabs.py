@@ -41,10 +41,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.update(PGAPPNAME="vcc-bench-web", DATABASE_CONN_MAX_AGE="3600")
 
 import psycopg  # noqa: E402
+import queue_endpoint as qe  # noqa: E402
 import requests  # noqa: E402
 from support import BenchEngines  # noqa: E402
-
-import queue_endpoint as qe  # noqa: E402
 
 PAGE_P99_TARGET_MS = 50.0
 CORES_TARGET = 0.5
