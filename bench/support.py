@@ -141,7 +141,7 @@ def postgres_cpu() -> float:
     return cpu_seconds(pids)
 
 
-def scalar(conn: psycopg.Connection, query: str, params: Sequence[object] = ()) -> Any:
+def scalar(conn: psycopg.Connection, query: str, params: Sequence[object] | None = None) -> Any:
     """The first column of the one row `query` returns."""
     row = conn.execute(query, params).fetchone()
     assert row is not None, query

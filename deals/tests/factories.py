@@ -21,7 +21,7 @@ class DealFactory(factory.django.DjangoModelFactory[Deal]):
     hubspot_checked_in_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
-    def first_pass(self, create, extracted, **kwargs):
+    def first_pass(self: Deal, create: bool, extracted: object, **kwargs: object) -> None:
         if create and extracted is not False:
             first = PipelinePass.objects.create(
                 deal=self, trigger=PipelinePass.Trigger.NEW, started_at=self.created_at
