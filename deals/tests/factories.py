@@ -43,7 +43,7 @@ class PipelinePassFactory(factory.django.DjangoModelFactory[PipelinePass]):
     started_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
-    def make_current(self, create, extracted, **kwargs):
+    def make_current(self: PipelinePass, create: bool, extracted: object, **kwargs: object) -> None:
         if create and extracted is not False:
             Deal.objects.filter(id=self.deal_id).update(current_pass=self)
             self.deal.current_pass = self
