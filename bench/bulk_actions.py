@@ -66,6 +66,7 @@ def main() -> int:
 
     # The single operator's deal, retried during the bulk re-run.
     single = Deal.objects.filter(status="failed").first()
+    assert single is not None
     worker = bench.start_worker(env, concurrency=args.concurrency, log_name="bench-bulk.log")
     client = bench.staff_client()
     try:

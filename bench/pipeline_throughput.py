@@ -17,7 +17,15 @@ import sys
 import time
 
 import psycopg
-from support import ROOT, BenchEngines, cpu_seconds, load_average, postgres_cpu, process_tree
+from support import (
+    ROOT,
+    BenchEngines,
+    cpu_seconds,
+    load_average,
+    postgres_cpu,
+    process_tree,
+    scalar,
+)
 
 FLOOR = 50.0  # deals per second
 
@@ -103,11 +111,12 @@ def main() -> int:
         with psycopg.connect(url, autocommit=True) as conn:
 
             def stats() -> tuple[int, int]:
-                commits = conn.execute(
+                commits = scalar(
+                    conn,
                     "SELECT xact_commit FROM pg_stat_database WHERE datname = %s",
                     [engines.database],
-                ).fetchone()[0]
-                xid = conn.execute("SELECT txid_current()").fetchone()[0]
+                )
+                xid = scalar(conn, "SELECT txid_current()")
                 return commits, xid
 
             commits0, xid0 = stats()
@@ -123,16 +132,14 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"only {done} of {args.deals} deals done after 30 min")
                 time.sleep(0.2)
-                done = conn.execute("SELECT count(*) FROM deals WHERE status = 'done'").fetchone()[
-                    0
-                ]
+                done = scalar(conn, "SELECT count(*) FROM deals WHERE status = 'done'")
             elapsed = time.monotonic() - started
             cpu_worker = cpu_seconds(process_tree(worker.pid)) - cpu_worker0
             cpu_pg = postgres_cpu() - cpu_pg0
             time.sleep(1.5)  # let pg_stat_database catch up (stats are flushed about once a second)
             commits1, xid1 = stats()
-            failed = conn.execute("SELECT count(*) FROM deals WHERE status <> 'done'").fetchone()[0]
-            runs = conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0]
+            failed = scalar(conn, "SELECT count(*) FROM deals WHERE status <> 'done'")
+            runs = scalar(conn, "SELECT count(*) FROM pipeline_runs")
     finally:
         worker.terminate()
         worker.wait(timeout=30)

@@ -13,14 +13,17 @@ pending a re-run, the rest done.
 import time
 
 import psycopg
+from support import scalar
 
 TABLES = ("deals", "pipeline_passes", "pipeline_runs")
 
 _STAGES = ("intake", "segmentation", "categorization", "appraisal", "review", "done")
-_FULL_PASS = [(stage, 1, "succeeded", None) for stage in _STAGES]
+_FULL_PASS: list[tuple[str, int, str, str | None]] = [
+    (stage, 1, "succeeded", None) for stage in _STAGES
+]
 _TIMEOUT = "appraisal service timed out after 30s"
 # For each deal status, its six runs in order: (stage, attempt, run status, error).
-RUNS_BY_STATUS = {
+RUNS_BY_STATUS: dict[str, list[tuple[str, int, str, str | None]]] = {
     "done": _FULL_PASS,
     "pending": _FULL_PASS,  # a re-run queued after a full pass
     "running": [*_FULL_PASS[:5], ("done", 1, "running", None)],  # the last run still open
@@ -78,8 +81,8 @@ def _run_plan() -> dict[str, list]:
 
 
 def loaded(conn: psycopg.Connection, deals: int) -> bool:
-    count = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
-    runs = conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0]
+    count = scalar(conn, "SELECT count(*) FROM deals")
+    runs = scalar(conn, "SELECT count(*) FROM pipeline_runs")
     return count == deals and runs == 6 * deals
 
 

@@ -26,6 +26,7 @@ keeps its data between runs (loaded again when the deal count differs, or with
 """
 
 import argparse
+import io
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any, cast
 
 import psycopg
 import requests
@@ -75,7 +77,7 @@ def start_engines(database: str) -> BenchEngines:
 
 
 def prepare_database(engines: BenchEngines, deals: int, rebuild: bool) -> None:
-    from bench.queue_data import load, loaded
+    from queue_data import load, loaded
 
     engines.reuse_database()
     with psycopg.connect(engines.conninfo) as conn:
@@ -125,7 +127,7 @@ def page_statements(limit: int, before: str | None, token: str) -> tuple[int, in
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    params = {"limit": limit, **({"before": before} if before else {})}
+    params: dict[str, str | int] = {"limit": limit, **({"before": before} if before else {})}
     with CaptureQueriesContext(connection) as request_queries:
         assert client.get("/api/queue/deals/", params).status_code == 200
     auth = sum("authtoken_token" in q["sql"] for q in request_queries.captured_queries)
@@ -162,7 +164,9 @@ def measure(url: str, statements: list[str], params: dict, token: str, samples: 
 
 
 def server_ms(response: requests.Response) -> float:
-    return float(re.search(r"app;dur=([\d.]+)", response.headers["Server-Timing"])[1])
+    match = re.search(r"app;dur=([\d.]+)", response.headers["Server-Timing"])
+    assert match is not None, response.headers["Server-Timing"]
+    return float(match[1])
 
 
 def explain(url: str, sql: str) -> str:
@@ -263,7 +267,7 @@ def wrk(url: str, token: str, etag: str | None, connections: int, seconds: int) 
         text=True,
         check=True,
     ).stdout
-    figures = {"statuses": {}}
+    figures: dict[str, Any] = {"statuses": {}}
     for line in output.splitlines():
         parts = line.split()
         if parts and parts[0] == "STATUS":
@@ -284,7 +288,8 @@ def main() -> int:
     parser.add_argument("--pollers", type=int, default=50, help="concurrent wrk connections")
     parser.add_argument("--seconds", type=int, default=10, help="each wrk run")
     args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # figures show up as they are measured
+    # Figures show up as they are measured.
+    cast(io.TextIOWrapper, sys.stdout).reconfigure(line_buffering=True)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed for the throughput figures: apt-get install -y wrk")
 

@@ -24,6 +24,7 @@ BENCH_BROKER_URL (bench/support.py).
 
 import argparse
 import contextlib
+import io
 import os
 import random
 import re
@@ -33,6 +34,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,10 +43,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.update(PGAPPNAME="vcc-bench-web", DATABASE_CONN_MAX_AGE="3600")
 
 import psycopg  # noqa: E402
+import queue_endpoint as qe  # noqa: E402
 import requests  # noqa: E402
 from support import BenchEngines  # noqa: E402
-
-from bench import queue_endpoint as qe  # noqa: E402
 
 PAGE_P99_TARGET_MS = 50.0
 CORES_TARGET = 0.5
@@ -76,6 +77,7 @@ def session_cookie() -> str:
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
+    assert session.session_key is not None  # save() made one
     return session.session_key
 
 
@@ -123,7 +125,7 @@ class Tab(threading.Thread):
         self.http = requests.Session()
         self.http.cookies.set("sessionid", cookie)
         self.http.headers["Accept"] = "application/json"
-        self.etag = None
+        self.etag: str | None = None
 
     def get(self, kind: str, url: str, **kwargs) -> None:
         started = time.perf_counter()
@@ -143,7 +145,7 @@ class Tab(threading.Thread):
         tick = 0
         next_at = time.monotonic()
         while not self.stop.is_set():
-            headers = {"If-None-Match": self.etag} if self.etag else {}
+            headers: dict[str, str] = {"If-None-Match": self.etag} if self.etag else {}
             self.get(self.kind, self.urls["page"], params=self.params, headers=headers)
             if tick % 5 == 0:
                 self.get("counts", self.urls["counts"])
@@ -237,7 +239,7 @@ def main() -> int:
     parser.add_argument("--changes", type=float, default=2.0, help="deals moved per second")
     parser.add_argument("--health-every", type=int, default=5, help="ticks between polls")
     args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)
+    cast(io.TextIOWrapper, sys.stdout).reconfigure(line_buffering=True)
     random.seed(9)
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")

@@ -19,7 +19,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -137,6 +139,13 @@ def postgres_cpu() -> float:
             except OSError:
                 pass
     return cpu_seconds(pids)
+
+
+def scalar(conn: psycopg.Connection, query: str, params: Sequence[object] | None = None) -> Any:
+    """The first column of the one row `query` returns."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return row[0]
 
 
 def load_average() -> str:

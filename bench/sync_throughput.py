@@ -21,7 +21,7 @@ import sys
 import time
 
 import psycopg
-from support import ROOT, BenchEngines, load_average
+from support import ROOT, BenchEngines, load_average, scalar
 
 SIMULATOR_RPS = 5.0  # HubSpot's search limit per account
 engines: BenchEngines  # set by main()
@@ -49,6 +49,7 @@ def run_sync(simulator, client_rps: float) -> dict:
     # wait4 gives the child's own peak RSS (kilobytes on Linux).
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.monotonic() - started
+    assert process.stdout is not None and process.stderr is not None  # PIPEs
     out, err = process.stdout.read(), process.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"sync_hubspot failed:\n{out}\n{err}")
@@ -57,7 +58,8 @@ def run_sync(simulator, client_rps: float) -> dict:
             "SELECT requests, rate_limited, fetched, new, pages,"
             " EXTRACT(EPOCH FROM finished_at - started_at) FROM sync_runs"
         ).fetchone()
-        deals = conn.execute("SELECT count(*) FROM deals").fetchone()[0]
+        deals = scalar(conn, "SELECT count(*) FROM deals")
+    assert row is not None, "the sync recorded no run"
     requests, rate_limited, fetched, new, pages, sync_seconds = row
     return {
         "summary": out.strip().splitlines()[-1],

@@ -69,7 +69,7 @@ def queued(queue: str) -> int:
     from vcc.celery import app
 
     with app.connection_for_write() as conn:
-        return conn.default_channel.client.llen(queue)
+        return conn.default_channel.client.llen(queue)  # type: ignore[attr-defined]  # kombu-stubs lack it
 
 
 def staff_client():

@@ -24,7 +24,7 @@ class PipelinePassInline(admin.TabularInline):
     """Every pass, newest first: what started it, who, from which stage."""
 
     model = PipelinePass
-    fields = ["started_at", "trigger", "requested_by", "from_stage"]
+    fields = ("started_at", "trigger", "requested_by", "from_stage")
     readonly_fields = fields
     ordering = ["-started_at"]
     extra = 0
@@ -37,8 +37,8 @@ class PipelinePassInline(admin.TabularInline):
 
 class PipelineRunInline(admin.TabularInline):
     model = PipelineRun
-    fields = [*_RUN_FIELDS, "pipeline_pass"]
-    readonly_fields = fields
+    readonly_fields = (*_RUN_FIELDS, "pipeline_pass")
+    fields = readonly_fields
     ordering = ["started_at", "attempt"]
     extra = 0
     can_delete = False
@@ -52,7 +52,7 @@ class PipelineRunInline(admin.TabularInline):
 
 
 # Why a deal was skipped, by its status, for each action: in the operator's words.
-_SKIPPED_BECAUSE = {
+_SKIPPED_BECAUSE: dict[str, dict[str, str]] = {
     "rerun": {Deal.Status.RUNNING: "being processed (try again when it has finished)"},
     "retry": {
         Deal.Status.RUNNING: "being processed",
@@ -202,7 +202,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "stage"]
     search_fields = ["deal__hubspot_deal_id", "deal__name"]
     list_select_related = ["deal"]
-    readonly_fields = ["id", "deal", "pipeline_pass", *_RUN_FIELDS]
+    readonly_fields = ("id", "deal", "pipeline_pass", *_RUN_FIELDS)
     fields = readonly_fields
     show_full_result_count = False
 
@@ -248,7 +248,7 @@ class DealWritebackAdmin(admin.ModelAdmin):
     list_select_related = ["deal"]
     actions = [retry_writeback_now]
     show_full_result_count = False
-    readonly_fields = [
+    readonly_fields = (
         "deal",
         "outcome_status",
         "outcome_stage",
@@ -262,7 +262,7 @@ class DealWritebackAdmin(admin.ModelAdmin):
         "queued_at",
         "sent_at",
         "updated_at",
-    ]
+    )
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

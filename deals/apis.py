@@ -259,7 +259,7 @@ class QueueCountsSerializer(serializers.Serializer):
 QueueQueryErrorSerializer = inline_serializer(
     "QueueQueryError",
     fields={
-        name: serializers.ListField(child=serializers.CharField(), required=False)
+        name: serializers.ListField(child=serializers.CharField(), required=False)  # type: ignore[misc]  # drf-stubs: iterating fields gives names
         for name in QueueQuerySerializer().fields
     },
 )

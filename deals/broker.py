@@ -29,7 +29,7 @@ def oldest_waiting_sent_at() -> datetime | None:
     is waiting. Raises when the broker cannot be asked (the caller then assumes nothing)."""
     oldest: datetime | None = None
     with celery_app.connection_for_read() as conn:
-        client = conn.default_channel.client
+        client = conn.default_channel.client  # type: ignore[attr-defined]  # kombu-stubs lack it
         for queue in pipeline_queues():
             raw = client.lindex(queue, -1)  # the tail: the next one out, the oldest in
             if raw is None:

@@ -70,7 +70,7 @@ BulkActionErrorSerializer = inline_serializer(
     fields={
         "detail": serializers.CharField(required=False),
         **{
-            name: serializers.ListField(child=serializers.CharField(), required=False)
+            name: serializers.ListField(child=serializers.CharField(), required=False)  # type: ignore[misc]  # drf-stubs: iterating fields gives names
             for name in BulkActionSerializer().fields
         },
     },

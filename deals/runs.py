@@ -8,6 +8,7 @@ CTEs): no BEGIN/COMMIT round trips, which is most of the cost of a stub stage.
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -46,6 +47,7 @@ def pipeline_run_start(
     """Open a run of `stage` (attempt = previous attempts + 1) in the deal's current pass
     and move the deal to it, closing `close_succeeded`, the stage that just ended, in the
     same write."""
+    assert deal.current_pass_id is not None  # a claimed deal is on a pass (pipeline.py)
     run = PipelineRun(
         id=uuid.uuid4(),
         deal=deal,
@@ -53,7 +55,7 @@ def pipeline_run_start(
         stage=stage,
         started_at=now,
     )
-    params = {
+    params: dict[str, Any] = {
         "now": now,
         "close_id": close_succeeded.id if close_succeeded else None,
         "stage": stage,
@@ -82,7 +84,7 @@ def pipeline_run_end(
     will be tried again (the sweeper then counts the deal as sent at `retry_at`). A done or
     failed outcome is queued for HubSpot in that same write (deals/writeback.py)."""
     stage = Stage.DONE if deal_status == Deal.Status.DONE else run.stage
-    params = {
+    params: dict[str, Any] = {
         "now": now,
         "run_status": run_status,
         "error": error,

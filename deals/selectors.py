@@ -2,9 +2,10 @@
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import BooleanField, Max, Prefetch, QuerySet
@@ -131,6 +132,11 @@ class QueueDeal(NamedTuple):
         return max(0, round((end - self.first_started_at).total_seconds() * 1000))
 
 
+# A queue row as read: (id, hubspot_deal_id, name, status, current_stage, created_at,
+# updated_at, version).
+QueueRow = tuple[uuid.UUID, str, str, str, str, datetime, datetime, str]
+
+
 @dataclass(frozen=True)
 class QueueSelection:
     """A queue page's deals as its first query read them, before their runs are read.
@@ -142,7 +148,7 @@ class QueueSelection:
     and ids alone tell whether the page changed, before the runs are read (queue_format).
     """
 
-    rows: list[tuple]
+    rows: list[QueueRow]
     has_more: bool
 
 
@@ -202,7 +208,8 @@ def deal_queue_select(
     index and deals_name_trgm (a rare one), in the same statement. limit + 1 rows, to know
     whether a next page exists.
     """
-    conditions, params = [], {"limit": limit + 1}
+    conditions: list[str] = []
+    params: dict[str, Any] = {"limit": limit + 1}
     if before is not None and before.id is not None:
         # A row comparison: PostgreSQL walks the index from that exact position (an OR of
         # two conditions is not an index range).
@@ -266,7 +273,7 @@ def deal_queue_page(
     return deal_queue_page_from(selection=selection)
 
 
-def _fetch(sql: str, params: list) -> list[tuple]:
+def _fetch(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
     """Rows of one statement, through Django's cursor (so it is counted and logged as any
     query), with timestamps read by psycopg's C loader: Django's own (pure Python, to set
     its time zone) cost more than the query for a page's 700 to 2,800 timestamps. The
@@ -280,7 +287,7 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 _NEVER_RUN = {stage: QueueStep(stage=stage, status="pending") for stage in QUEUE_STAGES}
 
 
-def _queue_deal(row: tuple, runs: list[tuple] | tuple) -> QueueDeal:
+def _queue_deal(row: QueueRow, runs: list[tuple] | tuple) -> QueueDeal:
     """Build one queue row; `runs` are the deal's (deal_id, id, stage, ...) oldest first."""
     latest: dict[str, tuple] = {}
     for run in runs:

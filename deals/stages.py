@@ -64,7 +64,7 @@ def intake(deal: Deal) -> None:
         missing.append("checked-in time")
     if missing:
         raise StageError(f"deal {deal.hubspot_deal_id} is missing {', '.join(missing)}")
-    if deal.amount < 0:
+    if deal.amount is not None and deal.amount < 0:  # None: raised above
         raise StageError(f"deal {deal.hubspot_deal_id} has a negative amount ({deal.amount})")
 
 

@@ -13,6 +13,7 @@ row until that send has settled, and it settles only the version it sent (servic
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -52,7 +53,7 @@ def deal_writeback_queue(
     *, deal_id: uuid.UUID, deal_status: str, stage: str, now: datetime
 ) -> None:
     """Queue this outcome; call inside the transaction that sets the deal's status."""
-    params = {
+    params: dict[str, Any] = {
         "deal_id": deal_id,
         "deal_status": deal_status,
         "stage": stage,

@@ -3,6 +3,7 @@ import re
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -30,7 +31,7 @@ class SyncRejectionInline(admin.TabularInline):
     them all)."""
 
     model = SyncRejection
-    fields = ["hubspot_deal_id", "reason"]
+    fields = ("hubspot_deal_id", "reason")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -55,7 +56,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         ("Counts", {"fields": COUNT_FIELDS}),
         ("Progress", {"fields": ["progress_current", "progress_total", "progress_message"]}),
     ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # runs are made by syncing: use "Sync now"
@@ -101,7 +102,7 @@ class ImportIdsForm(forms.Form):
 
 class DealImportItemInline(admin.TabularInline):
     model = DealImportItem
-    fields = ["position", "hubspot_deal_id", "status", "error", "deal_id", "finished_at"]
+    fields = ("position", "hubspot_deal_id", "status", "error", "deal_id", "finished_at")
     readonly_fields = fields
     ordering = ["position"]
     extra = 0
@@ -116,8 +117,17 @@ class DealImportItemInline(admin.TabularInline):
 class DealImportAdmin(admin.ModelAdmin):
     list_display = ["created_at", "status", "total", "created_by", "finished_at"]
     list_filter = ["status"]
-    readonly_fields = ["id", "status", "total", "totals", "created_by", "created_at"]
-    readonly_fields += ["started_at", "heartbeat_at", "finished_at"]
+    readonly_fields = (
+        "id",
+        "status",
+        "total",
+        "totals",
+        "created_by",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+    )
     fields = readonly_fields
     inlines = [DealImportItemInline]
 
@@ -181,7 +191,7 @@ class DealPayloadAdmin(admin.ModelAdmin):
     list_display = ["hubspot_deal_id", "source", "size_bytes", "truncated", "fetched_at"]
     list_filter = ["source", "truncated"]
     search_fields = ["=hubspot_deal_id"]
-    fields = ["hubspot_deal_id", "source", "fetched_at", "size_bytes", "truncated", "pretty"]
+    fields = ("hubspot_deal_id", "source", "fetched_at", "size_bytes", "truncated", "pretty")
     readonly_fields = fields
     show_full_result_count = False
 

@@ -8,7 +8,7 @@ never stops the rest of its page or batch.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from .types import HubspotDeal, InvalidRecord, parse_amount, parse_hubspot_datetime
 
@@ -68,7 +68,10 @@ def object_id(obj: Any) -> str | None:
     return None if value in (None, "") else str(value)
 
 
-def as_int(value: Any, *, default: int | None) -> int | None:
+_Default = TypeVar("_Default", int, None)
+
+
+def as_int(value: Any, *, default: _Default) -> int | _Default:
     try:
         return int(str(value))
     except (TypeError, ValueError):
@@ -80,7 +83,8 @@ def log_batch_errors(data: dict[str, Any], *, operation: str) -> None:
     for error in data.get("errors") or []:
         if not isinstance(error, dict):
             continue
-        context = error.get("context") if isinstance(error.get("context"), dict) else {}
+        context = error.get("context")
+        context = context if isinstance(context, dict) else {}
         ids = context.get("ids") or []
         logger.info(
             "hubspot_batch_item_errors",

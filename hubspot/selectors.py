@@ -80,7 +80,7 @@ def sync_health(*, now: datetime) -> SyncHealth:
         if finished is None or finished.status == SyncRun.Status.SUCCEEDED
         else (runs.filter(status=SyncRun.Status.SUCCEEDED).first())
     )
-    last_success_at = success and (success.finished_at or success.created_at)
+    last_success_at = (success.finished_at or success.created_at) if success else None
     stale_after = 3 * interval
     problem = None
     if finished is not None and finished.status == SyncRun.Status.FAILED:

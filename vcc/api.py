@@ -78,7 +78,7 @@ class StrictCursorPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 100
 
-    def get_page_size(self, request: Request) -> int:
+    def get_page_size(self, request: Request) -> int | None:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size

@@ -31,7 +31,7 @@ def _broker_answers() -> bool:
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-            conn.default_channel.client.ping()
+            conn.default_channel.client.ping()  # type: ignore[attr-defined]  # kombu-stubs lack it
     except Exception as exc:  # kombu and redis-py raise many kinds; any means "not ready"
         logger.warning("readiness_broker_down", extra={"error": type(exc).__name__})
         return False

@@ -190,7 +190,7 @@ if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")
     raise ImproperlyConfigured("CELERY_BROKER_URL must name a Redis server (redis://...).")
 # Redis redelivers an unacked task after this many seconds; it must outlast the longest
 # task, else a healthy long task would be delivered twice.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Three queues, consumed by every worker unless told otherwise (`-Q`), in this order: a
 # worker takes the next job from the first queue that has one (vcc/celery.py keeps that

@@ -25,7 +25,11 @@ BASE_DIR = Path(settings.BASE_DIR)
 
 
 def wait_until(
-    condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = ""
+    condition: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "",
 ) -> T:
     """Poll `condition` until it returns something truthy; return that, or fail at the deadline."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ from ..passes import deal_pass_start
 from .enqueue import deal_enqueue
 
 # Why an action is refused, by the deal's status: in the operator's words.
-_REFUSED = {
+_REFUSED: dict[str, str] = {
     Deal.Status.RUNNING: "The deal is being processed; try again when it has finished.",
     Deal.Status.PENDING: "The deal is waiting for a worker; only a failed deal can be retried.",
     Deal.Status.DONE: "The deal is done; only a failed deal can be retried.",

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -141,7 +142,7 @@ def _restart_many(
         return 0
     bulk_id, now, count = uuid.uuid4(), timezone.now(), 0
     for start in range(0, len(ids), _BATCH):
-        params = {
+        params: dict[str, Any] = {
             "ids": list(ids[start : start + _BATCH]),
             # Conditional: a deal a worker claimed since we listed it is left alone.
             "from_status": list(spec.from_status),
@@ -201,7 +202,11 @@ def deals_feed_operator_lane(*, bulk_id: uuid.UUID, after: uuid.UUID | None, pag
     The next page goes in once workers have taken this one: a single operator's click never
     waits behind more than a page of a bulk action.
     """
-    params = {"bulk_id": bulk_id, "after": after or uuid.UUID(int=0), "size": page_size}
+    params: dict[str, Any] = {
+        "bulk_id": bulk_id,
+        "after": after or uuid.UUID(int=0),
+        "size": page_size,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_PAGE_SQL, params)
         rows = cursor.fetchall()

@@ -41,7 +41,7 @@ def deal_send_now(
     fields = {"deal_id": deal_id, "hubspot_deal_id": hubspot_deal_id, "reason": reason}
     try:
         process_deal.apply_async(
-            args=[str(deal_id)],
+            args=(str(deal_id),),
             queue=lane,
             headers={SENT_AT_HEADER: (sent_at or timezone.now()).isoformat()},
         )

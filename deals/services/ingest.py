@@ -43,7 +43,7 @@ _COLUMNS = (
     "created_at",
     "updated_at",
 )
-_FIELDS = [Deal._meta.get_field({"current_pass_id": "current_pass"}.get(c, c)) for c in _COLUMNS]
+_FIELDS = [f for c in _COLUMNS for f in Deal._meta.concrete_fields if f.column == c]
 _AMOUNT = Deal._meta.get_field("amount")
 _MAX_AMOUNT = 10 ** (_AMOUNT.max_digits - _AMOUNT.decimal_places)
 _ROW = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
@@ -92,10 +92,13 @@ def _storable(deal: DealFromHubspot) -> DealFromHubspot | RejectedDeal:
             extra={"hubspot_deal_id": deal.hubspot_deal_id, "reason": reason},
         )
         return RejectedDeal(hubspot_deal_id=deal.hubspot_deal_id, reason=reason)
-    texts = {"name": deal.name, "deal_stage": deal.deal_stage}
-    if any(text and "\x00" in text for text in texts.values()):
+    if any(text and "\x00" in text for text in (deal.name, deal.deal_stage)):
         # PostgreSQL text cannot hold NUL characters; they carry no meaning in a name.
-        return replace(deal, **{k: v.replace("\x00", "") if v else v for k, v in texts.items()})
+        return replace(
+            deal,
+            name=deal.name.replace("\x00", ""),
+            deal_stage=deal.deal_stage and deal.deal_stage.replace("\x00", ""),
+        )
     return deal
 
 

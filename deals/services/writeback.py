@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -99,7 +100,7 @@ WHERE claim_token = %(token)s AND deal_id = ANY(%(deal_ids)s)
 def deal_writebacks_claim(*, limit: int, now: datetime, lease_seconds: float) -> Claim:
     """Take up to `limit` outcomes due for sending, oldest first, for this caller alone."""
     token = uuid.uuid4()
-    params = {
+    params: dict[str, Any] = {
         "now": now,
         "lease_cutoff": now - timedelta(seconds=lease_seconds),
         "limit": limit,
@@ -151,7 +152,7 @@ def deal_writebacks_mark_failed(
     this claim's."""
     if not deal_ids:
         return 0
-    params = {
+    params: dict[str, Any] = {
         "now": now,
         "token": token,
         "deal_ids": list(deal_ids),

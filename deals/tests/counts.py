@@ -38,7 +38,8 @@ def assert_deal_counts_exact() -> None:
     cell and none is negative."""
     real = deal_counts_by_group_by()
     read = deal_counts()
-    by_status, by_stage = {}, {}
+    by_status: dict[str, int] = {}
+    by_stage: dict[str, int] = {}
     for (status, stage), n in real.items():
         by_status[status] = by_status.get(status, 0) + n
         by_stage[stage] = by_stage.get(stage, 0) + n

@@ -21,7 +21,7 @@ class DealFactory(factory.django.DjangoModelFactory[Deal]):
     hubspot_checked_in_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
-    def first_pass(self, create, extracted, **kwargs):
+    def first_pass(self: Deal, create: bool, extracted: object, **kwargs: object) -> None:
         if create and extracted is not False:
             first = PipelinePass.objects.create(
                 deal=self, trigger=PipelinePass.Trigger.NEW, started_at=self.created_at
@@ -43,7 +43,7 @@ class PipelinePassFactory(factory.django.DjangoModelFactory[PipelinePass]):
     started_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
-    def make_current(self, create, extracted, **kwargs):
+    def make_current(self: PipelinePass, create: bool, extracted: object, **kwargs: object) -> None:
         if create and extracted is not False:
             Deal.objects.filter(id=self.deal_id).update(current_pass=self)
             self.deal.current_pass = self

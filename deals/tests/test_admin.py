@@ -62,6 +62,7 @@ def test_the_actions_say_what_started_and_what_was_skipped_and_why(
     assert (failed.status, failed.current_stage) == ("pending", "appraisal")
     assert enqueued == [str(failed.id)]
     assert enqueued.lanes[str(failed.id)] == "operator"
+    assert failed.current_pass is not None
     assert failed.current_pass.trigger == "retry"
     assert failed.current_pass.requested_by == "boss"
 

@@ -64,6 +64,7 @@ def test_process_answers_202_and_starts_over_in_the_operator_lane(
     assert response.json() == {"id": str(deal.id), "status": "pending"}
     deal.refresh_from_db()
     assert deal.current_stage == "intake"
+    assert deal.current_pass is not None
     assert (deal.current_pass.trigger, deal.current_pass.requested_by) == ("rerun", "operator")
     assert enqueued.lanes == {str(deal.id): "operator"}
 

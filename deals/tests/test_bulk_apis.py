@@ -1,6 +1,8 @@
 """Bulk actions by filter (POST /api/queue/actions/) and the admin's selections: which deals
 start again, their passes, the limit, and how the operator lane is fed, page by page."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -231,14 +233,12 @@ def test_the_sweeper_leaves_a_bulk_actions_deals_to_its_feeder_however_long_it_t
     enqueued, settings, django_capture_on_commit_callbacks
 ):
     settings.PIPELINE_STUCK_AFTER_SECONDS = 600
-    long_ago = timezone.now() - timezone.timedelta(minutes=20)
+    long_ago = timezone.now() - timedelta(minutes=20)
     DealFactory.create_batch(3, status="failed")
     deals_bulk_action(action="retry", status="failed", requested_by="op")
     Deal.objects.filter(status="pending").update(enqueued_at=long_ago)
     bulk_id = _bulk_id()
-    lost = DealFactory.create(
-        status="pending", enqueued_at=long_ago - timezone.timedelta(minutes=5)
-    )
+    lost = DealFactory.create(status="pending", enqueued_at=long_ago - timedelta(minutes=5))
     # The feeder waits in the lane behind a long page: it stands for the three.
     celery_app.send_task(
         "deals.tasks.feed_operator_lane",

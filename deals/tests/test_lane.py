@@ -37,7 +37,7 @@ def _backlog(n: int = BACKLOG) -> list[str]:
 
 def _queued(queue: str) -> int:
     with celery_app.connection_for_write() as conn:
-        return conn.default_channel.client.llen(queue)
+        return conn.default_channel.client.llen(queue)  # type: ignore[attr-defined]  # kombu-stubs lack it
 
 
 def _started_in(pass_: PipelinePass) -> bool:
@@ -52,15 +52,15 @@ def test_a_retried_deal_starts_ahead_of_a_1000_deal_backlog(celery_worker):
     celery_worker(concurrency=2, include="deals.tests.worker_stages", env=SLOW_INTAKE)
     wait_until(lambda: _queued("celery") < BACKLOG, timeout=60, what="the backlog to start")
 
-    retried = deal_retry(deal_id=failed.id, requested_by="operator")
-    wait_until(
-        lambda: _started_in(retried.current_pass), timeout=60, what="the retried deal to start"
-    )
+    retry_pass = deal_retry(deal_id=failed.id, requested_by="operator").current_pass
+    assert retry_pass is not None
+    wait_until(lambda: _started_in(retry_pass), timeout=60, what="the retried deal to start")
 
     still_waiting = Deal.objects.filter(status="pending", name__startswith="Backlog").count()
     assert still_waiting >= BACKLOG - 50, "the retry waited behind the backlog"
     wait_until(lambda: Deal.objects.get(id=failed.id).status == "done", timeout=60)
-    run = retried.current_pass.runs.order_by("started_at").first()
+    run = retry_pass.runs.order_by("started_at").first()
+    assert run is not None
     assert run.stage == "segmentation"
 
 

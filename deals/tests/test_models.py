@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 def test_it_requires_a_hubspot_deal_id():
     with pytest.raises(IntegrityError), transaction.atomic():
-        Deal.objects.create(hubspot_deal_id=None, name="No id")
+        Deal.objects.create(hubspot_deal_id=None, name="No id")  # type: ignore[misc]  # on purpose
 
 
 def test_it_refuses_a_second_deal_with_the_same_hubspot_id():

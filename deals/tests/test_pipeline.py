@@ -30,7 +30,10 @@ def test_it_takes_a_deal_through_every_stage_to_done():
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("done", "done")
     assert _runs(deal) == [(stage, 1, "succeeded") for stage in STAGE_ORDER]
-    assert all(run.ended_at >= run.started_at for run in deal.pipeline_runs.all())
+    assert all(
+        run.ended_at is not None and run.ended_at >= run.started_at
+        for run in deal.pipeline_runs.all()
+    )
 
 
 def test_it_stops_at_the_failed_stage_and_records_the_error():
@@ -76,6 +79,7 @@ def test_a_transient_error_waits_pending_with_the_retry_due_on_the_run(use_stage
     assert (deal.status, deal.current_stage) == ("pending", "appraisal")
     run = deal.pipeline_runs.get(stage="appraisal")
     assert (run.status, run.error) == ("failed", "appraisal service busy")
+    assert run.ended_at is not None
     assert run.retry_at == run.ended_at + timedelta(seconds=4)
     assert deal.enqueued_at == run.retry_at  # the sweeper waits from when it is due
 
@@ -226,13 +230,14 @@ def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage) == ("failed", "segmentation")
     last = deal.pipeline_runs.get(stage="segmentation", attempt=3)
+    assert last.error is not None
     assert last.error.startswith("gave up: worker lost 3 times in a row at segmentation")
     assert deal.pipeline_runs.count() == 4  # no fourth attempt
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_lost_database_connection_is_retried_as_a_new_run(use_stage):
-    cut = []
+    cut: list[int] = []
 
     def cut_connection_once(deal):
         if not cut:
@@ -258,6 +263,7 @@ def test_a_lost_database_connection_is_retried_as_a_new_run(use_stage):
     runs = [r for r in _runs(deal) if r[0] == "categorization"]
     assert runs == [("categorization", 1, "failed"), ("categorization", 2, "succeeded")]
     lost = deal.pipeline_runs.get(stage="categorization", attempt=1)
+    assert lost.error is not None
     assert lost.error.startswith("database connection lost: ")
 
 
@@ -398,7 +404,7 @@ def test_the_job_retries_a_transient_stage_error_through_celery(use_stage):
     use_stage("appraisal", flaky)
     deal = DealFactory.create()
 
-    process_deal.apply(args=[str(deal.id)])  # eager: Celery runs its retries inline
+    process_deal.apply(args=(str(deal.id),))  # eager: Celery runs its retries inline
 
     deal.refresh_from_db()
     assert deal.status == "done"
@@ -419,7 +425,7 @@ def test_the_job_retries_a_database_error_and_each_attempt_is_its_own_run(use_st
     use_stage("segmentation", flaky_database)
     deal = DealFactory.create()
 
-    process_deal.apply(args=[str(deal.id)])  # eager: Celery runs its retries inline
+    process_deal.apply(args=(str(deal.id),))  # eager: Celery runs its retries inline
 
     deal.refresh_from_db()
     assert deal.status == "done"
@@ -440,6 +446,7 @@ def test_every_run_is_recorded_in_the_deals_current_pass():
 
     deal.refresh_from_db()
     assert list(first.runs.values_list("stage", "status")) == [("intake", "failed")]
+    assert deal.current_pass is not None
     assert deal.current_pass.trigger == "retry"
     assert list(deal.current_pass.runs.order_by("started_at").values_list("stage", flat=True)) == (
         list(STAGE_ORDER)
@@ -468,7 +475,7 @@ def test_a_pass_started_after_a_job_read_the_deal_is_not_claimed_under_the_old_o
     from deals import pipeline
 
     real_filter = Deal.objects.filter
-    raced = []
+    raced: list[Deal] = []
 
     def filter_and_race(*args, **kwargs):
         if "current_pass_id" in kwargs and not raced:
@@ -482,4 +489,5 @@ def test_a_pass_started_after_a_job_read_the_deal_is_not_claimed_under_the_old_o
     deal.refresh_from_db()
     assert deal.status == "done"
     assert not first.runs.exists()
+    assert deal.current_pass is not None
     assert deal.current_pass.runs.count() == len(STAGE_ORDER)

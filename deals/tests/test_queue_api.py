@@ -55,6 +55,7 @@ def test_a_page_lists_deals_with_exactly_four_steps_each(staff_client):
         ("appraisal", "succeeded"),
     ]
     run = deal.pipeline_runs.get(stage="appraisal")
+    assert run.ended_at is not None
     assert item["steps"][3] == {
         "stage": "appraisal",
         "status": "succeeded",

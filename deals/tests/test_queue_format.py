@@ -37,12 +37,14 @@ def api(django_user_model) -> APIClient:
 class Poller:
     """A client that polls as the page script does, sending back the last ETag."""
 
+    etag: str | None
+
     def __init__(self, api: APIClient, **params) -> None:
         self.api, self.params, self.etag = api, params, None
         self.poll()
 
     def poll(self) -> int:
-        headers = {"If-None-Match": self.etag} if self.etag else {}
+        headers: dict[str, str] = {"If-None-Match": self.etag} if self.etag else {}
         response = self.api.get(URL, self.params, headers=headers)
         assert response.status_code in (200, 304), response.content
         self.etag = response["ETag"]
@@ -78,6 +80,7 @@ def test_a_changed_page_answers_200_with_exactly_two_queries(api, django_assert_
     Deal.objects.bulk_create(Deal(hubspot_deal_id=f"66{n}") for n in range(limit + 1))
     poller = Poller(api, limit=limit)
     deal = Deal.objects.order_by("-updated_at").first()
+    assert deal is not None
     deal_rerun(deal_id=deal.id, requested_by="operator")
 
     with django_assert_num_queries(2):

@@ -8,10 +8,11 @@ they must show that nothing happens (Live off), they drive the page's clock inst
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from deals.models import Deal
 from deals.pipeline import deal_process
@@ -350,7 +351,9 @@ def test_the_buttons_match_the_deals_state_and_say_what_happened_in_plain_words(
     expect(drawer.get_by_role("status")).to_have_text(
         "Retry started: the deal resumes at appraisal, ahead of the backlog."
     )
-    assert Deal.objects.get(id=failed.id).current_pass.requested_by == "operator"
+    retried = Deal.objects.get(id=failed.id).current_pass
+    assert retried is not None
+    assert retried.requested_by == "operator"
     page.screenshot(path=ARTIFACTS / "queue-buttons.png")
 
 
@@ -427,7 +430,7 @@ def test_when_the_api_fails_a_banner_says_so_and_the_last_rows_stay(page):
 
 # ------------------------------------------------------------------------------ ingestion
 def _sync_run(status: str, minutes_ago: float, **fields) -> SyncRun:
-    at = timezone.now() - timezone.timedelta(minutes=minutes_ago)
+    at = timezone.now() - timedelta(minutes=minutes_ago)
     return SyncRun.objects.create(
         trigger="scheduled", status=status, created_at=at, started_at=at, finished_at=at, **fields
     )
@@ -485,8 +488,13 @@ def test_bulk_actions_by_filter_confirm_with_the_count_and_say_what_started(page
     expect(retry_all).to_be_enabled()
     expect(bulk.get_by_role("button", name="Re-run all 3")).to_be_enabled()
 
-    questions = []
-    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    questions: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", answer)
     retry_all.click()
 
     expect(bulk.get_by_role("status")).to_have_text(

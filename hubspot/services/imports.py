@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.db.models.functions import Coalesce
@@ -140,14 +140,14 @@ def _ids_from_csv(text: str) -> list[str]:
 
 
 def deal_import_create(
-    *, hubspot_deal_ids: Sequence[str], created_by: AbstractBaseUser | None = None
+    *, hubspot_deal_ids: Sequence[str], created_by: User | AnonymousUser | None = None
 ) -> DealImport:
     """Record an import of these (validated) ids and queue its job after commit."""
     ids = import_ids_validate(list(hubspot_deal_ids))
     with transaction.atomic():
         deal_import = DealImport.objects.create(
             total=len(ids),
-            created_by=created_by if created_by and created_by.is_authenticated else None,
+            created_by=created_by if isinstance(created_by, User) else None,  # not anonymous
         )
         DealImportItem.objects.bulk_create(
             DealImportItem(deal_import=deal_import, position=position, hubspot_deal_id=deal_id)

@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -74,7 +75,7 @@ def deal_payloads_store(
     if not latest:
         return 0
     ids = list(latest)
-    columns = [
+    columns: list[Any] = [
         ids,
         [latest[i][0] for i in ids],
         [latest[i][1] for i in ids],

@@ -12,6 +12,7 @@ the upsert makes re-reading a page harmless (nothing created or enqueued twice).
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -68,7 +69,7 @@ def sync_run_request(*, trigger: str = SyncRun.Trigger.MANUAL) -> tuple[SyncRun,
         try:
             with transaction.atomic():
                 run = SyncRun.objects.create(trigger=trigger, active=ACTIVE)
-                transaction.on_commit(lambda run_id=str(run.id): _send_queued_run(run_id))
+                transaction.on_commit(partial(_send_queued_run, str(run.id)))
         except IntegrityError:
             active = SyncRun.objects.filter(active=ACTIVE).first()
             if active is not None:
@@ -196,6 +197,7 @@ def sync_run_execute(
     before = (client.request_count, client.rate_limited_count) if client else (0, 0)
     try:
         client = client or HubspotClient()
+        assert run.window_end is not None  # set with window_start
         for page in client.search_checked_in(since=run.window_start, until=run.window_end):
             _write_page(run, page)
             if on_progress:
@@ -222,7 +224,8 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
             raise SyncLockLost("another sync took over: this one was silent past the lock TTL")
         result = hubspot_deals_upsert(deals=page.deals, now=now, source="hubspot_sync")
         deal_payloads_store(records=[*page.deals, *page.invalid], source="sync", now=now)
-        rejected = [(r.hubspot_deal_id, r.reason) for r in (*page.invalid, *result.rejected)]
+        rejected = [(r.hubspot_deal_id, r.reason) for r in page.invalid]
+        rejected += [(r.hubspot_deal_id, r.reason) for r in result.rejected]
         _keep_rejections(run, rejected)
         run.pages += 1
         run.fetched += len(page.deals) + len(page.invalid)

@@ -75,7 +75,7 @@ def webhook_events_record(
         return 0
     keys = list(wanted)
     rows = [wanted[key] for key in keys]
-    columns = [
+    columns: list[Any] = [
         received_at,
         keys,
         [int(event["eventId"]) for event in rows],
@@ -159,7 +159,9 @@ def _read_and_upsert(events: list[WebhookEvent], client: HubspotClient) -> int:
     created = {hubspot_id for _, hubspot_id in upsert.created}
     outcomes: dict[str, tuple[str, str]] = {}
     for deal in result.deals:
-        outcome = Outcome.IMPORTED if deal.hubspot_deal_id in created else Outcome.ALREADY_PRESENT
+        outcome: str = (
+            Outcome.IMPORTED if deal.hubspot_deal_id in created else Outcome.ALREADY_PRESENT
+        )
         outcomes[deal.hubspot_deal_id] = (outcome, "")
     for record in result.invalid:
         outcomes[record.hubspot_deal_id] = (Outcome.INVALID, record.reason)

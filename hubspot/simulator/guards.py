@@ -10,6 +10,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Mapping
+from email.message import Message
 
 from .config import SimulatorConfig
 from .protocol import Answer, error_answer
@@ -20,7 +21,7 @@ AUTH_MESSAGE = (
 )
 
 
-def authorized(headers: Mapping[str, str], token: str) -> bool:
+def authorized(headers: Mapping[str, str] | Message[str, str], token: str) -> bool:
     """A bearer token equal to `token` (compared in constant time)."""
     value = headers.get("Authorization") or ""
     scheme, _, given = value.partition(" ")

@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 
 
@@ -15,7 +16,7 @@ class Request:
     method: str
     path: str
     query: Mapping[str, list[str]]
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] | Message[str, str]  # http.server's: any case finds a name
     body: bytes
     client_host: str
 

@@ -203,7 +203,7 @@ class DealStore:
             return [i for i in ids if i in self._index], covered
 
         id_filters = {position for position, f in enumerate(group) if f.id_after is not None}
-        id_after = max((group[p].id_after for p in id_filters), default=None)
+        id_after = max((f.id_after for f in group if f.id_after is not None), default=None)
         id_start = 0 if id_after is None else bisect_right(self._index_ids, id_after)
         id_count = len(self._index_ids) - id_start
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def sleeps() -> RecordedSleeps:
 def start_hubspot_simulator() -> Iterator[Callable[..., RunningSimulator]]:
     with ExitStack() as stack:
 
-        def start(**kwargs: object) -> RunningSimulator:
+        def start(**kwargs: Any) -> RunningSimulator:
             return stack.enter_context(start_simulator(**kwargs))
 
         yield start

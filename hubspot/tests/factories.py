@@ -12,6 +12,7 @@ from typing import Any
 import responses
 
 from hubspot.client import HubspotClient
+from hubspot.ratelimit import RateLimiter
 from hubspot.tests.conftest import NoWaitLimiter, RecordedSleeps
 
 TOKEN = "pat-na1-0123-secret-token-do-not-leak"
@@ -100,7 +101,9 @@ class FakeSearch:
         return 200, {}, json.dumps(payload)
 
 
-def make_client(sleeps: RecordedSleeps, limiter: object | None = None, **kwargs) -> HubspotClient:
+def make_client(
+    sleeps: RecordedSleeps, limiter: RateLimiter | None = None, **kwargs
+) -> HubspotClient:
     """A client for BASE_URL (answered by `responses`) that records its sleeps."""
     kwargs.setdefault("general_limiter", NoWaitLimiter())
     return HubspotClient(

@@ -7,8 +7,10 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
+import requests
 import responses
 
 from hubspot.client import HubspotClient, HubspotDeal
@@ -30,6 +32,13 @@ from hubspot.tests.factories import (
     page_json,
     search_all,
 )
+
+
+def _json_body(request: requests.PreparedRequest) -> Any:
+    """The JSON body the client sent."""
+    assert request.body is not None
+    return json.loads(request.body)
+
 
 # ------------------------------------------------------------------------------
 # Search and paging
@@ -116,7 +125,7 @@ def test_a_page_whose_total_changed_is_dropped_and_the_search_resumes_after_the_
 
     ids = [d.hubspot_deal_id for p in pages for d in p.deals]
     assert ids == ["101", "102", "103", "104", "105"]
-    third_body = json.loads(responses.calls[2].request.body)
+    third_body = _json_body(responses.calls[2].request)
     assert third_body["filterGroups"][0]["filters"][2]["value"] == "102"
     assert sum(p.request_count for p in pages) == 3
 
@@ -231,7 +240,7 @@ def test_read_deal_returns_the_deal_and_none_when_missing(sleeps):
 
     assert isinstance(deal, HubspotDeal) and deal.hubspot_deal_id == "42"
     assert missing is None
-    query = responses.calls[0].request.params["properties"].split(",")
+    query = responses.calls[0].request.params["properties"].split(",")  # type: ignore[attr-defined]  # set by responses
     assert CHECKED_IN in query and "dealname" in query
 
 
@@ -266,7 +275,7 @@ def test_read_deals_splits_batches_of_100_and_reports_missing_ids(sleeps):
 
     result = make_client(sleeps).read_deals([*wanted, "1000"])  # a repeat is read once
 
-    sizes = [len(json.loads(c.request.body)["inputs"]) for c in responses.calls]
+    sizes = [len(_json_body(c.request)["inputs"]) for c in responses.calls]
     assert sizes == [100, 100, 50]
     assert sorted(result.missing_ids) == sorted(absent)
     assert len(result.deals) == 247
@@ -288,12 +297,13 @@ def test_update_deals_batches_of_100_merging_repeated_ids(sleeps):
         return status, {}, json.dumps({"status": "COMPLETE", "results": results})
 
     responses.add_callback(responses.POST, BATCH_UPDATE_URL, callback=batch_update)
+    updates: list[tuple[str, dict[str, str | None]]]
     updates = [(str(i), {"vcc_status": "seen"}) for i in range(150)]
     updates += [("3", {"vcc_note": "x", "vcc_status": None}), ("missing", {"a": "b"})]
 
     result = make_client(sleeps).update_deals(updates)
 
-    sent = [json.loads(c.request.body)["inputs"] for c in responses.calls]
+    sent = [_json_body(c.request)["inputs"] for c in responses.calls]
     assert [len(batch) for batch in sent] == [100, 51]
     three = next(item for item in sent[0] if item["id"] == "3")
     assert three["properties"] == {"vcc_status": "", "vcc_note": "x"}

@@ -46,6 +46,7 @@ def test_a_window_makes_it_a_backfill(simulator):
     assert out.strip().splitlines()[-1] == "fetched=0 new=0 updated=0 rerun=0 unchanged=0 invalid=0"
     run = SyncRun.objects.get()
     assert run.trigger == "backfill"
+    assert run.window_start is not None
     assert run.window_start.isoformat() == "2000-01-01T00:00:00+00:00"
 
 

@@ -78,7 +78,9 @@ def test_a_sync_whose_worker_died_frees_the_lock_after_its_ttl(settings):
     assert dead.error.startswith("no sign of life for 600s")
 
 
-def test_a_sync_that_lost_its_lock_stops_before_writing(start_hubspot_simulator, no_wait_limiter):
+def test_a_sync_that_lost_its_lock_stops_before_writing(
+    start_hubspot_simulator, no_wait_limiter, monkeypatch
+):
     simulator = start_hubspot_simulator(deals=500, extra_args=["--search-rps", "0"])
     client = HubspotClient(
         access_token=simulator.token, base_url=simulator.base_url, search_limiter=no_wait_limiter
@@ -93,7 +95,7 @@ def test_a_sync_that_lost_its_lock_stops_before_writing(start_hubspot_simulator,
                 SyncRun.objects.filter(id=run.id).update(active=None, status="failed")
                 SyncRun.objects.create(trigger="manual", status="running", active=ACTIVE)
 
-    client.search_checked_in = expiring_after_first_page
+    monkeypatch.setattr(client, "search_checked_in", expiring_after_first_page)
     run = sync_run_execute(run=run, client=client)
 
     assert run.status == "failed"

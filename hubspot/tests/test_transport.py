@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import pickle
 import traceback
+from typing import Any
 
 import pytest
 import requests
@@ -215,7 +216,7 @@ def test_the_token_never_appears_in_errors_reprs_or_logs(sleeps, caplog):
     client = make_client(sleeps, max_retries=1)
     # A hostile or buggy server echoing the token back in an error body.
     echo = {"status": "error", "message": f"bad token {TOKEN}", "category": "X"}
-    scenarios = [
+    scenarios: list[tuple[int | None, dict[str, Any]]] = [
         (401, {"json": echo}),
         (403, {"json": echo}),
         (400, {"body": f"plain text {TOKEN}"}),

@@ -44,10 +44,10 @@ def answers(path: Path) -> bool:
 def start(instance: Instance, user: User, *, ephemeral: bool) -> None:
     stop(instance)  # one left behind by a run that was killed
     log = instance.dir / "redis.log"
-    listen = ["--port", "0", "--unixsocket", instance.redis_socket, "--unixsocketperm", "700"]
+    listen = ("--port", "0", "--unixsocket", instance.redis_socket, "--unixsocketperm", "700")
     # The tests' Redis keeps nothing; bin/run's keeps its queues across restarts (AOF).
-    files = ["--dir", instance.dir, "--save", "", "--appendonly", "no" if ephemeral else "yes"]
-    daemon = ["--daemonize", "yes", "--pidfile", instance.dir / "redis.pid", "--logfile", log]
+    files = ("--dir", instance.dir, "--save", "", "--appendonly", "no" if ephemeral else "yes")
+    daemon = ("--daemonize", "yes", "--pidfile", instance.dir / "redis.pid", "--logfile", log)
     result = run([redis_server(), *listen, *files, *daemon], user)
     if result.returncode != 0:
         raise EngineError(f"Redis did not start: {(result.stderr or result.stdout).strip()}")

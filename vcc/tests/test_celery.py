@@ -49,6 +49,7 @@ def test_queues_are_served_in_the_settings_order_whatever_the_command_line_says(
 
 def _served(worker) -> list[str]:
     replies = celery_app.control.inspect(destination=[worker.name], timeout=5).active_queues()
+    assert replies is not None, f"{worker.name} did not answer"
     return [queue["name"] for queue in replies[worker.name]]
 
 

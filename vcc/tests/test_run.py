@@ -57,7 +57,7 @@ def checkout() -> Iterator[Path]:
 
 
 def _files_outside_var(root: Path) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for folder, dirs, files in os.walk(root):
         rel = Path(folder).relative_to(root)
         if rel == Path("."):
@@ -103,7 +103,9 @@ def test_a_fresh_checkout_runs_the_demo_and_ctrl_c_leaves_nothing_behind(checkou
         start_new_session=True,
     )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(run.stdout), daemon=True)
+    output = run.stdout
+    assert output is not None  # a PIPE
+    reader = threading.Thread(target=lambda: lines.extend(output), daemon=True)
     reader.start()
     try:
         wait_until(
@@ -126,14 +128,13 @@ def test_a_fresh_checkout_runs_the_demo_and_ctrl_c_leaves_nothing_behind(checkou
         # The demo on the embedded engines: deals synced from the simulator, taken to done.
         database = Instance("dev", base_dir=checkout).database_url
         with psycopg.connect(database, autocommit=True) as conn:
-            done = wait_until(
-                lambda: conn.execute("SELECT count(*) FROM deals WHERE status = 'done'").fetchone()[
-                    0
-                ],
-                timeout=120,
-                interval=0.5,
-                what="a deal taken to done",
-            )
+
+            def deals_done() -> int:
+                row = conn.execute("SELECT count(*) FROM deals WHERE status = 'done'").fetchone()
+                assert row is not None
+                return row[0]
+
+            done = wait_until(deals_done, timeout=120, interval=0.5, what="a deal taken to done")
         assert done > 0
     finally:
         os.killpg(run.pid, signal.SIGINT)  # Ctrl-C

@@ -28,7 +28,7 @@ SECRETS = (TOKEN, CLIENT_SECRET, "LEAKCANARY")
 
 
 @pytest.fixture
-def every_log_line(settings):
+def every_log_line(settings, monkeypatch):
     """Every log line the project writes during the test, formatted as in production."""
     settings.HUBSPOT_ACCESS_TOKEN = TOKEN
     settings.HUBSPOT_CLIENT_SECRET = CLIENT_SECRET
@@ -37,7 +37,8 @@ def every_log_line(settings):
     handler.setFormatter(KeyValueFormatter())
     raw: list[logging.LogRecord] = []
     recorder = logging.Handler()
-    recorder.emit = raw.append  # the records before formatting: redaction is not the defence
+    # The records before formatting: redaction is not the defence.
+    monkeypatch.setattr(recorder, "emit", raw.append)
     root = logging.getLogger()
     root.addHandler(handler)
     root.addHandler(recorder)

@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 
 from deals.models import PipelinePass
@@ -53,7 +55,7 @@ def test_a_running_deal_cannot_be_rerun(enqueued):
 
 def test_an_unknown_deal_is_not_found(enqueued):
     with pytest.raises(NotFound):
-        deal_rerun(deal_id="00000000-0000-0000-0000-000000000000", requested_by="alice")
+        deal_rerun(deal_id=uuid.UUID(int=0), requested_by="alice")
 
 
 def test_a_rerun_starts_a_pass_saying_who_asked_and_from_where(
@@ -66,6 +68,7 @@ def test_a_rerun_starts_a_pass_saying_who_asked_and_from_where(
 
     deal.refresh_from_db()
     started = deal.current_pass
+    assert started is not None
     assert (started.trigger, started.requested_by, started.from_stage) == (
         "rerun",
         "alice",
@@ -81,6 +84,7 @@ def test_a_retry_starts_a_pass_from_the_stage_that_failed(enqueued):
     deal_retry(deal_id=deal.id, requested_by="bob")
 
     deal.refresh_from_db()
+    assert deal.current_pass is not None
     assert (deal.current_pass.trigger, deal.current_pass.from_stage) == ("retry", "appraisal")
     assert deal.current_pass.requested_by == "bob"
 

@@ -14,7 +14,7 @@ def test_it_sends_the_job_to_the_operator_lane_after_commit(django_capture_on_co
         deal_rerun(deal_id=deal.id, requested_by="alice")
 
     with celery_app.connection_for_write() as conn:
-        client = conn.default_channel.client
+        client = conn.default_channel.client  # type: ignore[attr-defined]  # kombu-stubs lack it
         [message] = client.lrange("operator", 0, -1)
         assert client.llen("celery") == 0
     assert str(deal.id).encode() in message

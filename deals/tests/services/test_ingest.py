@@ -108,6 +108,7 @@ def test_a_new_deal_starts_its_first_pass_as_new_from_hubspot(enqueued):
     assert [(p.trigger, p.requested_by, p.from_stage, p.started_at) for p in deal.passes.all()] == [
         ("new", "", "intake", now)
     ]
+    assert deal.current_pass is not None
     assert deal.current_pass.trigger == "new"
 
 
@@ -128,6 +129,7 @@ def test_a_fix_in_hubspot_sends_a_failed_deal_round_again_from_the_failed_stage(
         "Fixed in HubSpot",
     )
     assert deal.current_pass_id != first.id
+    assert deal.current_pass is not None
     assert (deal.current_pass.trigger, deal.current_pass.from_stage) == (
         "hubspot_change",
         "appraisal",

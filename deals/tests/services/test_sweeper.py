@@ -122,6 +122,7 @@ def test_the_sweeper_starts_a_pass_for_a_deal_its_worker_left_running(
 
     left_running.refresh_from_db()
     assert left_running.current_pass_id != first.id
+    assert left_running.current_pass is not None
     assert (left_running.current_pass.trigger, left_running.current_pass.from_stage) == (
         "sweeper",
         "categorization",

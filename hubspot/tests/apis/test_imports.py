@@ -42,6 +42,7 @@ def test_json_ids_are_accepted_with_202_a_status_url_and_the_distinct_total(
         "102",
         "103",
     ]
+    assert deal_import.created_by is not None
     assert deal_import.created_by.username == "operator"
     assert run_jobs == [str(deal_import.id)]
 

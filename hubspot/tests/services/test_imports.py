@@ -95,6 +95,7 @@ def test_a_batch_hubspot_refuses_fails_its_items_and_the_rest_go_on(
     assert {result[i] for i in ids[:100]} == {"failed"}
     assert {result[i] for i in ids[100:]} == {"imported"}
     failed = deal_import.items.filter(status="failed").first()
+    assert failed is not None
     assert "500" in failed.error
     assert DealImport.objects.get(id=deal_import.id).status == "done"
     assert len(enqueued) == 50

@@ -131,6 +131,7 @@ def test_a_deal_that_shows_in_search_late_is_picked_up_inside_the_lookback(
     client = _client(simulator, no_wait_limiter)
     _sync(client, capture=django_capture_on_commit_callbacks)
     latest = Deal.objects.latest("hubspot_checked_in_at").hubspot_checked_in_at
+    assert latest is not None
     # Checked in before the newest deal we have, but indexed by search only now.
     [late_id] = simulator.add_deals(count=1, checked_in_at=latest - timedelta(hours=20))
     enqueued.clear()
@@ -143,7 +144,7 @@ def test_a_deal_that_shows_in_search_late_is_picked_up_inside_the_lookback(
 
 
 def test_when_hubspot_fails_mid_sync_the_next_one_recovers_every_deal_exactly_once(
-    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks
+    simulator, no_wait_limiter, enqueued, django_capture_on_commit_callbacks, monkeypatch
 ):
     client = _client(simulator, no_wait_limiter, max_retries=1)
     original = client.search_checked_in
@@ -154,17 +155,18 @@ def test_when_hubspot_fails_mid_sync_the_next_one_recovers_every_deal_exactly_on
             if number == 0:
                 simulator.configure(error_500_share=1.0)
 
-    client.search_checked_in = failing_after_first_page
+    monkeypatch.setattr(client, "search_checked_in", failing_after_first_page)
     failed = _sync(client, capture=django_capture_on_commit_callbacks)
     assert failed.status == "failed"
     assert "500" in failed.error
     assert Deal.objects.count() == 200  # the first page is kept
 
     simulator.configure(error_500_share=0.0)
-    client.search_checked_in = original
+    monkeypatch.setattr(client, "search_checked_in", original)
     recovered = _sync(client, capture=django_capture_on_commit_callbacks)
 
     assert recovered.status == "succeeded"
+    assert recovered.window_start is not None and failed.window_start is not None
     assert recovered.window_start <= failed.window_start
     assert (recovered.new, recovered.unchanged) == (250, 200)
     assert Deal.objects.count() == 450

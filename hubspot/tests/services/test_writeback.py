@@ -151,8 +151,12 @@ def test_a_failing_hubspot_stops_the_pass_and_schedules_a_retry(sleeps, settings
     assert len(responses.calls) == 2  # one batch, retried once; the other 50 not tried
     tried = DealWriteback.objects.filter(retry_count=1)
     assert tried.count() == 100
-    assert all(row.next_retry_at > timezone.now() for row in tried)
-    assert "502" in tried.first().last_error
+    assert all(
+        row.next_retry_at is not None and row.next_retry_at > timezone.now() for row in tried
+    )
+    first_tried = tried.first()
+    assert first_tried is not None
+    assert "502" in first_tried.last_error
     assert DealWriteback.objects.filter(retry_count=0, state="queued").count() == 50
 
 

@@ -63,10 +63,10 @@ def test_search_filters_sorts_and_pages_like_hubspot(shared_simulator):
         lambda p: p["dealstage"] != "closedwon"
     )
     assert ids_for([{"filters": [f("amount", "GT", value="100000")]}]) == expect(
-        lambda p: amount(p) is not None and amount(p) > 100000
+        lambda p: (a := amount(p)) is not None and a > 100000
     )
     assert ids_for([{"filters": [f("amount", "LTE", value="5000.5")]}]) == expect(
-        lambda p: amount(p) is not None and amount(p) <= Decimal("5000.5")
+        lambda p: (a := amount(p)) is not None and a <= Decimal("5000.5")
     )
     assert ids_for([{"filters": [f("amount", "NOT_HAS_PROPERTY")]}]) == expect(
         lambda p: p["amount"] is None
@@ -100,9 +100,8 @@ def test_search_filters_sorts_and_pages_like_hubspot(shared_simulator):
     # One sort: amount descending, deals without an amount last.
     by_amount = ids_for([], sorts=[{"propertyName": "amount", "direction": "DESCENDING"}])
     with_amount = [d for d in by_amount if props[d]["amount"]]
-    assert [amount(props[d]) for d in with_amount] == sorted(
-        (amount(props[d]) for d in with_amount), reverse=True
-    )
+    amounts = [Decimal(props[d]["amount"]) for d in with_amount]
+    assert amounts == sorted(amounts, reverse=True)
     assert all(props[d]["amount"] is None for d in by_amount[len(with_amount) :])
 
     # Paging: `after` is an offset, paging.next only while more remain.
