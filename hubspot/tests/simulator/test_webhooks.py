@@ -104,7 +104,13 @@ def test_a_refused_delivery_is_sent_again_resigned(start_hubspot_simulator, rece
     first, second = (events_of(r) for r in receiver.received[:2])
     assert [e["eventId"] for e in first] == [e["eventId"] for e in second]
     assert {e["attemptNumber"] for e in second} == {1}
-    deliveries = sim.webhooks()["deliveries"]
+
+    # The simulator records a delivery once the receiver has answered it: wait for that too.
+    def both_recorded() -> list[dict] | None:
+        deliveries = sim.webhooks()["deliveries"]
+        return deliveries if len(deliveries) >= 2 else None
+
+    deliveries = wait_until(both_recorded, timeout=15, what="the simulator to record both")
     assert [(d["status"], d["attempt"]) for d in deliveries[:2]] == [(500, 0), (204, 1)]
 
 
