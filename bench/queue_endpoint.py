@@ -337,7 +337,7 @@ def main() -> int:
                 failures.append(f"{label} limit {limit}: {queries - auth} queries, not 2")
             if limit == 50 and s99 > P99_TARGET_MS:
                 failures.append(f"{label} limit 50: p99 {s99:.1f} ms > {P99_TARGET_MS} ms")
-            if limit == 50 and ratio > FLOOR_RATIO_TARGET:  # the bar: limit 50
+            if limit == 50 and ratio > FLOOR_RATIO_TARGET:  # the target is for limit 50
                 failures.append(f"{label} limit {limit}: {ratio:.1f}x the SQL floor")
 
         print(f"\n== counts and search (server p50 / p99 ms, {args.read_samples} requests each)")
