@@ -30,7 +30,6 @@ import io
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,11 +38,17 @@ from typing import Any, cast
 
 import psycopg
 import requests
-from support import ROOT, BenchEngines
+from queue_server import (
+    BASE,
+    DATABASE,
+    django_setup,
+    prepare_database,
+    start_engines,
+    start_gunicorn,
+    stop_gunicorn,
+)
+from support import ROOT
 
-DATABASE = "vcc_bench_queue"
-PORT = 8787
-BASE = f"http://127.0.0.1:{PORT}"
 P99_TARGET_MS = 50.0  # at limit 50
 FLOOR_RATIO_TARGET = 3.0
 COUNTS_P99_TARGET_MS = 5.0
@@ -55,44 +60,10 @@ SEARCHES = [
     ("rare name part", "deal 99999"),
 ]
 
-EXTRA_ENV = {
-    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,testserver",
-    "DJANGO_SECURE_SSL_REDIRECT": "false",
-    "LOG_LEVEL": "WARNING",
-}
-
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return cuts[49], cuts[98]
-
-
-def start_engines(database: str) -> BenchEngines:
-    """The queue benchmarks' servers: the embedded ones keep their files in var/bench-queue/
-    after they stop, so the deals loaded once serve the next runs (Redis goes unused:
-    nothing is enqueued)."""
-    engines = BenchEngines("queue", database=database)
-    engines.env.update(EXTRA_ENV)
-    return engines
-
-
-def prepare_database(engines: BenchEngines, deals: int, rebuild: bool) -> None:
-    from queue_data import load, loaded
-
-    engines.reuse_database()
-    with psycopg.connect(engines.conninfo) as conn:
-        if not rebuild and loaded(conn, deals):
-            print(f"data: {deals:,} deals x 6 runs already loaded (--rebuild to load again)")
-            return
-    print(f"data: loading {deals:,} deals x 6 runs ...", flush=True)
-    print(f"data: loaded in {load(engines.conninfo, deals=deals):.0f}s")
-
-
-def django_setup(engines: BenchEngines):
-    engines.use_in_this_process()
-    import django
-
-    django.setup()
 
 
 def staff_token() -> str:
@@ -173,45 +144,6 @@ def explain(url: str, sql: str) -> str:
     with psycopg.connect(url) as conn:
         rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql).fetchall()
     return "\n".join(row[0] for row in rows)
-
-
-def start_gunicorn(engines: BenchEngines, workers: int, *, reuse: bool) -> subprocess.Popen:
-    """gunicorn on the benchmark's database; `reuse`: pollers share a page built for the
-    same ETag (QUEUE_PAGE_REUSE_SECONDS' default), else every 200 reads and encodes it."""
-    log = ROOT / "var" / "bench-queue-gunicorn.log"
-    log.parent.mkdir(exist_ok=True)
-    process = subprocess.Popen(
-        [
-            ROOT / ".venv/bin/gunicorn",
-            "vcc.wsgi",
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{PORT}",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env={**engines.env, **({} if reuse else {"QUEUE_PAGE_REUSE_SECONDS": "0"})},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: stopped with its workers
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{BASE}/healthz", timeout=5).ok:
-                return process
-        except requests.RequestException:
-            time.sleep(0.2)
-    stop_gunicorn(process)
-    raise SystemExit(f"gunicorn did not come up; see {log}")
-
-
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def server_times(path: str, params: dict, token: str, samples: int) -> list[float]:
@@ -296,6 +228,8 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     engines = start_engines(args.database)
     prepare_database(engines, args.deals, args.rebuild)
+    # Queries are counted in this process too: each page built, none served from a recent one.
+    os.environ["QUEUE_PAGE_REUSE_SECONDS"] = "0"
     django_setup(engines)
     token = staff_token()
     deep = deep_cursor(min(500_000, args.deals // 2))

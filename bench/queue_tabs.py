@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.update(PGAPPNAME="vcc-bench-web", DATABASE_CONN_MAX_AGE="3600")
 
 import psycopg  # noqa: E402
-import queue_endpoint as qe  # noqa: E402
+import queue_server as qs  # noqa: E402
 import requests  # noqa: E402
 from support import BenchEngines  # noqa: E402
 
@@ -130,7 +130,7 @@ class Tab(threading.Thread):
     def get(self, kind: str, url: str, **kwargs) -> None:
         started = time.perf_counter()
         try:
-            response = self.http.get(f"{qe.BASE}{url}", timeout=30, **kwargs)
+            response = self.http.get(f"{qs.BASE}{url}", timeout=30, **kwargs)
         except requests.RequestException as exc:
             self.recorder.error(type(exc).__name__)
             return
@@ -230,7 +230,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tabs", type=int, default=100)
     parser.add_argument("--deals", type=int, default=1_000_000)
-    parser.add_argument("--database", default=qe.DATABASE, help="kept between runs")
+    parser.add_argument("--database", default=qs.DATABASE, help="kept between runs")
     parser.add_argument("--seconds", type=int, default=60, help="measured window")
     parser.add_argument("--warmup", type=int, default=8, help="seconds before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
@@ -243,11 +243,11 @@ def main() -> int:
     random.seed(9)
 
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
-    engines = qe.start_engines(args.database)
-    qe.prepare_database(engines, args.deals, rebuild=False)
-    qe.django_setup(engines)
+    engines = qs.start_engines(args.database)
+    qs.prepare_database(engines, args.deals, rebuild=False)
+    qs.django_setup(engines)
     cookie = session_cookie()
-    gunicorn = qe.start_gunicorn(engines, args.workers, reuse=True)  # as deployed
+    gunicorn = qs.start_gunicorn(engines, args.workers, reuse=True)  # as deployed
     stop = threading.Event()
     recorder = Recorder()
     moved = [0]
@@ -292,7 +292,7 @@ def main() -> int:
         load = os.getloadavg()[0]
     finally:
         stop.set()
-        qe.stop_gunicorn(gunicorn)
+        qs.stop_gunicorn(gunicorn)
 
     cores = meter.cores(elapsed)
     print(
