@@ -319,10 +319,14 @@ def print_round(workers: int, r: dict, args) -> None:
 def report(rounds: dict[int, dict], args) -> int:
     failures = []
     base = rounds[min(rounds)]["rate"] / min(rounds) if rounds else 0.0  # deals/s a worker
+    bound = (
+        "wait-bound, so throughput can grow past this machine's cores"
+        if args.stage_seconds
+        else "CPU-bound: past the machine's cores more processes only share them"
+    )
     print(
-        f"\nintake sleeps {args.stage_seconds} s a deal (other stages stubs): wait-bound, so "
-        f"throughput can grow past this machine's {os.cpu_count()} cores; each worker has "
-        f"{args.concurrency} pool processes"
+        f"\nintake sleeps {args.stage_seconds} s a deal, the other stages are stubs: {bound} "
+        f"({os.cpu_count()}); each worker has {args.concurrency} pool processes"
     )
     print("workers  deals/s  ratio to linear  floor (x 1 worker)  result")
     for workers, r in rounds.items():
