@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import worker_support as bench
@@ -205,14 +206,21 @@ def machine_busy() -> float:
     return (user + nice + system + sum(rest[:3])) / ticks
 
 
+def _row(conn: psycopg.Connection, sql: str) -> tuple[Any, ...]:
+    row = conn.execute(sql).fetchone()  # an aggregate: always one row
+    assert row is not None, sql
+    return row
+
+
 def _count(conn: psycopg.Connection, sql: str) -> int:
-    return conn.execute(sql).fetchone()[0]
+    return _row(conn, sql)[0]
 
 
 def check(conn: psycopg.Connection, *, deals: int) -> dict:
     """What the database says happened: overlaps, duplicates, and the run's time span."""
     ran = "status <> 'skipped' AND started_at IS NOT NULL"
-    sync_overlaps, sync_overlap_max = conn.execute(
+    sync_overlaps, sync_overlap_max = _row(
+        conn,
         f"""
         WITH runs AS (
             SELECT id, started_at, coalesce(finished_at, 'infinity') AS ended
@@ -223,34 +231,39 @@ def check(conn: psycopg.Connection, *, deals: int) -> dict:
                                              - greatest(a.started_at, b.started_at))), 0)
         FROM runs a JOIN runs b
           ON a.id < b.id AND a.started_at < b.ended AND b.started_at < a.ended
-        """
-    ).fetchone()
-    syncs = dict(conn.execute("SELECT status, count(*) FROM sync_runs GROUP BY status").fetchall())
-    sync_seconds = conn.execute(
+        """,
+    )
+    syncs: dict[str, int] = dict(
+        conn.execute("SELECT status, count(*) FROM sync_runs GROUP BY status").fetchall()
+    )
+    sync_seconds = _row(
+        conn,
         f"SELECT coalesce(sum(extract(epoch FROM finished_at - started_at)), 0)"
-        f" FROM sync_runs WHERE {ran}"
-    ).fetchone()[0]
-    run_overlaps = conn.execute(
+        f" FROM sync_runs WHERE {ran}",
+    )[0]
+    run_overlaps = _row(
+        conn,
         """
         SELECT count(*), count(DISTINCT a.deal_id)
         FROM pipeline_runs a JOIN pipeline_runs b
           ON a.deal_id = b.deal_id AND a.id < b.id
          AND a.started_at < coalesce(b.ended_at, 'infinity')
          AND b.started_at < coalesce(a.ended_at, 'infinity')
-        """
-    ).fetchone()
+        """,
+    )
     repeated_stages = _count(
         conn,
         "SELECT count(*) FROM (SELECT 1 FROM pipeline_runs"
         " GROUP BY deal_id, stage HAVING count(*) > 1) AS r",
     )
-    first, last, runs = conn.execute(
-        "SELECT min(started_at), max(ended_at), count(*) FROM pipeline_runs"
-    ).fetchone()
-    rows, distinct, done = conn.execute(
+    first, last, runs = _row(
+        conn, "SELECT min(started_at), max(ended_at), count(*) FROM pipeline_runs"
+    )
+    rows, distinct, done = _row(
+        conn,
         "SELECT count(*), count(DISTINCT hubspot_deal_id),"
-        " count(*) FILTER (WHERE status = 'done') FROM deals"
-    ).fetchone()
+        " count(*) FILTER (WHERE status = 'done') FROM deals",
+    )
     extra_passes = _count(
         conn,
         "SELECT count(*) FROM (SELECT 1 FROM pipeline_passes"
