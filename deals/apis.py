@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from vcc.api import AUTH_ERRORS, ErrorSerializer
+from vcc.api import AUTH_ERRORS, ErrorSerializer, QueryIntegerField
 from vcc.errors import NotFound
 
 from .models import Deal, DealWriteback, PipelinePass, PipelineRun, Stage
@@ -179,7 +179,7 @@ class DealRetryApi(_DealActionApi):
 # The operator queue
 # ------------------------------------------------------------------------------
 class QueueQuerySerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    limit = QueryIntegerField(min_value=1, max_value=200, default=50)
     before = serializers.CharField(
         required=False,
         allow_blank=True,

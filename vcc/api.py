@@ -70,6 +70,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return drf_exception_handler(exc, context)
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter. DRF reads a blank value from a form as "not given" (so
+    `?limit=` would get the default); in a query string it is a bad value: 400 naming it,
+    as the schema (an integer) says."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        if dictionary.get(self.field_name) == "":
+            return ""  # to_internal_value refuses it: "A valid integer is required."
+        return super().get_value(dictionary)
+
+
 class StrictCursorPagination(CursorPagination):
     """Cursor paging (`cursor`, `limit`) whose `limit` is checked: out of range or not a
     number is a 400 naming it, not silently ignored. A cursor we never handed out is a 404

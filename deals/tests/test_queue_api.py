@@ -96,7 +96,7 @@ def test_a_page_answers_with_exactly_two_queries(api, django_assert_num_queries,
     assert len(response.json()["items"]) == limit
 
 
-@pytest.mark.parametrize("value", ["0", "201", "-1", "ten", "1.5"])
+@pytest.mark.parametrize("value", ["0", "201", "-1", "ten", "1.5", ""])
 def test_a_limit_out_of_range_or_not_a_number_answers_400_naming_limit(staff_client, value):
     response = staff_client.get(URL, {"limit": value})
     assert response.status_code == 400

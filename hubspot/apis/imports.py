@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from vcc.api import AUTH_ERRORS, ErrorSerializer
+from vcc.api import AUTH_ERRORS, ErrorSerializer, QueryIntegerField
 from vcc.errors import InvalidInput, NotFound
 
 from ..models import DealImport, DealImportItem
@@ -100,8 +100,8 @@ ImportPageErrorSerializer = inline_serializer(
 
 
 class ImportPageQuerySerializer(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_IDS, default=100)
+    offset = QueryIntegerField(min_value=0, default=0)
+    limit = QueryIntegerField(min_value=1, max_value=MAX_IDS, default=100)
 
 
 class DealImportListApi(APIView):

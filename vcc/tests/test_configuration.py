@@ -14,8 +14,8 @@ PYTHON_READ = re.compile(
 )
 # Shell and compose: ${NAME}, ${NAME:-default}, ${NAME:?message}.
 SHELL_READ = re.compile(r"\$\{([A-Z][A-Z0-9_]*)")
-# Set by the tests for the worker processes they start: plumbing, not configuration.
-INTERNAL = {"TEST_STAGES", "TEST_STAGE_SECONDS"}
+# Set by the tests and benchmarks for the processes they start: plumbing, not configuration.
+INTERNAL = {"TEST_STAGES", "TEST_STAGE_SECONDS", "BENCH_POLL_SECONDS"}
 SKIPPED_DIRS = {".venv", "var", "node_modules", "migrations", "test-artifacts", ".git"}
 
 

@@ -168,9 +168,11 @@ def test_the_status_of_an_unknown_import_is_404_and_bad_paging_400(staff_client)
 
     missing = staff_client.get(URL + "00000000-0000-0000-0000-000000000000/")
     bad = staff_client.get(created["status_url"], {"limit": 0})
+    blank = staff_client.get(created["status_url"] + "?offset=")
 
     assert missing.status_code == 404
     assert bad.status_code == 400 and "limit" in bad.json()
+    assert blank.status_code == 400 and list(blank.json()) == ["offset"]
 
 
 def test_the_request_body_is_json_of_the_documented_shape(staff_client):
