@@ -35,9 +35,6 @@ from ..types import HubspotError, to_epoch_ms
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a pass that died mid-send: its outcomes are taken
-# again. Longer than one batch update can take with the client's retries.
-LEASE_SECONDS = 600.0
 NOT_FOUND = "HubSpot has no deal with this id (deleted or merged?)"
 
 
@@ -71,7 +68,9 @@ def writeback_pass(
     sent = failed = requests = 0
     for _ in range(max_batches):
         claim = deal_writebacks_claim(
-            limit=BATCH_SIZE, now=timezone.now(), lease_seconds=LEASE_SECONDS
+            limit=BATCH_SIZE,
+            now=timezone.now(),
+            lease_seconds=settings.HUBSPOT_WRITEBACK_LEASE_SECONDS,
         )
         if not claim.outcomes:
             break
