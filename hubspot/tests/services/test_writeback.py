@@ -189,6 +189,42 @@ def test_two_loops_at_once_send_each_outcome_once(hubspot_simulator):
     assert all(len(sim.deal(i)["updates"]) == 1 for i in ids)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_send_recorded_while_the_database_drops_the_connection_is_not_sent_again(
+    hubspot_simulator, monkeypatch, settings
+):
+    # Found by bench/chaos.py: PostgreSQL restarting between a batch update and its record
+    # left the claim in place, and the lease's end sent the outcomes a second time.
+    sim = hubspot_simulator
+    ids = sim.add_deals(count=3)
+    finished(ids)
+    monkeypatch.setattr("hubspot.services.writeback.SETTLE_WAITS", (0.0,) * 5)
+    client = sim_client(sim)
+    send = client.update_deals
+
+    def send_then_lose_the_connection(updates):
+        result = send(updates)
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            [pid] = cursor.fetchone()
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            other.close()
+        return result
+
+    client.update_deals = send_then_lose_the_connection
+    result = writeback_pass(client=client)
+    settings.HUBSPOT_WRITEBACK_LEASE_SECONDS = 0  # any claim left behind is taken again
+    again = writeback_pass(client=sim_client(sim))
+
+    assert (result.sent, again.sent) == (3, 0)
+    assert states() == {"complete": 3}
+    assert [len(sim.deal(i)["updates"]) for i in ids] == [1, 1, 1]
+
+
 def test_the_command_runs_one_pass_and_says_what_it_did(hubspot_simulator, settings):
     settings.HUBSPOT_ACCESS_TOKEN = hubspot_simulator.token
     settings.HUBSPOT_BASE_URL = hubspot_simulator.base_url
