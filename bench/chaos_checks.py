@@ -1,0 +1,234 @@
+"""What a chaos run must leave behind (bench/chaos_system.py runs it), read from the
+database and the HubSpot simulator once the system has drained:
+
+- every deal in HubSpot exists exactly once in `deals` (none lost, none doubled);
+- each ends done, or failed with a run that says why; none pending or running, no run
+  left running (stuck);
+- no two runs of one deal overlap in time (`pipeline_runs`: each run ended before the
+  deal's next one started), so no stage ran twice at once;
+- each deal's outcome reached HubSpot exactly once: one batch update HubSpot answered,
+  with the deal's final status and stage (resends of an update whose answer a fault hid
+  are the client's right, and counted apart); the outbox row complete.
+
+lost = deals missing + outcomes HubSpot never got (or got wrong); duplicated = deals
+doubled + overlapping runs + outcomes HubSpot answered twice; stuck = deals not ended,
+runs left running, outcomes not sent, failed deals without a reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import psycopg
+import requests
+
+if TYPE_CHECKING:
+    from hubspot.simulator.process import RunningSimulator
+
+_SETTLED_SQL = """
+SELECT (SELECT count(*) FROM deals),
+       (SELECT count(*) FROM deals WHERE status IN ('pending', 'running')),
+       (SELECT count(*) FROM pipeline_runs WHERE status = 'running'),
+       (SELECT count(*) FROM deal_writebacks WHERE state IN ('queued', 'processing'))
+"""
+_OVERLAPS_SQL = """
+SELECT count(*) FROM (
+    SELECT ended_at, lead(started_at) OVER (PARTITION BY deal_id ORDER BY started_at, id) AS next
+    FROM pipeline_runs
+) AS runs
+WHERE next IS NOT NULL AND (ended_at IS NULL OR next < ended_at)
+"""
+_NO_REASON_SQL = """
+SELECT count(*) FROM deals AS d
+WHERE d.status = 'failed' AND NOT EXISTS (
+    SELECT 1 FROM pipeline_runs AS r
+    WHERE r.deal_id = d.id AND r.status = 'failed' AND coalesce(r.error, '') <> '')
+"""
+_OUTCOMES_SQL = """
+SELECT d.hubspot_deal_id, d.status, d.current_stage, w.state, w.outcome_status, w.outcome_stage
+FROM deals AS d LEFT JOIN deal_writebacks AS w ON w.deal_id = d.id
+WHERE d.status IN ('done', 'failed')
+"""
+STATUS_PROPERTY, STAGE_PROPERTY = "vcc_pipeline_status", "vcc_pipeline_stage"
+
+
+def settled(conninfo: str, *, expected: int) -> bool:
+    """Every deal in, ended, no run running, every outcome sent (or given up)."""
+    try:
+        with psycopg.connect(conninfo, connect_timeout=5) as conn:
+            total, open_deals, running, unsent = conn.execute(_SETTLED_SQL).fetchone()
+    except psycopg.Error:
+        return False
+    return total >= expected and open_deals == running == unsent == 0
+
+
+@dataclass
+class ChaosResult:
+    deals: int
+    faults: Counter[str]
+    drain_seconds: float
+    chaos_seconds: float
+    max_load: float
+    lost: dict[str, int] = field(default_factory=dict)
+    duplicated: dict[str, int] = field(default_factory=dict)
+    stuck: dict[str, int] = field(default_factory=dict)
+    info: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (sum(self.lost.values()) or sum(self.duplicated.values()) or self.stuck_n)
+
+    @property
+    def stuck_n(self) -> int:
+        return sum(self.stuck.values())
+
+    def report(self) -> list[str]:
+        def parts(counts: dict[str, int]) -> str:
+            return ", ".join(f"{name} {n}" for name, n in counts.items())
+
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.faults.items()))
+        return [
+            f"faults injected: {sum(self.faults.values())} ({kinds})",
+            f"chaos phase {self.chaos_seconds:.0f} s, drain {self.drain_seconds:.1f} s, "
+            f"max 1-min load {self.max_load:.1f}",
+            *(f"{name}: {value}" for name, value in self.info.items()),
+            f"lost: {parts(self.lost)}",
+            f"duplicated: {parts(self.duplicated)}",
+            f"stuck: {parts(self.stuck)}",
+            *(f"note: {note}" for note in self.notes),
+        ]
+
+    def summary(self) -> str:
+        return (
+            f"chaos: deals={self.deals} faults={sum(self.faults.values())} "
+            f"lost={sum(self.lost.values())} duplicated={sum(self.duplicated.values())} "
+            f"stuck={self.stuck_n} drain_s={self.drain_seconds:.1f}"
+        )
+
+
+def check_system(
+    conninfo: str,
+    *,
+    sim: RunningSimulator,
+    faults: Counter[str],
+    notes: list[str],
+    drain_seconds: float,
+    chaos_seconds: float,
+    max_load: float,
+) -> ChaosResult:
+    hubspot_ids = simulator_deal_ids(sim)
+    updates = sim.updates()
+    stats = sim.stats()
+    with psycopg.connect(conninfo) as conn:
+        rows = Counter(dict(conn.execute("SELECT hubspot_deal_id, count(*) FROM deals GROUP BY 1")))
+        statuses = dict(conn.execute("SELECT status, count(*) FROM deals GROUP BY 1").fetchall())
+        running_runs = conn.execute(
+            "SELECT count(*) FROM pipeline_runs WHERE status = 'running'"
+        ).fetchone()[0]
+        overlaps = conn.execute(_OVERLAPS_SQL).fetchone()[0]
+        no_reason = conn.execute(_NO_REASON_SQL).fetchone()[0]
+        outcomes = conn.execute(_OUTCOMES_SQL).fetchall()
+        runs = conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0]
+        lost_workers = conn.execute(
+            "SELECT count(*) FROM pipeline_runs WHERE error = 'worker lost'"
+        ).fetchone()[0]
+        sweeps = conn.execute(
+            "SELECT count(*) FROM pipeline_passes WHERE trigger = 'sweeper'"
+        ).fetchone()[0]
+        syncs = dict(conn.execute("SELECT status, count(*) FROM sync_runs GROUP BY 1").fetchall())
+        events = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM hubspot_webhook_events GROUP BY 1"
+            ).fetchall()
+        )
+    unsent = twice = wrong = missing_row = resent_after_fault = 0
+    examples: dict[str, list[str]] = {}
+    for hubspot_id, status, stage, state, sent_status, sent_stage in outcomes:
+        if state is None:
+            missing_row += 1
+            continue
+        if state != "complete":
+            unsent += 1
+            continue
+        received = updates.get(hubspot_id, [])
+        answered = [u for u in received if u["answered"]]
+        resent_after_fault += len(received) - len(answered)
+        if len(answered) > 1:
+            twice += 1
+            examples.setdefault("answered twice", []).append(f"{hubspot_id} {received}")
+        last = received[-1]["properties"] if received else {}
+        expected_stage = "done" if status == "done" else stage
+        if (sent_status, sent_stage) != (status, expected_stage) or (
+            last.get(STATUS_PROPERTY),
+            last.get(STAGE_PROPERTY),
+        ) != (status, expected_stage):
+            wrong += 1
+            examples.setdefault("got wrong", []).append(f"{hubspot_id} {received}")
+    result = ChaosResult(
+        deals=len(hubspot_ids),
+        faults=faults,
+        drain_seconds=drain_seconds,
+        chaos_seconds=chaos_seconds,
+        max_load=max_load,
+        notes=notes + [f"{kind}: {e}" for kind, found in examples.items() for e in found[:3]],
+    )
+    result.lost = {
+        "deals missing": len(hubspot_ids - set(rows)),
+        "outcomes HubSpot never got or got wrong": wrong + missing_row,
+    }
+    result.duplicated = {
+        "deals doubled": sum(1 for n in rows.values() if n > 1),
+        "overlapping runs": overlaps,
+        "outcomes answered twice": twice,
+    }
+    result.stuck = {
+        "deals pending or running": statuses.get("pending", 0) + statuses.get("running", 0),
+        "runs running": running_runs,
+        "outcomes not sent": unsent,
+        "failed without a reason": no_reason,
+    }
+    result.info = {
+        "deals by status": dict(sorted(statuses.items())),
+        "deals not in HubSpot": len(set(rows) - hubspot_ids),
+        "pipeline runs": f"{runs} ({lost_workers} closed as worker lost); "
+        f"passes started by the sweeper {sweeps}",
+        "sync runs by status": dict(sorted(syncs.items())),
+        "webhook events by status": dict(sorted(events.items())),
+        "write-back resends after a hidden answer": resent_after_fault,
+        "HubSpot answered": f"{stats['responses']}; injected {stats['faults']}; "
+        f"429s {stats['rate_limited']}",
+    }
+    return result
+
+
+def simulator_deal_ids(sim: RunningSimulator) -> set[str]:
+    """Every deal the simulator holds, by paging search on hs_object_id (past its cap)."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {sim.token}"
+    ids: set[str] = set()
+    last = "0"
+    while True:
+        body = {
+            "limit": 200,
+            "properties": ["hs_object_id"],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "filterGroups": [
+                {"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": last}]}
+            ],
+        }
+        response = session.post(
+            sim.base_url + "/crm/v3/objects/deals/search", json=body, timeout=30
+        )
+        if response.status_code == 429:  # the simulator's search limit, shared with syncs
+            time.sleep(0.5)
+            continue
+        response.raise_for_status()
+        page = [result["id"] for result in response.json()["results"]]
+        if not page:
+            return ids
+        ids.update(page)
+        last = page[-1]
