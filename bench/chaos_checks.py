@@ -5,14 +5,17 @@ database and the HubSpot simulator once the system has drained:
 - each ends done, or failed with a run that says why; none pending or running, no run
   left running (stuck);
 - no two runs of one deal overlap in time (`pipeline_runs`: each run ended before the
-  deal's next one started), so no stage ran twice at once;
+  deal's next one started), so no stage ran twice at once; and no stage succeeded twice
+  for one deal (a duplicate job, after a fan-out sent again, must step aside);
 - each deal's outcome reached HubSpot exactly once: one batch update HubSpot answered,
   with the deal's final status and stage (resends of an update whose answer a fault hid
   are the client's right, and counted apart); the outbox row complete.
 
-lost = deals missing + outcomes HubSpot never got (or got wrong); duplicated = deals
-doubled + overlapping runs + outcomes HubSpot answered twice; stuck = deals not ended,
-runs left running, outcomes not sent, failed deals without a reason.
+lost = deals missing + outcomes HubSpot never got (or got wrong);
+duplicated = deals doubled + overlapping runs + stages done twice + outcomes HubSpot
+answered twice;
+stuck = deals not ended + runs left running + outcomes not sent + failed deals without a
+reason + syncs left running.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ _SETTLED_SQL = """
 SELECT (SELECT count(*) FROM deals),
        (SELECT count(*) FROM deals WHERE status IN ('pending', 'running')),
        (SELECT count(*) FROM pipeline_runs WHERE status = 'running'),
-       (SELECT count(*) FROM deal_writebacks WHERE state IN ('queued', 'processing'))
+       (SELECT count(*) FROM deal_writebacks WHERE state IN ('queued', 'processing')),
+       (SELECT count(*) FROM sync_runs WHERE status IN ('queued', 'running'))
 """
 _OVERLAPS_SQL = """
 SELECT count(*) FROM (
@@ -40,6 +44,13 @@ SELECT count(*) FROM (
     FROM pipeline_runs
 ) AS runs
 WHERE next IS NOT NULL AND (ended_at IS NULL OR next < ended_at)
+"""
+# A stage done twice for one deal: a duplicate job that ran instead of stepping aside.
+_TWICE_SQL = """
+SELECT count(*) FROM (
+    SELECT 1 FROM pipeline_runs WHERE status = 'succeeded'
+    GROUP BY deal_id, stage HAVING count(*) > 1
+) AS twice
 """
 _NO_REASON_SQL = """
 SELECT count(*) FROM deals AS d
@@ -56,13 +67,14 @@ STATUS_PROPERTY, STAGE_PROPERTY = "vcc_pipeline_status", "vcc_pipeline_stage"
 
 
 def settled(conninfo: str, *, expected: int) -> bool:
-    """Every deal in, ended, no run running, every outcome sent (or given up)."""
+    """Every deal in, ended, no run running, every outcome sent (or given up), no sync in
+    flight (one whose worker died is expired by the next sync after its lock's TTL)."""
     try:
         with psycopg.connect(conninfo, connect_timeout=5) as conn:
-            total, open_deals, running, unsent = conn.execute(_SETTLED_SQL).fetchone()
+            total, open_deals, running, unsent, syncs = conn.execute(_SETTLED_SQL).fetchone()
     except psycopg.Error:
         return False
-    return total >= expected and open_deals == running == unsent == 0
+    return total >= expected and open_deals == running == unsent == syncs == 0
 
 
 @dataclass
@@ -130,6 +142,7 @@ def check_system(
             "SELECT count(*) FROM pipeline_runs WHERE status = 'running'"
         ).fetchone()[0]
         overlaps = conn.execute(_OVERLAPS_SQL).fetchone()[0]
+        stages_twice = conn.execute(_TWICE_SQL).fetchone()[0]
         no_reason = conn.execute(_NO_REASON_SQL).fetchone()[0]
         outcomes = conn.execute(_OUTCOMES_SQL).fetchall()
         runs = conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0]
@@ -183,6 +196,7 @@ def check_system(
     result.duplicated = {
         "deals doubled": sum(1 for n in rows.values() if n > 1),
         "overlapping runs": overlaps,
+        "stages succeeded twice": stages_twice,
         "outcomes answered twice": twice,
     }
     result.stuck = {
@@ -190,6 +204,7 @@ def check_system(
         "runs running": running_runs,
         "outcomes not sent": unsent,
         "failed without a reason": no_reason,
+        "sync runs running": syncs.get("running", 0) + syncs.get("queued", 0),
     }
     result.info = {
         "deals by status": dict(sorted(statuses.items())),

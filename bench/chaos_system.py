@@ -87,7 +87,7 @@ class ChaosPlan:
     # Faults go on past the arrivals until every kind has been injected this many times.
     min_fault_rounds: int = 0
     workers: int = 2
-    stage_seconds: float = 0.02  # each stub stage: deals in flight long enough to be hit
+    stage_seconds: float = 0.01  # each stub stage: deals in flight long enough to be hit
     drain_timeout: float = 900.0
     # The beat schedule's jobs, every so many seconds (bin/run's beat: 60 s and more).
     sync_every: float = 10.0
@@ -224,6 +224,10 @@ class ChaosSystem:
         drain_s = time.monotonic() - calm_at
         self._stop.set()
         beat.join(timeout=30)
+        # A sync the last tick started may still be running: the checks wait for it.
+        quiet = time.monotonic() + 60
+        while not settled(self.conninfo, expected=expected) and time.monotonic() < quiet:
+            time.sleep(0.5)
         result = check_system(
             self.conninfo,
             sim=sim,
