@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -247,3 +248,15 @@ def simulator_deal_ids(sim: RunningSimulator) -> set[str]:
             return ids
         ids.update(page)
         last = page[-1]
+
+
+def sweeps_from_log(path: Path) -> str:
+    """What the sweeper recovered, from the workers' `deals_swept` log lines."""
+    sweeps = enqueued = closed = 0
+    for line in path.read_text(errors="replace").splitlines():
+        if "event=deals_swept" in line:
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            sweeps += 1
+            enqueued += int(fields.get("deals_enqueued", 0))
+            closed += int(fields.get("lost_runs_closed", 0))
+    return f"{sweeps} sweeps found work: {enqueued} deals sent again, {closed} runs closed"

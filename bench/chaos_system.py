@@ -1,7 +1,8 @@
 """The chaos harness that bench/chaos.py and the `chaos` test share: the whole system under
 faults, then proof that nothing was lost, doubled or left stuck.
 
-    system = ChaosSystem(plan, database_url=..., broker_url=..., instance=...)
+    system = ChaosSystem(plan, env=..., database_url=..., broker_url=..., instance=...,
+                         restart_postgres=True, restart_redis=True)
     result = system.run()        # arrivals and faults, then the drain, then the checks
     result.summary()             # "chaos: deals=N faults=K lost=L duplicated=D stuck=S drain_s=T"
 
@@ -44,22 +45,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chaos_checks import ChaosResult, check_system, settled  # noqa: E402
+from chaos_checks import ChaosResult, check_system, settled, sweeps_from_log  # noqa: E402
 
 from hubspot.simulator.process import RunningSimulator, start_simulator  # noqa: E402
 from vcc import engines  # noqa: E402
 
 CLIENT_SECRET = "chaos-client-secret"
-FAULT_KINDS = (
-    "kill_pool_process",
-    "kill_worker",
-    "restart_redis",
-    "restart_postgres",
-    "hubspot_429",
-    "hubspot_500",
-    "hubspot_timeout",
-    "hubspot_malformed",
-)
 # What HubSpot does during a fault window, as simulator knobs (reset to `_CALM` after).
 _HUBSPOT_FAULTS = {
     "hubspot_429": {"search_rps": 0.2, "general_limit_10s": 2},
@@ -67,6 +58,8 @@ _HUBSPOT_FAULTS = {
     "hubspot_timeout": {"timeout_share": 0.5},
     "hubspot_malformed": {"malformed_share": 0.6},
 }
+FAULT_KINDS = ("kill_pool_process", "kill_worker", "restart_redis", "restart_postgres")
+FAULT_KINDS += tuple(_HUBSPOT_FAULTS)
 _CALM = {
     "search_rps": 5,
     "general_limit_10s": 0,
@@ -151,6 +144,7 @@ class ChaosSystem:
             accept_content=["json"],
         )
         self.workers: list[subprocess.Popen] = []
+        self._killed: set[int] = set()  # worker pids we SIGKILLed (others died on their own)
         self.faults: Counter[str] = Counter()
         self.notes: list[str] = []
         self.beat_refused: Counter[str] = Counter()
@@ -220,6 +214,7 @@ class ChaosSystem:
                 self.notes.append(f"not settled {self.plan.drain_timeout:.0f} s after the faults")
                 break
             self.loads.append(os.getloadavg()[0])
+            self._replace_dead_workers()
             time.sleep(1.0)
         drain_s = time.monotonic() - calm_at
         self._stop.set()
@@ -237,20 +232,9 @@ class ChaosSystem:
             chaos_seconds=calm_at - started,
             max_load=max(self.loads, default=os.getloadavg()[0]),
         )
-        result.info["sweeper"] = self._sweeps()
+        result.info["sweeper"] = sweeps_from_log(self.plan.logs / "workers.log")
         result.info["beat sends refused"] = dict(self.beat_refused) or 0
         return result
-
-    def _sweeps(self) -> str:
-        """What the sweeper recovered, from its `deals_swept` log lines."""
-        sweeps = enqueued = closed = 0
-        for line in (self.plan.logs / "workers.log").read_text(errors="replace").splitlines():
-            if "event=deals_swept" in line:
-                fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-                sweeps += 1
-                enqueued += int(fields.get("deals_enqueued", 0))
-                closed += int(fields.get("lost_runs_closed", 0))
-        return f"{sweeps} sweeps found work: {enqueued} deals sent again, {closed} runs closed"
 
     def _arrivals(self, sim: RunningSimulator, count: int) -> None:
         """`count` deals checked in at an even pace over plan.arrival_seconds."""
@@ -277,6 +261,7 @@ class ChaosSystem:
                 self.rng.shuffle(kinds)
                 rounds += 1
             kind = kinds.pop()
+            self._replace_dead_workers()
             try:
                 self._fault(kind, sim)
             except Exception as exc:  # a fault that failed is a harness problem: say so
@@ -293,6 +278,7 @@ class ChaosSystem:
             os.kill(self.rng.choice(pool), signal.SIGKILL)  # its worker starts another
         elif kind == "kill_worker":
             index = self.rng.randrange(len(self.workers))
+            self._killed.add(self.workers[index].pid)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.workers[index].pid, signal.SIGKILL)
             self.workers[index].wait(timeout=10)
@@ -375,8 +361,11 @@ class ChaosSystem:
         return len(replies) >= len(self.workers)
 
     def _replace_dead_workers(self) -> None:
+        """Start again a worker that exited on its own (noted: that is a finding)."""
         for index, worker in enumerate(self.workers):
             if worker.poll() is not None:
+                if worker.pid not in self._killed:
+                    self.notes.append(f"a worker exited on its own (code {worker.returncode})")
                 self.workers[index] = self._start_worker()
 
     def _stop_all(self) -> None:
