@@ -250,13 +250,27 @@ def simulator_deal_ids(sim: RunningSimulator) -> set[str]:
         last = page[-1]
 
 
-def sweeps_from_log(path: Path) -> str:
-    """What the sweeper recovered, from the workers' `deals_swept` log lines."""
-    sweeps = enqueued = closed = 0
+def jobs_from_log(path: Path) -> dict[str, object]:
+    """From the workers' log (INFO): the sweeper's recoveries (`deals_swept`), the
+    pipeline jobs sent (`deal_enqueued`, by reason) and how many deals got more than one,
+    and the duplicate jobs that found their deal busy (`pipeline_busy`)."""
+    sweeps = swept = busy = 0
+    reasons: Counter[str] = Counter()
+    per_deal: Counter[str] = Counter()
     for line in path.read_text(errors="replace").splitlines():
-        if "event=deals_swept" in line:
+        if "event=deal_enqueued" in line:
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            reasons[fields.get("reason", "?")] += 1
+            per_deal[fields.get("deal_id", "?")] += 1
+        elif "event=deals_swept" in line:
             fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
             sweeps += 1
-            enqueued += int(fields.get("deals_enqueued", 0))
-            closed += int(fields.get("lost_runs_closed", 0))
-    return f"{sweeps} sweeps found work: {enqueued} deals sent again, {closed} runs closed"
+            swept += int(fields.get("deals_enqueued", 0))
+        elif "event=pipeline_busy" in line:
+            busy += 1
+    return {
+        "sweeper": f"{sweeps} sweeps found work, {swept} deals sent again",
+        "pipeline jobs sent": f"{sum(reasons.values())} ({dict(reasons)}); "
+        f"{sum(1 for n in per_deal.values() if n > 1)} deals sent more than once; "
+        f"{busy} jobs found their deal busy",
+    }

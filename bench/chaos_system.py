@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chaos_checks import ChaosResult, check_system, settled, sweeps_from_log  # noqa: E402
+from chaos_checks import ChaosResult, check_system, jobs_from_log, settled  # noqa: E402
 
 from hubspot.simulator.process import RunningSimulator, start_simulator  # noqa: E402
 from vcc import engines  # noqa: E402
@@ -133,7 +133,7 @@ class ChaosSystem:
             "DJANGO_READ_DOT_ENV_FILE": "false",
             "HUBSPOT_CLIENT_SECRET": CLIENT_SECRET,
             "PIPELINE_DEMO_STAGE_SECONDS": str(plan.stage_seconds),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",  # the jobs sent and the sweeps are counted from the log
             **plan.settings,
         }
         self.celery = Celery("chaos-beat", broker=broker_url)
@@ -232,7 +232,7 @@ class ChaosSystem:
             chaos_seconds=calm_at - started,
             max_load=max(self.loads, default=os.getloadavg()[0]),
         )
-        result.info["sweeper"] = sweeps_from_log(self.plan.logs / "workers.log")
+        result.info |= jobs_from_log(self.plan.logs / "workers.log")
         result.info["beat sends refused"] = dict(self.beat_refused) or 0
         return result
 
@@ -341,7 +341,7 @@ class ChaosSystem:
         name = f"chaos-{uuid.uuid4().hex[:6]}@localhost"
         args = [sys.executable, "-m", "celery", "-A", "vcc", "worker", "--concurrency", "1"]
         args += ["--hostname", name, "--without-mingle", "--without-gossip"]
-        return self._spawn("workers", [*args, "--loglevel", "WARNING"])
+        return self._spawn("workers", [*args, "--loglevel", "INFO"])
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 120
