@@ -253,8 +253,9 @@ def simulator_deal_ids(sim: RunningSimulator) -> set[str]:
 def jobs_from_log(path: Path) -> dict[str, object]:
     """From the workers' log (INFO): the sweeper's recoveries (`deals_swept`), the
     pipeline jobs sent (`deal_enqueued`, by reason) and how many deals got more than one,
-    and the duplicate jobs that found their deal busy (`pipeline_busy`)."""
-    sweeps = swept = busy = 0
+    the duplicate jobs that found their deal busy (`pipeline_busy`), and the jobs that
+    reached a worker (the rest vanished with Redis)."""
+    sweeps = swept = busy = received = 0
     reasons: Counter[str] = Counter()
     per_deal: Counter[str] = Counter()
     for line in path.read_text(errors="replace").splitlines():
@@ -268,9 +269,11 @@ def jobs_from_log(path: Path) -> dict[str, object]:
             swept += int(fields.get("deals_enqueued", 0))
         elif "event=pipeline_busy" in line:
             busy += 1
+        elif "Task deals.tasks.process_deal[" in line and "] received" in line:
+            received += 1  # retries included
     return {
         "sweeper": f"{sweeps} sweeps found work, {swept} deals sent again",
         "pipeline jobs sent": f"{sum(reasons.values())} ({dict(reasons)}); "
         f"{sum(1 for n in per_deal.values() if n > 1)} deals sent more than once; "
-        f"{busy} jobs found their deal busy",
+        f"{busy} jobs found their deal busy; {received} reached a worker (retries included)",
     }
