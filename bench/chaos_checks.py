@@ -67,6 +67,15 @@ WHERE d.status IN ('done', 'failed')
 STATUS_PROPERTY, STAGE_PROPERTY = "vcc_pipeline_status", "vcc_pipeline_stage"
 
 
+def open_deals(conninfo: str, *, expected: int) -> int:
+    """Deals not ended yet, counting those not in our database: the backlog."""
+    with psycopg.connect(conninfo, connect_timeout=5) as conn:
+        total, ended = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status IN ('done', 'failed')) FROM deals"
+        ).fetchone()
+    return max(expected, total) - ended
+
+
 def settled(conninfo: str, *, expected: int) -> bool:
     """Every deal in, ended, no run running, every outcome sent (or given up), no sync in
     flight (one whose worker died is expired by the next sync after its lock's TTL)."""

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chaos_checks import ChaosResult, check_system, jobs_from_log, settled  # noqa: E402
+from chaos_checks import ChaosResult, check_system, jobs_from_log, open_deals, settled  # noqa: E402
 
 from hubspot.simulator.process import RunningSimulator, start_simulator  # noqa: E402
 from vcc import engines  # noqa: E402
@@ -209,6 +209,7 @@ class ChaosSystem:
         calm_at = time.monotonic()
         deadline = calm_at + self.plan.drain_timeout
         expected = sim.stats()["deals"]
+        backlog = open_deals(self.conninfo, expected=expected)
         while not settled(self.conninfo, expected=expected):
             if time.monotonic() > deadline:
                 self.notes.append(f"not settled {self.plan.drain_timeout:.0f} s after the faults")
@@ -232,6 +233,7 @@ class ChaosSystem:
             chaos_seconds=calm_at - started,
             max_load=max(self.loads, default=os.getloadavg()[0]),
         )
+        result.info["deals not ended when the faults stopped"] = backlog
         result.info |= jobs_from_log(self.plan.logs / "workers.log")
         result.info["beat sends refused"] = dict(self.beat_refused) or 0
         return result
@@ -284,12 +286,12 @@ class ChaosSystem:
             self.workers[index].wait(timeout=10)
             self.workers[index] = self._start_worker()
         elif kind == "restart_redis":
-            if self.can_restart_redis:
+            if self.can_restart_redis and self.instance is not None:
                 engines.restart_redis(self.instance)
             else:
                 redis.Redis.from_url(engines.redis_py_url(self.broker_url)).flushdb()
         elif kind == "restart_postgres":
-            if self.can_restart_postgres:
+            if self.can_restart_postgres and self.instance is not None:
                 engines.restart_postgres(self.instance)
             else:
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
