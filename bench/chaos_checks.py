@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import requests
@@ -67,12 +67,26 @@ WHERE d.status IN ('done', 'failed')
 STATUS_PROPERTY, STAGE_PROPERTY = "vcc_pipeline_status", "vcc_pipeline_stage"
 
 
+def _row(conn: psycopg.Connection, sql: str) -> tuple[Any, ...]:
+    row = conn.execute(sql).fetchone()
+    assert row is not None  # an aggregate always has a row
+    return row
+
+
+def _value(conn: psycopg.Connection, sql: str) -> Any:
+    return _row(conn, sql)[0]
+
+
+def _counts(conn: psycopg.Connection, sql: str) -> dict[str, int]:
+    return {key: count for key, count in conn.execute(sql).fetchall()}
+
+
 def open_deals(conninfo: str, *, expected: int) -> int:
     """Deals not ended yet, counting those not in our database: the backlog."""
     with psycopg.connect(conninfo, connect_timeout=5) as conn:
-        total, ended = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE status IN ('done', 'failed')) FROM deals"
-        ).fetchone()
+        total, ended = _row(
+            conn, "SELECT count(*), count(*) FILTER (WHERE status IN ('done', 'failed')) FROM deals"
+        )
     return max(expected, total) - ended
 
 
@@ -81,7 +95,7 @@ def settled(conninfo: str, *, expected: int) -> bool:
     flight (one whose worker died is expired by the next sync after its lock's TTL)."""
     try:
         with psycopg.connect(conninfo, connect_timeout=5) as conn:
-            total, open_deals, running, unsent, syncs = conn.execute(_SETTLED_SQL).fetchone()
+            total, open_deals, running, unsent, syncs = _row(conn, _SETTLED_SQL)
     except psycopg.Error:
         return False
     return total >= expected and open_deals == running == unsent == syncs == 0
@@ -146,28 +160,20 @@ def check_system(
     updates = sim.updates()
     stats = sim.stats()
     with psycopg.connect(conninfo) as conn:
-        rows = Counter(dict(conn.execute("SELECT hubspot_deal_id, count(*) FROM deals GROUP BY 1")))
-        statuses = dict(conn.execute("SELECT status, count(*) FROM deals GROUP BY 1").fetchall())
-        running_runs = conn.execute(
-            "SELECT count(*) FROM pipeline_runs WHERE status = 'running'"
-        ).fetchone()[0]
-        overlaps = conn.execute(_OVERLAPS_SQL).fetchone()[0]
-        stages_twice = conn.execute(_TWICE_SQL).fetchone()[0]
-        no_reason = conn.execute(_NO_REASON_SQL).fetchone()[0]
+        rows = Counter(_counts(conn, "SELECT hubspot_deal_id, count(*) FROM deals GROUP BY 1"))
+        statuses = _counts(conn, "SELECT status, count(*) FROM deals GROUP BY 1")
+        running_runs = _value(conn, "SELECT count(*) FROM pipeline_runs WHERE status = 'running'")
+        overlaps = _value(conn, _OVERLAPS_SQL)
+        stages_twice = _value(conn, _TWICE_SQL)
+        no_reason = _value(conn, _NO_REASON_SQL)
         outcomes = conn.execute(_OUTCOMES_SQL).fetchall()
-        runs = conn.execute("SELECT count(*) FROM pipeline_runs").fetchone()[0]
-        lost_workers = conn.execute(
-            "SELECT count(*) FROM pipeline_runs WHERE error = 'worker lost'"
-        ).fetchone()[0]
-        sweeps = conn.execute(
-            "SELECT count(*) FROM pipeline_passes WHERE trigger = 'sweeper'"
-        ).fetchone()[0]
-        syncs = dict(conn.execute("SELECT status, count(*) FROM sync_runs GROUP BY 1").fetchall())
-        events = dict(
-            conn.execute(
-                "SELECT status, count(*) FROM hubspot_webhook_events GROUP BY 1"
-            ).fetchall()
+        runs = _value(conn, "SELECT count(*) FROM pipeline_runs")
+        lost_workers = _value(
+            conn, "SELECT count(*) FROM pipeline_runs WHERE error = 'worker lost'"
         )
+        sweeps = _value(conn, "SELECT count(*) FROM pipeline_passes WHERE trigger = 'sweeper'")
+        syncs = _counts(conn, "SELECT status, count(*) FROM sync_runs GROUP BY 1")
+        events = _counts(conn, "SELECT status, count(*) FROM hubspot_webhook_events GROUP BY 1")
     unsent = twice = wrong = missing_row = resent_after_fault = 0
     examples: dict[str, list[str]] = {}
     for hubspot_id, status, stage, state, sent_status, sent_stage in outcomes:

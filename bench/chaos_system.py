@@ -58,8 +58,8 @@ _HUBSPOT_FAULTS = {
     "hubspot_timeout": {"timeout_share": 0.5},
     "hubspot_malformed": {"malformed_share": 0.6},
 }
-FAULT_KINDS = ("kill_pool_process", "kill_worker", "restart_redis", "restart_postgres")
-FAULT_KINDS += tuple(_HUBSPOT_FAULTS)
+_PROCESS_FAULTS = ("kill_pool_process", "kill_worker", "restart_redis", "restart_postgres")
+FAULT_KINDS: tuple[str, ...] = (*_PROCESS_FAULTS, *_HUBSPOT_FAULTS)
 _CALM = {
     "search_rps": 5,
     "general_limit_10s": 0,
@@ -359,7 +359,7 @@ class ChaosSystem:
             time.sleep(0.2)
 
     def _workers_answer(self) -> bool:
-        replies = self.celery.control.ping(timeout=1.0)
+        replies = self.celery.control.ping(timeout=1.0) or []
         return len(replies) >= len(self.workers)
 
     def _replace_dead_workers(self) -> None:

@@ -24,6 +24,7 @@ def chaos_engines(monkeypatch):
     monkeypatch.delenv("BENCH_DATABASE_URL", raising=False)
     monkeypatch.delenv("BENCH_BROKER_URL", raising=False)
     bench = BenchEngines("chaos-test", database="vcc_chaos_test")
+    assert bench.instance is not None  # embedded: BENCH_* are unset above
     try:
         bench.recreate_database()
         yield bench
