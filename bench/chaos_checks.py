@@ -90,15 +90,27 @@ def open_deals(conninfo: str, *, expected: int) -> int:
     return max(expected, total) - ended
 
 
-def settled(conninfo: str, *, expected: int) -> bool:
-    """Every deal in, ended, no run running, every outcome sent (or given up), no sync in
-    flight (one whose worker died is expired by the next sync after its lock's TTL)."""
+def outstanding(conninfo: str, *, expected: int) -> str:
+    """What the system has still to do ("" once settled): deals not in yet or not ended,
+    runs running, outcomes not sent (or given up), syncs in flight (one whose worker died
+    is expired by the next sync after its lock's TTL)."""
     try:
         with psycopg.connect(conninfo, connect_timeout=5) as conn:
             total, open_deals, running, unsent, syncs = _row(conn, _SETTLED_SQL)
-    except psycopg.Error:
-        return False
-    return total >= expected and open_deals == running == unsent == syncs == 0
+    except psycopg.Error as exc:
+        return f"the database: {type(exc).__name__}"
+    counts = {
+        "deals not in": max(0, expected - total),
+        "deals not ended": open_deals,
+        "runs running": running,
+        "outcomes not sent": unsent,
+        "syncs running": syncs,
+    }
+    return ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+
+
+def settled(conninfo: str, *, expected: int) -> bool:
+    return not outstanding(conninfo, expected=expected)
 
 
 @dataclass

@@ -6,13 +6,10 @@ faults, then proof that nothing was lost, doubled or left stuck.
     result = system.run()        # arrivals and faults, then the drain, then the checks
     result.summary()             # "chaos: deals=N faults=K lost=L duplicated=D stuck=S drain_s=T"
 
-What runs, each a real process as in production: the HubSpot simulator (deals checked in
-over time, each sending HubSpot's signed webhooks), gunicorn (the webhook endpoint), and
-`plan.workers` Celery workers (one process each, every queue). This process plays beat:
-it sends the beat schedule's jobs (sync, sweeper, webhook events, write-back) through the
-broker as beat does, at the plan's short intervals. It needs no Django of its own (the
-test's process has one on another database): psycopg for the database, a bare Celery app
-for the broker.
+Real processes as in production: the HubSpot simulator (deals checked in over time, with
+signed webhooks), gunicorn, and `plan.workers` Celery workers (one process each). This
+process plays beat (the schedule's jobs through the broker, at short intervals), with no
+Django of its own (the test's has another database): psycopg and a bare Celery app.
 
 Faults, drawn with the plan's seed in shuffled rounds (every kind once a round): a worker's
 pool process or the whole worker SIGKILLed (the worker is started again), Redis restarted
@@ -45,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from chaos_checks import ChaosResult, check_system, jobs_from_log, open_deals, settled  # noqa: E402
+from chaos_checks import ChaosResult, check_system, jobs_from_log, open_deals, outstanding, settled  # noqa: E402
 
 from hubspot.simulator.process import RunningSimulator, start_simulator  # noqa: E402
 from vcc import engines  # noqa: E402
@@ -210,7 +207,10 @@ class ChaosSystem:
         deadline = calm_at + self.plan.drain_timeout
         expected = sim.stats()["deals"]
         backlog = open_deals(self.conninfo, expected=expected)
-        while not settled(self.conninfo, expected=expected):
+        waiting_on: list[tuple[float, str]] = []  # what the drain waited for, when
+        while todo := outstanding(self.conninfo, expected=expected):
+            if not waiting_on or waiting_on[-1][1] != todo:
+                waiting_on.append((time.monotonic() - calm_at, todo))
             if time.monotonic() > deadline:
                 self.notes.append(f"not settled {self.plan.drain_timeout:.0f} s after the faults")
                 break
@@ -234,6 +234,10 @@ class ChaosSystem:
             max_load=max(self.loads, default=os.getloadavg()[0]),
         )
         result.info["deals not ended when the faults stopped"] = backlog
+        if waiting_on:  # the last things the drain waited for, and from when
+            result.info["drain waited last on"] = "; ".join(
+                f"{todo} (at {at:.0f} s)" for at, todo in waiting_on[-3:]
+            )
         result.info |= jobs_from_log(self.plan.logs / "workers.log")
         result.info["beat sends refused"] = dict(self.beat_refused) or 0
         return result
