@@ -57,13 +57,8 @@ _HUBSPOT_FAULTS = {
 }
 _PROCESS_FAULTS = ("kill_pool_process", "kill_worker", "restart_redis", "restart_postgres")
 FAULT_KINDS: tuple[str, ...] = (*_PROCESS_FAULTS, *_HUBSPOT_FAULTS)
-_CALM = {
-    "search_rps": 5,
-    "general_limit_10s": 0,
-    "error_500_share": 0,
-    "timeout_share": 0,
-    "malformed_share": 0,
-}
+_CALM = {"search_rps": 5, "general_limit_10s": 0, "error_500_share": 0, "timeout_share": 0}
+_CALM |= {"malformed_share": 0}
 
 
 @dataclass
