@@ -363,6 +363,9 @@ HUBSPOT_WRITEBACK_INTERVAL_SECONDS = env.float("HUBSPOT_WRITEBACK_INTERVAL_SECON
 # Failed sends are retried this many times, waiting BACKOFF * 2^n; then staff retry them.
 HUBSPOT_WRITEBACK_MAX_RETRIES = env.int("HUBSPOT_WRITEBACK_MAX_RETRIES", default=5)
 HUBSPOT_WRITEBACK_BACKOFF_SECONDS = env.float("HUBSPOT_WRITEBACK_BACKOFF_SECONDS", default=60.0)
+# A claim older than this belongs to a pass that died mid-send: its outcomes are taken
+# again. Longer than one batch update can take with the client's retries.
+HUBSPOT_WRITEBACK_LEASE_SECONDS = env.float("HUBSPOT_WRITEBACK_LEASE_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE["hubspot-writeback"] = {
     "task": "hubspot.tasks.writeback_outcomes",
     "schedule": HUBSPOT_WRITEBACK_INTERVAL_SECONDS,

@@ -17,9 +17,13 @@ form for datetime properties).
 """
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from deals.selectors import deal_writebacks_remaining
@@ -35,10 +39,10 @@ from ..types import HubspotError, to_epoch_ms
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this belongs to a pass that died mid-send: its outcomes are taken
-# again. Longer than one batch update can take with the client's retries.
-LEASE_SECONDS = 600.0
 NOT_FOUND = "HubSpot has no deal with this id (deleted or merged?)"
+# Waits between attempts to record a send HubSpot has taken, while the database is away
+# (a restart, a failover): about 15 s in all, well inside the lease.
+SETTLE_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,9 @@ def writeback_pass(
     sent = failed = requests = 0
     for _ in range(max_batches):
         claim = deal_writebacks_claim(
-            limit=BATCH_SIZE, now=timezone.now(), lease_seconds=LEASE_SECONDS
+            limit=BATCH_SIZE,
+            now=timezone.now(),
+            lease_seconds=settings.HUBSPOT_WRITEBACK_LEASE_SECONDS,
         )
         if not claim.outcomes:
             break
@@ -98,13 +104,15 @@ def writeback_pass(
             break
         requests += result.request_count
         now = timezone.now()
-        sent += deal_writebacks_mark_sent(
+        sent += _settle(
+            deal_writebacks_mark_sent,
             token=claim.token,
             deal_ids=[by_hubspot_id[i].deal_id for i in result.updated_ids],
             now=now,
         )
         if result.missing_ids:
-            failed += deal_writebacks_mark_failed(
+            failed += _settle(
+                deal_writebacks_mark_failed,
                 token=claim.token,
                 deal_ids=[by_hubspot_id[i].deal_id for i in result.missing_ids],
                 error=NOT_FOUND,
@@ -120,3 +128,22 @@ def writeback_pass(
             extra={"sent": sent, "failed": failed, "remaining": remaining, "requests": requests},
         )
     return WritebackPassResult(sent=sent, failed=failed, remaining=remaining, requests=requests)
+
+
+def _settle(record: Callable[..., int], **kwargs: Any) -> int:
+    """`record(**kwargs)`, what HubSpot has already taken, tried again on a fresh
+    connection while the database is away. Left unrecorded, those outcomes would be sent a
+    second time once the lease ran out (a chaos run found it: PostgreSQL restarting between
+    a batch update and its record)."""
+    for wait in (*SETTLE_WAITS, None):
+        try:
+            return record(**kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if wait is None:
+                raise
+            logger.warning(
+                "hubspot_writeback_settle_retry", extra={"error": repr(exc), "wait": wait}
+            )
+            connection.close()  # broken; the next query opens a new one
+            time.sleep(wait)
+    raise AssertionError("unreachable")

@@ -33,6 +33,8 @@ Control endpoints (no token, loopback clients only):
     GET /_simulator/config, POST /_simulator/config {"knob": value}   (knobs: config.py)
     POST /_simulator/deals {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {...}}
     GET /_simulator/deals/{id} (properties and batch updates), GET /_simulator/webhooks
+    GET /_simulator/updates (every deal's batch updates; `answered`: false when a fault hid
+    the answer, so the client was right to send it again)
 
 Webhooks (`--webhook-url URL`, signed with `--webhook-secret` or HUBSPOT_CLIENT_SECRET): when
 a deal checks in (added at run time or trickled), a deal.creation and a deal.propertyChange

@@ -65,6 +65,7 @@ class SimulatorApp:
         self._requests: Counter[str] = Counter()
         self._responses: Counter[str] = Counter()
         self._updates: dict[int, deque[dict[str, Any]]] = {}
+        self._this_request = threading.local()  # the update log entries a request wrote
 
     def handle(self, request: Request) -> Answer:
         if request.path.startswith("/_simulator/"):
@@ -87,7 +88,15 @@ class SimulatorApp:
         elif endpoint != "search" and not self.general_limit.admit():
             answer = self.general_limit.refusal()
         else:
+            self._this_request.updates = []
             answer = self.faults.answer(lambda: _call(handler, request))
+            # Writes whose answer the client never got (a timeout, a cut-off body): the
+            # client sees a failure and sends them again, so they are told apart from
+            # writes it was told succeeded.
+            with self._lock:
+                for entry in self._this_request.updates:
+                    entry["answered"] = answer.fault_after_handler is None
+            self._this_request.updates = []
         answer.delay_seconds += self.config.latency_ms / 1000
         return answer
 
@@ -117,9 +126,11 @@ class SimulatorApp:
 
     def _updated(self, record: DealRecord, properties: dict[str, Any]) -> None:
         at = iso(datetime.now(UTC))
+        entry = {"at": at, "properties": dict(properties), "answered": True}
         with self._lock:
             log = self._updates.setdefault(record.id, deque(maxlen=UPDATES_KEPT))
-            log.append({"at": at, "properties": dict(properties)})
+            log.append(entry)
+        getattr(self._this_request, "updates", []).append(entry)
         if self.webhooks is not None:
             self.webhooks.deal_changed(record, list(properties))
 
@@ -136,6 +147,12 @@ class SimulatorApp:
             "updatedAt": record.updated_at,
             "updates": updates,
         }
+
+    def all_updates(self) -> dict[str, list[dict[str, Any]]]:
+        """Every deal written by batch update, with its updates (oldest first): each
+        `answered` false when the client never got the answer (a fault after the write)."""
+        with self._lock:
+            return {str(deal_id): [dict(u) for u in log] for deal_id, log in self._updates.items()}
 
     # What the control endpoints report (control.py).
 

@@ -9,6 +9,9 @@ and scripts use them (through process.py's `RunningSimulator`) to watch and stee
                                     adds deals now; answers {"ids": [...]}
     GET  /_simulator/deals/{id}     the deal's properties and the batch updates written to it
     GET  /_simulator/webhooks       webhooks sent (with --webhook-url): counts, deliveries
+    GET  /_simulator/updates        batch updates received, per deal id: {id: [update, ...]},
+                                    each {"at", "properties", "answered"}; `answered` is
+                                    false when a fault hid the answer from the client
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def handle_control(app: SimulatorApp, request: Request) -> Answer:
             return Answer(payload=app.config.as_dict())
         if route == ("POST", "/_simulator/deals"):
             return _add_deals(app, json_object(request.body))
+        if route == ("GET", "/_simulator/updates"):
+            return Answer(payload=app.all_updates())
         if route == ("GET", "/_simulator/webhooks"):
             if app.webhooks is None:
                 return error_answer(404, "NOT_FOUND", "No --webhook-url: no webhooks are sent.")

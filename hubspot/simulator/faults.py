@@ -38,9 +38,11 @@ class Faults:
         if fault == "timeout":
             # Held past the client's timeout; it has given up by the time this is sent.
             answer.delay_seconds += self.config.timeout_hold_seconds
+            answer.fault_after_handler = "timeout"
         elif answer.status in (200, 207) and self._roll(self.config.malformed_share):
             body = answer.body()
             answer.raw = body[: max(1, len(body) // 2)]
+            answer.fault_after_handler = "malformed"
             self._count("malformed")
         return answer
 

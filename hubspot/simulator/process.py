@@ -83,6 +83,11 @@ class RunningSimulator:
         """The deal's properties now, and the batch updates written to it (oldest first)."""
         return self._control("GET", f"/_simulator/deals/{deal_id}")
 
+    def updates(self) -> dict[str, list[dict[str, Any]]]:
+        """Batch updates received, per deal id (oldest first; `answered` false when a fault
+        hid the answer from the client)."""
+        return self._control("GET", "/_simulator/updates")
+
     def webhooks(self) -> dict[str, Any]:
         """Webhooks sent so far (needs --webhook-url): counts and the recent deliveries."""
         return self._control("GET", "/_simulator/webhooks")

@@ -30,6 +30,9 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0  # wait before answering (latency, simulated timeouts)
     disconnect: bool = False  # close the connection without answering
+    # A fault drawn after the endpoint ran ("timeout", "malformed"): what it did (a batch
+    # update's writes) happened, but the client never got a usable answer.
+    fault_after_handler: str | None = None
 
     def body(self) -> bytes:
         if self.raw is not None:

@@ -3,7 +3,7 @@ and canned answers."""
 
 import io
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
@@ -12,6 +12,7 @@ from django.db import connections
 from django.utils import timezone
 
 from deals.models import Deal, DealWriteback
+from deals.services import deal_writebacks_claim
 from deals.tests.factories import DealFactory
 from deals.writeback import deal_writeback_queue
 from hubspot.services import writeback_pass
@@ -191,6 +192,60 @@ def test_two_loops_at_once_send_each_outcome_once(hubspot_simulator):
     assert sum(r.requests for r in results) == batches
     assert states() == {"complete": 500}
     assert all(len(sim.deal(i)["updates"]) == 1 for i in ids)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_recorded_while_the_database_drops_the_connection_is_not_sent_again(
+    hubspot_simulator, monkeypatch, settings
+):
+    # Found by bench/chaos.py: PostgreSQL restarting between a batch update and its record
+    # left the claim in place, and the lease's end sent the outcomes a second time.
+    sim = hubspot_simulator
+    ids = sim.add_deals(count=3)
+    finished(ids)
+    monkeypatch.setattr("hubspot.services.writeback.SETTLE_WAITS", (0.0,) * 5)
+    client = sim_client(sim)
+    send = client.update_deals
+
+    def send_then_lose_the_connection(updates):
+        result = send(updates)
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            [pid] = cursor.fetchone()
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            other.close()
+        return result
+
+    client.update_deals = send_then_lose_the_connection
+    result = writeback_pass(client=client)
+    settings.HUBSPOT_WRITEBACK_LEASE_SECONDS = 0  # any claim left behind is taken again
+    again = writeback_pass(client=sim_client(sim))
+
+    assert (result.sent, again.sent) == (3, 0)
+    assert states() == {"complete": 3}
+    assert [len(sim.deal(i)["updates"]) for i in ids] == [1, 1, 1]
+
+
+def test_outcomes_a_dead_pass_claimed_are_sent_once_its_lease_has_run_out(
+    hubspot_simulator, settings
+):
+    sim = hubspot_simulator
+    ids = sim.add_deals(count=2)
+    finished(ids)
+    # A pass claimed them 31 s ago and died before settling.
+    deal_writebacks_claim(limit=100, now=timezone.now() - timedelta(seconds=31), lease_seconds=1)
+
+    settings.HUBSPOT_WRITEBACK_LEASE_SECONDS = 60
+    held = writeback_pass(client=sim_client(sim))
+    settings.HUBSPOT_WRITEBACK_LEASE_SECONDS = 30
+    taken = writeback_pass(client=sim_client(sim))
+
+    assert (held.sent, taken.sent) == (0, 2)
+    assert states() == {"complete": 2}
 
 
 def test_the_command_runs_one_pass_and_says_what_it_did(hubspot_simulator, settings):

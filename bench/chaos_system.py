@@ -1,0 +1,396 @@
+"""The chaos harness that bench/chaos.py and the `chaos` test share: the whole system under
+faults, then proof that nothing was lost, doubled or left stuck.
+
+    system = ChaosSystem(plan, env=..., database_url=..., broker_url=..., instance=...,
+                         restart_postgres=True, restart_redis=True)
+    result = system.run()        # arrivals and faults, then the drain, then the checks
+    result.summary()             # "chaos: deals=N faults=K lost=L duplicated=D stuck=S drain_s=T"
+
+Real processes as in production: the HubSpot simulator (deals checked in over time, with
+signed webhooks), gunicorn, and `plan.workers` Celery workers (one process each). This
+process plays beat (the schedule's jobs through the broker, at short intervals), with no
+Django of its own (the test's has another database): psycopg and a bare Celery app.
+
+Faults, drawn with the plan's seed in shuffled rounds (every kind once a round): a worker's
+pool process or the whole worker SIGKILLed (the worker is started again), Redis restarted
+empty, PostgreSQL restarted (on external servers, which it cannot restart: the broker
+flushed and every session of the database terminated instead), and HubSpot answering 429,
+500, timeouts or cut-off JSON for a few seconds. The checks are in bench/chaos_checks.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+from celery import Celery
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from chaos_checks import ChaosResult, check_system, jobs_from_log, open_deals, outstanding, settled  # noqa: E402
+
+from hubspot.simulator.process import RunningSimulator, start_simulator  # noqa: E402
+from vcc import engines  # noqa: E402
+
+CLIENT_SECRET = "chaos-client-secret"
+# What HubSpot does during a fault window, as simulator knobs (reset to `_CALM` after).
+_HUBSPOT_FAULTS = {
+    "hubspot_429": {"search_rps": 0.2, "general_limit_10s": 2},
+    "hubspot_500": {"error_500_share": 0.6},
+    "hubspot_timeout": {"timeout_share": 0.5},
+    "hubspot_malformed": {"malformed_share": 0.6},
+}
+_PROCESS_FAULTS = ("kill_pool_process", "kill_worker", "restart_redis", "restart_postgres")
+FAULT_KINDS: tuple[str, ...] = (*_PROCESS_FAULTS, *_HUBSPOT_FAULTS)
+_CALM = {"search_rps": 5, "general_limit_10s": 0, "error_500_share": 0, "timeout_share": 0}
+_CALM |= {"malformed_share": 0}
+
+
+@dataclass
+class ChaosPlan:
+    deals: int = 5000
+    seed: int = 1
+    initial_share: float = 0.4  # in HubSpot before we start (the first sync brings them)
+    arrival_seconds: float = 150.0  # the rest check in over this long (webhooks)
+    fault_gap: tuple[float, float] = (3.0, 8.0)  # seconds between faults, uniform
+    hubspot_fault_seconds: float = 4.0  # how long HubSpot misbehaves per fault
+    # Faults go on past the arrivals until every kind has been injected this many times.
+    min_fault_rounds: int = 0
+    workers: int = 2
+    stage_seconds: float = 0.01  # each stub stage: deals in flight long enough to be hit
+    drain_timeout: float = 900.0
+    # The beat schedule's jobs, every so many seconds (bin/run's beat: 60 s and more).
+    sync_every: float = 10.0
+    sweep_every: float = 2.0
+    webhook_events_every: float = 5.0
+    writeback_every: float = 2.0
+    logs: Path = ROOT / "test-artifacts" / "chaos"
+    # Recovery settings shortened for the run (production defaults are minutes).
+    settings: dict[str, str] = field(
+        default_factory=lambda: {
+            "PIPELINE_STUCK_AFTER_SECONDS": "10",
+            "PIPELINE_RETRY_BACKOFF_SECONDS": "1",
+            "HUBSPOT_SYNC_LOCK_TTL_SECONDS": "20",
+            "HUBSPOT_TIMEOUT_SECONDS": "5",
+            "HUBSPOT_WRITEBACK_ENABLED": "true",
+            "HUBSPOT_WRITEBACK_LEASE_SECONDS": "60",
+            "HUBSPOT_WRITEBACK_BACKOFF_SECONDS": "1",
+            "HUBSPOT_WRITEBACK_MAX_RETRIES": "100",
+        }
+    )
+
+
+class ChaosSystem:
+    def __init__(
+        self,
+        plan: ChaosPlan,
+        *,
+        env: dict[str, str],
+        database_url: str,
+        broker_url: str,
+        instance: engines.Instance | None,
+        restart_postgres: bool,
+        restart_redis: bool,
+    ) -> None:
+        self.plan = plan
+        self.conninfo = database_url.replace("postgres://", "postgresql://", 1)
+        self.broker_url = broker_url
+        self.instance = instance
+        self.can_restart_postgres = restart_postgres and instance is not None
+        self.can_restart_redis = restart_redis and instance is not None
+        self.rng = random.Random(plan.seed)
+        self.port = _free_port()
+        self.env = {
+            **env,
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": broker_url,
+            "REDIS_URL": engines.redis_py_url(broker_url),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "DJANGO_READ_DOT_ENV_FILE": "false",
+            "HUBSPOT_CLIENT_SECRET": CLIENT_SECRET,
+            "PIPELINE_DEMO_STAGE_SECONDS": str(plan.stage_seconds),
+            "LOG_LEVEL": "INFO",  # the jobs sent and the sweeps are counted from the log
+            **plan.settings,
+        }
+        self.celery = Celery("chaos-beat", broker=broker_url)
+        self.celery.conf.update(
+            broker_transport_options={"visibility_timeout": 3600},
+            broker_connection_retry_on_startup=True,
+            task_serializer="json",
+            accept_content=["json"],
+        )
+        self.workers: list[subprocess.Popen] = []
+        self._killed: set[int] = set()  # worker pids we SIGKILLed (others died on their own)
+        self.faults: Counter[str] = Counter()
+        self.notes: list[str] = []
+        self.beat_refused: Counter[str] = Counter()
+        self.loads: list[float] = []
+        self._stop = threading.Event()
+        self._arrived = threading.Event()  # every deal has checked in: faults stop
+        self._processes: list[subprocess.Popen] = []
+
+    # ---------------------------------------------------------------- the run
+    def run(self) -> ChaosResult:
+        # Celery (and kombu's Redis channels) prefer CELERY_BROKER_URL from the environment
+        # to the app's own setting; in the test's process it names the suite's broker.
+        saved = os.environ.get("CELERY_BROKER_URL")
+        os.environ["CELERY_BROKER_URL"] = self.broker_url
+        try:
+            return self._run()
+        finally:
+            if saved is None:
+                os.environ.pop("CELERY_BROKER_URL", None)
+            else:
+                os.environ["CELERY_BROKER_URL"] = saved
+
+    def _run(self) -> ChaosResult:
+        self.plan.logs.mkdir(parents=True, exist_ok=True)
+        for log in self.plan.logs.glob("*.log"):
+            log.unlink()  # this run's only: the sweeps are counted from the workers' log
+        if not self.can_restart_postgres:
+            self.notes.append("PostgreSQL not restarted (external): its sessions terminated")
+        if not self.can_restart_redis:
+            self.notes.append("Redis not restarted (external): flushed instead")
+        initial = round(self.plan.deals * self.plan.initial_share)
+        hook = f"http://127.0.0.1:{self.port}/api/webhooks/hubspot/"
+        extra = ["--webhook-url", hook, "--webhook-secret", CLIENT_SECRET, "--days", "1"]
+        hold = float(self.plan.settings["HUBSPOT_TIMEOUT_SECONDS"]) + 2  # past the client's
+        extra += ["--timeout-hold-seconds", str(hold)]
+        with start_simulator(deals=initial, seed=self.plan.seed, extra_args=extra) as sim:
+            self.env |= {"HUBSPOT_ACCESS_TOKEN": sim.token, "HUBSPOT_BASE_URL": sim.base_url}
+            try:
+                self._start_web()
+                for _ in range(self.plan.workers):
+                    self.workers.append(self._start_worker())
+                self._wait_ready()
+                return self._chaos(sim, added=self.plan.deals - initial)
+            finally:
+                self._stop.set()
+                self._stop_all()
+
+    def _chaos(self, sim: RunningSimulator, *, added: int) -> ChaosResult:
+        beat = threading.Thread(target=self._beat, name="beat", daemon=True)
+        beat.start()
+        # The fault thread steers the simulator through its own session.
+        steer = RunningSimulator(base_url=sim.base_url, token=sim.token, process=sim.process)
+        faults = threading.Thread(target=self._inject_faults, args=(steer,), daemon=True)
+        faults.start()
+        started = time.monotonic()
+        self._arrivals(sim, added)
+        self._arrived.set()
+        faults.join()
+        steer.close()
+        sim.configure(**_CALM)
+        self._replace_dead_workers()
+        calm_at = time.monotonic()
+        deadline = calm_at + self.plan.drain_timeout
+        expected = sim.stats()["deals"]
+        backlog = open_deals(self.conninfo, expected=expected)
+        waiting_on: list[tuple[float, str]] = []  # what the drain waited for, when
+        while todo := outstanding(self.conninfo, expected=expected):
+            if not waiting_on or waiting_on[-1][1] != todo:
+                waiting_on.append((time.monotonic() - calm_at, todo))
+            if time.monotonic() > deadline:
+                self.notes.append(f"not settled {self.plan.drain_timeout:.0f} s after the faults")
+                break
+            self.loads.append(os.getloadavg()[0])
+            self._replace_dead_workers()
+            time.sleep(1.0)
+        drain_s = time.monotonic() - calm_at
+        self._stop.set()
+        beat.join(timeout=30)
+        # A sync the last tick started may still be running: the checks wait for it.
+        quiet = time.monotonic() + 60
+        while not settled(self.conninfo, expected=expected) and time.monotonic() < quiet:
+            time.sleep(0.5)
+        result = check_system(
+            self.conninfo,
+            sim=sim,
+            faults=self.faults,
+            notes=self.notes,
+            drain_seconds=drain_s,
+            chaos_seconds=calm_at - started,
+            max_load=max(self.loads, default=os.getloadavg()[0]),
+        )
+        result.info["deals not ended when the faults stopped"] = backlog
+        if waiting_on:  # the last things the drain waited for, and from when
+            result.info["drain waited last on"] = "; ".join(
+                f"{todo} (at {at:.0f} s)" for at, todo in waiting_on[-3:]
+            )
+        result.info |= jobs_from_log(self.plan.logs / "workers.log")
+        result.info["beat sends refused"] = dict(self.beat_refused) or 0
+        return result
+
+    def _arrivals(self, sim: RunningSimulator, count: int) -> None:
+        """`count` deals checked in at an even pace over plan.arrival_seconds."""
+        started = time.monotonic()
+        sent = 0
+        while sent < count:
+            due = min(count, int(count * (time.monotonic() - started) / self.plan.arrival_seconds))
+            if due > sent:
+                sim.add_deals(count=due - sent)
+                sent = due
+            self.loads.append(os.getloadavg()[0])
+            time.sleep(0.25)
+
+    # ---------------------------------------------------------------- faults
+    def _inject_faults(self, sim: RunningSimulator) -> None:
+        kinds: list[str] = []
+        rounds = 0
+        low, high = self.plan.fault_gap
+        while not self._arrived.wait(self.rng.uniform(low, high)) or (
+            (rounds if not kinds else rounds - 1) < self.plan.min_fault_rounds
+        ):
+            if not kinds:
+                kinds = list(FAULT_KINDS)
+                self.rng.shuffle(kinds)
+                rounds += 1
+            kind = kinds.pop()
+            self._replace_dead_workers()
+            try:
+                self._fault(kind, sim)
+            except Exception as exc:  # a fault that failed is a harness problem: say so
+                self.notes.append(f"fault {kind} failed: {exc!r}")
+                continue
+            self.faults[kind] += 1
+
+    def _fault(self, kind: str, sim: RunningSimulator) -> None:
+        if kind == "kill_pool_process":
+            worker = self.rng.choice(self.workers)
+            pool = _children(worker.pid)
+            if not pool:
+                raise RuntimeError("the worker has no pool process")
+            os.kill(self.rng.choice(pool), signal.SIGKILL)  # its worker starts another
+        elif kind == "kill_worker":
+            index = self.rng.randrange(len(self.workers))
+            self._killed.add(self.workers[index].pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.workers[index].pid, signal.SIGKILL)
+            self.workers[index].wait(timeout=10)
+            self.workers[index] = self._start_worker()
+        elif kind == "restart_redis":
+            if self.can_restart_redis and self.instance is not None:
+                engines.restart_redis(self.instance)
+            else:
+                redis.Redis.from_url(engines.redis_py_url(self.broker_url)).flushdb()
+        elif kind == "restart_postgres":
+            if self.can_restart_postgres and self.instance is not None:
+                engines.restart_postgres(self.instance)
+            else:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+        else:
+            sim.configure(**_HUBSPOT_FAULTS[kind])
+            self._stop.wait(self.plan.hubspot_fault_seconds)
+            sim.configure(**_CALM)
+
+    # ---------------------------------------------------------------- beat
+    def _beat(self) -> None:
+        """Beat's schedule (vcc/settings.py CELERY_BEAT_SCHEDULE) at the plan's intervals;
+        a send the broker refuses is skipped, as beat's own would be."""
+        schedule = [
+            ("hubspot.tasks.poll_hubspot", self.plan.sync_every),
+            ("deals.tasks.sweep_stuck_deals", self.plan.sweep_every),
+            ("hubspot.tasks.process_webhook_events", self.plan.webhook_events_every),
+            ("hubspot.tasks.writeback_outcomes", self.plan.writeback_every),
+        ]
+        due = {name: time.monotonic() for name, _ in schedule}
+        while not self._stop.wait(0.2):
+            for name, every in schedule:
+                if time.monotonic() >= due[name]:
+                    due[name] = time.monotonic() + every
+                    try:
+                        self.celery.send_task(name, queue="control", expires=every)
+                    except Exception as exc:  # the broker is away: skipped, as beat's own
+                        self.beat_refused[type(exc).__name__] += 1
+
+    # ---------------------------------------------------------------- processes
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = (self.plan.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()  # the child has its own copy
+        self._processes.append(process)
+        return process
+
+    def _start_web(self) -> None:
+        args = [sys.executable, "-m", "gunicorn", "vcc.wsgi", "-b", f"127.0.0.1:{self.port}"]
+        self._spawn("web", [*args, "-w", "2", "--threads", "4"])
+
+    def _start_worker(self) -> subprocess.Popen:
+        name = f"chaos-{uuid.uuid4().hex[:6]}@localhost"
+        args = [sys.executable, "-m", "celery", "-A", "vcc", "worker", "--concurrency", "1"]
+        args += ["--hostname", name, "--without-mingle", "--without-gossip"]
+        return self._spawn("workers", [*args, "--loglevel", "INFO"])
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 120
+
+        def web_answers() -> bool:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return True
+            return False
+
+        while not (web_answers() and self._workers_answer()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"web or workers did not start; see {self.plan.logs}")
+            time.sleep(0.2)
+
+    def _workers_answer(self) -> bool:
+        replies = self.celery.control.ping(timeout=1.0) or []
+        return len(replies) >= len(self.workers)
+
+    def _replace_dead_workers(self) -> None:
+        """Start again a worker that exited on its own (noted: that is a finding)."""
+        for index, worker in enumerate(self.workers):
+            if worker.poll() is not None:
+                if worker.pid not in self._killed:
+                    self.notes.append(f"a worker exited on its own (code {worker.returncode})")
+                self.workers[index] = self._start_worker()
+
+    def _stop_all(self) -> None:
+        for process in self._processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self._processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
