@@ -211,7 +211,9 @@ def test_a_send_recorded_while_the_database_drops_the_connection_is_not_sent_aga
         result = send(updates)
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
-            [pid] = cursor.fetchone()
+            row = cursor.fetchone()
+        assert row is not None
+        pid = row[0]
         other = connections.create_connection("default")
         try:
             with other.cursor() as cursor:
@@ -220,7 +222,7 @@ def test_a_send_recorded_while_the_database_drops_the_connection_is_not_sent_aga
             other.close()
         return result
 
-    client.update_deals = send_then_lose_the_connection
+    monkeypatch.setattr(client, "update_deals", send_then_lose_the_connection)
     result = writeback_pass(client=client)
     settings.HUBSPOT_WRITEBACK_LEASE_SECONDS = 0  # any claim left behind is taken again
     again = writeback_pass(client=sim_client(sim))
