@@ -22,7 +22,8 @@ import time
 from datetime import UTC, datetime
 
 import requests
-from ingest_harness import celery_worker, free_port, load, setup_django, wait_for, web_server
+from ingest_harness import celery_worker, load, setup_django, wait_for, web_server
+from support import free_port
 
 TARGET_SECONDS = 5.0
 GENERAL_LIMIT_10S = 100

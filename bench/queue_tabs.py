@@ -45,7 +45,7 @@ os.environ.update(PGAPPNAME="vcc-bench-web", DATABASE_CONN_MAX_AGE="3600")
 import psycopg  # noqa: E402
 import queue_server as qs  # noqa: E402
 import requests  # noqa: E402
-from support import BenchEngines  # noqa: E402
+from support import BenchEngines, process_tree  # noqa: E402
 
 PAGE_P99_TARGET_MS = 50.0
 CORES_TARGET = 0.5
@@ -194,7 +194,7 @@ class CpuMeter:
         self.last: dict[tuple[str, int], int] = {}
 
     def pids(self) -> list[tuple[str, int]]:
-        web = qe_process_tree(self.gunicorn_pid)
+        web = process_tree(self.gunicorn_pid)
         with psycopg.connect(self.engines.admin_conninfo, autocommit=True) as conn:
             backends = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
@@ -216,14 +216,6 @@ class CpuMeter:
         for key, ticks in self.last.items():
             used[key[0]] += (ticks - self.first[key]) / per_second / seconds
         return dict(used)
-
-
-def qe_process_tree(pid: int) -> list[int]:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except FileNotFoundError:
-        return []
-    return [pid] + [p for child in children for p in qe_process_tree(int(child))]
 
 
 def main() -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -118,6 +119,13 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
     return total
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def process_tree(pid: int) -> list[int]:

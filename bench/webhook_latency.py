@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from ingest_harness import (
     CLIENT_SECRET,
     celery_worker,
-    free_port,
     load,
     median,
     percentile,
@@ -33,6 +32,7 @@ from ingest_harness import (
     wait_for,
     web_server,
 )
+from support import free_port
 
 TARGET_MEDIAN_S = 2.0
 TARGET_ANSWER_MS = 100.0
