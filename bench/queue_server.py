@@ -4,6 +4,7 @@ BENCH_BROKER_URL), the million deals loaded once into them, and gunicorn serving
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -53,6 +54,9 @@ def django_setup(engines: BenchEngines):
 def start_gunicorn(engines: BenchEngines, workers: int, *, reuse: bool) -> subprocess.Popen:
     """gunicorn on the benchmark's database; `reuse`: pollers share a page built for the
     same ETag (QUEUE_PAGE_REUSE_SECONDS' default), else every 200 reads and encodes it."""
+    with socket.socket() as sock:  # taken: another run would answer in place of ours
+        if sock.connect_ex(("127.0.0.1", PORT)) == 0:
+            raise SystemExit(f"port {PORT} is in use (another queue benchmark running?)")
     log = ROOT / "var" / "bench-queue-gunicorn.log"
     log.parent.mkdir(exist_ok=True)
     process = subprocess.Popen(
@@ -73,17 +77,22 @@ def start_gunicorn(engines: BenchEngines, workers: int, *, reuse: bool) -> subpr
         start_new_session=True,  # its own process group: stopped with its workers
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if requests.get(f"{BASE}/healthz", timeout=5).ok:
                 return process
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     stop_gunicorn(process)
-    raise SystemExit(f"gunicorn did not come up; see {log}")
+    raise SystemExit(f"gunicorn did not come up on port {PORT}; see {log}")
 
 
 def stop_gunicorn(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
