@@ -1,8 +1,9 @@
 -- wrk script for bench/queue_endpoint.py: every thread polls the queue page as the page
 -- script does, sending back the ETag it got last (when "conditional"), and counts the
 -- statuses it was answered with.
---   wrk -s bench/queue_poller.lua URL -- <token> conditional <etag>
---   wrk -s bench/queue_poller.lua URL -- <token> unconditional
+--   QUEUE_POLLER_TOKEN=<token> wrk -s bench/queue_poller.lua URL -- conditional <etag>
+--   QUEUE_POLLER_TOKEN=<token> wrk -s bench/queue_poller.lua URL -- unconditional
+-- (the token from the environment: a command line is readable by anyone on the machine)
 local threads = {}
 
 function setup(thread)
@@ -10,9 +11,9 @@ function setup(thread)
 end
 
 function init(args)
-  token = args[1]
-  conditional = args[2] == "conditional"
-  etag = args[3] -- pollers that already have the page
+  token = os.getenv("QUEUE_POLLER_TOKEN")
+  conditional = args[1] == "conditional"
+  etag = args[2] -- pollers that already have the page
   statuses = {}
 end
 
