@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
@@ -105,21 +105,25 @@ def writeback_pass(
         requests += result.request_count
         now = timezone.now()
         sent += _settle(
-            deal_writebacks_mark_sent,
-            token=claim.token,
-            deal_ids=[by_hubspot_id[i].deal_id for i in result.updated_ids],
-            now=now,
+            partial(
+                deal_writebacks_mark_sent,
+                token=claim.token,
+                deal_ids=[by_hubspot_id[i].deal_id for i in result.updated_ids],
+                now=now,
+            )
         )
         if result.missing_ids:
             failed += _settle(
-                deal_writebacks_mark_failed,
-                token=claim.token,
-                deal_ids=[by_hubspot_id[i].deal_id for i in result.missing_ids],
-                error=NOT_FOUND,
-                now=now,
-                max_retries=settings.HUBSPOT_WRITEBACK_MAX_RETRIES,
-                backoff_seconds=settings.HUBSPOT_WRITEBACK_BACKOFF_SECONDS,
-                final=True,
+                partial(
+                    deal_writebacks_mark_failed,
+                    token=claim.token,
+                    deal_ids=[by_hubspot_id[i].deal_id for i in result.missing_ids],
+                    error=NOT_FOUND,
+                    now=now,
+                    max_retries=settings.HUBSPOT_WRITEBACK_MAX_RETRIES,
+                    backoff_seconds=settings.HUBSPOT_WRITEBACK_BACKOFF_SECONDS,
+                    final=True,
+                )
             )
     remaining = deal_writebacks_remaining()
     if sent or failed:
@@ -130,20 +134,20 @@ def writeback_pass(
     return WritebackPassResult(sent=sent, failed=failed, remaining=remaining, requests=requests)
 
 
-def _settle(record: Callable[..., int], **kwargs: Any) -> int:
-    """`record(**kwargs)`, what HubSpot has already taken, tried again on a fresh
-    connection while the database is away. Left unrecorded, those outcomes would be sent a
-    second time once the lease ran out (a chaos run found it: PostgreSQL restarting between
-    a batch update and its record)."""
-    for wait in (*SETTLE_WAITS, None):
+def _settle(record: Callable[[], int]) -> int:
+    """`record()`, what HubSpot has already taken, tried again on a fresh connection while
+    the database is away (outside any transaction, as passes run). Left unrecorded, those
+    outcomes would be sent a second time once the lease ran out (a chaos run found it:
+    PostgreSQL restarting between a batch update and its record). When a first try did
+    commit and only its answer was lost, the next finds nothing left of the claim: the
+    count falls short, the outcomes are settled all the same."""
+    for wait in SETTLE_WAITS:
         try:
-            return record(**kwargs)
+            return record()
         except (OperationalError, InterfaceError) as exc:
-            if wait is None:
-                raise
             logger.warning(
                 "hubspot_writeback_settle_retry", extra={"error": repr(exc), "wait": wait}
             )
             connection.close()  # broken; the next query opens a new one
             time.sleep(wait)
-    raise AssertionError("unreachable")
+    return record()
