@@ -66,9 +66,10 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a round")
     args = parser.parse_args()
+    if 1 not in args.workers:
+        parser.error("--workers must include 1: the others are compared with one worker")
 
     engines = BenchEngines("scale", database="vcc_bench_scale")
-    engines.recreate_database()
     engines.use_in_this_process()
     import django
 
@@ -176,14 +177,14 @@ def run_round(engines: BenchEngines, sim, *, workers: int, args) -> dict:
 
 def start_beat(env: dict[str, str], *, log_name: str) -> subprocess.Popen:
     """A real `celery beat` (django-celery-beat's DatabaseScheduler, as bin/run starts it)."""
-    log = open(ROOT / "var" / log_name, "wb")  # noqa: SIM115 - the beat's, closed with it
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "vcc", "beat", "--loglevel", "INFO"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(ROOT / "var" / log_name, "wb") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "vcc", "beat", "--loglevel", "INFO"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def wait_ticking(beat: subprocess.Popen, *, log_name: str) -> None:
