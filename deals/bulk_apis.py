@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from vcc.api import AUTH_ERRORS
+from vcc.api import AUTH_ERRORS, MEDIA_ERRORS
 
 from .models import Deal, Stage
 from .selectors import deals_bulk_preview
@@ -106,7 +106,12 @@ class QueueActionsApi(APIView):
             "operator lane, a page at a time."
         ),
         request=BulkActionSerializer,
-        responses={202: BulkAcceptedSerializer, 400: BulkActionErrorSerializer, **AUTH_ERRORS},
+        responses={
+            202: BulkAcceptedSerializer,
+            400: BulkActionErrorSerializer,
+            **AUTH_ERRORS,
+            **MEDIA_ERRORS,
+        },
     )
     def post(self, request: Request) -> Response:
         body = BulkActionSerializer(data=request.data)

@@ -24,6 +24,8 @@ class RememberedSessionScheme(SessionScheme):
 ErrorSerializer = inline_serializer("Error", fields={"detail": serializers.CharField()})
 # Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff.
 AUTH_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer}
+# A request body of a media type the view does not parse (views that read one).
+MEDIA_ERRORS = {415: ErrorSerializer}
 # A malformed `limit` (StrictCursorPagination): what is wrong with it.
 PagingErrorSerializer = inline_serializer(
     "PagingError", fields={"limit": serializers.ListField(child=serializers.CharField())}

@@ -159,6 +159,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Service errors (vcc.errors) become the documented error body with their HTTP status.
     "EXCEPTION_HANDLER": "vcc.api.exception_handler",
+    # JSON bodies only (the import view adds multipart for its file): any other body is a
+    # documented 415, not a guess at a form.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }

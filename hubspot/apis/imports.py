@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from vcc.api import AUTH_ERRORS, ErrorSerializer, QueryIntegerField
+from vcc.api import AUTH_ERRORS, MEDIA_ERRORS, ErrorSerializer, QueryIntegerField
 from vcc.errors import InvalidInput, NotFound
 
 from ..models import DealImport, DealImportItem
@@ -110,7 +110,12 @@ class DealImportListApi(APIView):
     @extend_schema(
         summary="Import deals by HubSpot id (1 to 1,000); processed in the background",
         request={JSON: ImportRequestSerializer, MULTIPART: ImportUploadSerializer},
-        responses={202: ImportAcceptedSerializer, 400: ImportRequestErrorSerializer, **AUTH_ERRORS},
+        responses={
+            202: ImportAcceptedSerializer,
+            400: ImportRequestErrorSerializer,
+            **AUTH_ERRORS,
+            **MEDIA_ERRORS,
+        },
     )
     def post(self, request: Request) -> Response:
         content_type = (request.content_type or "").split(";")[0].strip().lower()
