@@ -178,14 +178,9 @@ class DealRetryApi(_DealActionApi):
 # ------------------------------------------------------------------------------
 # The operator queue
 # ------------------------------------------------------------------------------
-class QueueQuerySerializer(serializers.Serializer):
-    limit = QueryIntegerField(min_value=1, max_value=200, default=50)
-    before = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        help_text="The previous page's `next_before`, verbatim; or a plain ISO timestamp "
-        "(then: the deals updated strictly before it). Empty: the first page.",
-    )
+class QueueFilterSerializer(serializers.Serializer):
+    """The queue page's filters: its pages (below) and the bulk actions (bulk_apis) take them."""
+
     status = serializers.ChoiceField(choices=Deal.Status.choices, required=False, allow_blank=True)
     stage = serializers.ChoiceField(
         choices=Stage.choices, required=False, allow_blank=True, help_text="The current stage."
@@ -195,6 +190,16 @@ class QueueQuerySerializer(serializers.Serializer):
         allow_blank=True,
         max_length=200,
         help_text="A HubSpot deal id prefix, or a part of the name (any case).",
+    )
+
+
+class QueueQuerySerializer(QueueFilterSerializer):
+    limit = QueryIntegerField(min_value=1, max_value=200, default=50)
+    before = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The previous page's `next_before`, verbatim; or a plain ISO timestamp "
+        "(then: the deals updated strictly before it). Empty: the first page.",
     )
 
     def validate_before(self, value: str) -> QueueCursor | None:

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from vcc.api import AUTH_ERRORS, MEDIA_ERRORS
 
-from .models import Deal, Stage
+from .apis import QueueFilterSerializer
 from .selectors import deals_bulk_preview
 from .services import BULK_LIMIT, deals_bulk_action
 
@@ -21,21 +21,6 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-class QueueFilterSerializer(serializers.Serializer):
-    """The queue page's filters (GET /api/queue/deals/): the deals a bulk action applies to."""
-
-    status = serializers.ChoiceField(choices=Deal.Status.choices, required=False, allow_blank=True)
-    stage = serializers.ChoiceField(
-        choices=Stage.choices, required=False, allow_blank=True, help_text="The current stage."
-    )
-    q = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=200,
-        help_text="A HubSpot deal id prefix, or a part of the name (any case).",
-    )
 
 
 class BulkActionSerializer(QueueFilterSerializer):
