@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import requests
 from ingest_harness import celery_worker, load, setup_django, wait_for, web_server
-from support import free_port
+from support import free_port, verdict
 
 TARGET_SECONDS = 5.0
 GENERAL_LIMIT_10S = 100
@@ -105,11 +105,7 @@ def main() -> int:
         failures.append(f"{totals['imported']} of {len(ids)} imported")
     if import_seconds > TARGET_SECONDS:
         failures.append(f"import took {import_seconds:.2f} s")
-    for failure in failures:
-        print(f"FAIL: {failure}")
-    if not failures:
-        print("OK: all targets met")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

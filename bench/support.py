@@ -158,3 +158,12 @@ def scalar(conn: psycopg.Connection, query: str, params: Sequence[object] | None
 
 def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def verdict(failures: list[str]) -> int:
+    """Print each missed target, or that all were met; the benchmark's exit status."""
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    if not failures:
+        print("OK: all targets met")
+    return 1 if failures else 0

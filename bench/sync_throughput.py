@@ -21,7 +21,7 @@ import sys
 import time
 
 import psycopg
-from support import ROOT, BenchEngines, load_average, scalar
+from support import ROOT, BenchEngines, load_average, scalar, verdict
 
 SIMULATOR_RPS = 5.0  # HubSpot's search limit per account
 engines: BenchEngines  # set by main()
@@ -165,11 +165,7 @@ def main() -> int:
     fresh, unchanged = upsert_rate(max(args.sizes) // 2)
     print(f"\nupsert alone: {fresh:,.0f} deals/s new, {unchanged:,.0f} deals/s unchanged")
 
-    for failure in failures:
-        print(f"FAIL: {failure}")
-    if not failures:
-        print("OK: all targets met")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from ingest_harness import (
     wait_for,
     web_server,
 )
-from support import free_port
+from support import free_port, verdict
 
 TARGET_MEDIAN_S = 2.0
 TARGET_ANSWER_MS = 100.0
@@ -121,11 +121,7 @@ def main() -> int:
         failures.append(f"p95 answer {percentile(answers, 0.95):.1f} ms > {TARGET_ANSWER_MS} ms")
     if refused:
         failures.append(f"{len(refused)} webhook requests not answered 2xx")
-    for failure in failures:
-        print(f"FAIL: {failure}")
-    if not failures:
-        print("OK: all targets met")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime
 
 from ingest_harness import ROOT, load, setup_django
+from support import verdict
 
 TARGET_SECONDS = 10.0
 GENERAL_LIMIT_10S = 100
@@ -103,11 +104,7 @@ def main() -> int:
         failures.append("the simulator does not hold each outcome once")
     if seconds > TARGET_SECONDS:
         failures.append(f"the pass took {seconds:.2f} s")
-    for failure in failures:
-        print(f"FAIL: {failure}")
-    if not failures:
-        print("OK: all targets met")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 def _simulator_ids(sim, count: int) -> list[str]:
