@@ -120,7 +120,7 @@ def test_a_redis_that_is_not_listening_is_one_line(free_port):
 
 
 def test_settings_that_do_not_load_are_one_line():
-    line = _one_line(_preflight("--database", DATABASE_URL="sqlite:///db.sqlite3"))
+    line = _one_line(_preflight("--database", DATABASE_URL="http://127.0.0.1/db"))
     assert (
         line
         == "ImproperlyConfigured: DATABASE_URL must name a PostgreSQL database (postgres://...)."

@@ -44,6 +44,7 @@ def test_it_refuses_to_start_without_a_secret_key_in_production():
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
 
 
 def test_with_no_urls_it_uses_the_embedded_engines_of_bin_run():
@@ -81,11 +82,12 @@ def test_the_rate_limiter_shares_the_brokers_redis_unless_told_otherwise():
 
 
 def test_only_postgresql_and_redis_are_accepted():
-    sqlite = _manage("check", env={**PRODUCTION, "DATABASE_URL": "sqlite:///db.sqlite3"})
-    files = _manage("check", env={**PRODUCTION, "CELERY_BROKER_URL": "filesystem://"})
+    # Any other scheme is refused at start-up, with what to set instead.
+    database = _manage("check", env={**PRODUCTION, "DATABASE_URL": "http://127.0.0.1/db"})
+    broker = _manage("check", env={**PRODUCTION, "CELERY_BROKER_URL": "http://127.0.0.1/"})
 
-    assert "DATABASE_URL must name a PostgreSQL database" in sqlite.stderr
-    assert "CELERY_BROKER_URL must name a Redis server" in files.stderr
+    assert "DATABASE_URL must name a PostgreSQL database" in database.stderr
+    assert "CELERY_BROKER_URL must name a Redis server" in broker.stderr
 
 
 def test_an_api_path_no_route_matches_answers_the_json_error_body(admin_client):
