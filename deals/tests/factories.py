@@ -1,9 +1,11 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
 
 from deals.models import Deal, PipelinePass, PipelineRun, Stage
+from deals.services import DealFromHubspot
 
 
 class DealFactory(factory.django.DjangoModelFactory[Deal]):
@@ -66,3 +68,17 @@ class PipelineRunFactory(factory.django.DjangoModelFactory[PipelineRun]):
     attempt = factory.Sequence(lambda n: n + 1)
     started_at = factory.LazyFunction(timezone.now)
     ended_at = factory.LazyFunction(timezone.now)
+
+
+def deal_from_hubspot(hubspot_deal_id: str = "4001", **changes) -> DealFromHubspot:
+    """A deal as a HubSpot read hands it to deals_upsert_from_hubspot; `changes` override."""
+    fields = {
+        "hubspot_deal_id": hubspot_deal_id,
+        "name": "Harbour View",
+        "amount": Decimal("1200.00"),
+        "deal_stage": "appointmentscheduled",
+        "hubspot_created_at": timezone.now() - timedelta(days=2),
+        "hubspot_checked_in_at": timezone.now() - timedelta(hours=1),
+        **changes,
+    }
+    return DealFromHubspot(**fields)

@@ -2,7 +2,6 @@
 
 import threading
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import connection, connections, transaction
@@ -12,7 +11,6 @@ from deals.models import Deal
 from deals.pipeline import WORKER_LOST, deal_process
 from deals.selectors import deal_counts
 from deals.services import (
-    DealFromHubspot,
     deal_counts_fold,
     deal_enqueue,
     deal_rerun,
@@ -22,23 +20,10 @@ from deals.services import (
 )
 from deals.stages import RetryableStageError, StageError
 from deals.tests.counts import assert_deal_counts_exact
-from deals.tests.factories import DealFactory, PipelineRunFactory
+from deals.tests.factories import DealFactory, PipelineRunFactory, deal_from_hubspot
 from vcc.testing import wait_until
 
 pytestmark = pytest.mark.django_db
-
-
-def _incoming(hubspot_deal_id: str, **changes) -> DealFromHubspot:
-    fields = {
-        "hubspot_deal_id": hubspot_deal_id,
-        "name": "Harbour View",
-        "amount": Decimal("1200.00"),
-        "deal_stage": "appointmentscheduled",
-        "hubspot_created_at": timezone.now() - timedelta(days=2),
-        "hubspot_checked_in_at": timezone.now() - timedelta(hours=1),
-        **changes,
-    }
-    return DealFromHubspot(**fields)
 
 
 def test_counts_read_in_one_query_by_status_and_by_stage(django_assert_num_queries):
@@ -65,11 +50,15 @@ def test_the_upsert_counts_new_deals_once_and_changed_ones_not_again(enqueued):
     DealFactory.create(hubspot_deal_id="4001", status="done", current_stage="done")
 
     deals_upsert_from_hubspot(
-        deals=[_incoming("4001", name="Renamed"), _incoming("4002"), _incoming("4003")],
+        deals=[
+            deal_from_hubspot("4001", name="Renamed"),
+            deal_from_hubspot("4002"),
+            deal_from_hubspot("4003"),
+        ],
         now=timezone.now(),
         source="test",
     )
-    deals_upsert_from_hubspot(deals=[_incoming("4002")], now=timezone.now(), source="test")
+    deals_upsert_from_hubspot(deals=[deal_from_hubspot("4002")], now=timezone.now(), source="test")
 
     assert deal_counts().by_status == {"pending": 2, "running": 0, "done": 1, "failed": 0}
     assert_deal_counts_exact()

@@ -7,22 +7,9 @@ from django.utils import timezone
 from deals.models import Deal
 from deals.services import DealFromHubspot, deals_upsert_from_hubspot
 from deals.tests.counts import assert_deal_counts_exact
-from deals.tests.factories import DealFactory, PipelinePassFactory
+from deals.tests.factories import DealFactory, PipelinePassFactory, deal_from_hubspot
 
 pytestmark = pytest.mark.django_db
-
-
-def _incoming(hubspot_deal_id: str = "4001", **changes) -> DealFromHubspot:
-    fields = {
-        "hubspot_deal_id": hubspot_deal_id,
-        "name": "Harbour View",
-        "amount": Decimal("1200.00"),
-        "deal_stage": "appointmentscheduled",
-        "hubspot_created_at": timezone.now() - timedelta(days=2),
-        "hubspot_checked_in_at": timezone.now() - timedelta(hours=1),
-        **changes,
-    }
-    return DealFromHubspot(**fields)
 
 
 def test_new_deals_are_created_pending_and_enqueued_after_commit(
@@ -30,7 +17,9 @@ def test_new_deals_are_created_pending_and_enqueued_after_commit(
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         result = deals_upsert_from_hubspot(
-            deals=[_incoming("4001"), _incoming("4002")], now=timezone.now(), source="test"
+            deals=[deal_from_hubspot("4001"), deal_from_hubspot("4002")],
+            now=timezone.now(),
+            source="test",
         )
         assert enqueued == []  # nothing sent before the commit
 
@@ -47,7 +36,7 @@ def test_new_deals_are_created_pending_and_enqueued_after_commit(
 
 def test_an_unchanged_deal_is_left_alone(enqueued):
     deal = DealFactory.create(status="done", current_stage="done")
-    incoming = _incoming(
+    incoming = deal_from_hubspot(
         deal.hubspot_deal_id,
         name=deal.name,
         amount=deal.amount,
@@ -67,7 +56,7 @@ def test_a_change_updates_hubspot_fields_and_never_the_pipeline_state(enqueued):
     later = timezone.now() + timedelta(seconds=5)
 
     result = deals_upsert_from_hubspot(
-        deals=[_incoming(deal.hubspot_deal_id, name="Renamed")], now=later, source="test"
+        deals=[deal_from_hubspot(deal.hubspot_deal_id, name="Renamed")], now=later, source="test"
     )
 
     deal.refresh_from_db()
@@ -77,7 +66,7 @@ def test_a_change_updates_hubspot_fields_and_never_the_pipeline_state(enqueued):
 
 def test_a_deal_our_columns_cannot_hold_is_set_aside_and_the_rest_written(enqueued):
     result = deals_upsert_from_hubspot(
-        deals=[_incoming("5001", amount=Decimal("1e20")), _incoming("5002")],
+        deals=[deal_from_hubspot("5001", amount=Decimal("1e20")), deal_from_hubspot("5002")],
         now=timezone.now(),
         source="test",
     )
@@ -89,7 +78,7 @@ def test_a_deal_our_columns_cannot_hold_is_set_aside_and_the_rest_written(enqueu
 
 def test_nul_characters_are_dropped_from_texts(enqueued):
     deals_upsert_from_hubspot(
-        deals=[_incoming("6001", name="Nul\x00Deal")], now=timezone.now(), source="test"
+        deals=[deal_from_hubspot("6001", name="Nul\x00Deal")], now=timezone.now(), source="test"
     )
 
     assert Deal.objects.get(hubspot_deal_id="6001").name == "NulDeal"
@@ -102,7 +91,7 @@ def _upsert(*deals: DealFromHubspot, now=None):
 
 def test_a_new_deal_starts_its_first_pass_as_new_from_hubspot(enqueued):
     now = timezone.now()
-    _upsert(_incoming("7001"), now=now)
+    _upsert(deal_from_hubspot("7001"), now=now)
 
     deal = Deal.objects.get(hubspot_deal_id="7001")
     assert [(p.trigger, p.requested_by, p.from_stage, p.started_at) for p in deal.passes.all()] == [
@@ -120,7 +109,9 @@ def test_a_fix_in_hubspot_sends_a_failed_deal_round_again_from_the_failed_stage(
     later = timezone.now() + timedelta(seconds=5)
 
     with django_capture_on_commit_callbacks(execute=True):
-        result = _upsert(_incoming(deal.hubspot_deal_id, name="Fixed in HubSpot"), now=later)
+        result = _upsert(
+            deal_from_hubspot(deal.hubspot_deal_id, name="Fixed in HubSpot"), now=later
+        )
 
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage, deal.name) == (
@@ -144,7 +135,7 @@ def test_an_unchanged_repoll_of_a_failed_deal_starts_nothing(
     enqueued, django_capture_on_commit_callbacks
 ):
     deal = PipelinePassFactory.create(deal__status="failed", deal__current_stage="intake").deal
-    same = _incoming(
+    same = deal_from_hubspot(
         deal.hubspot_deal_id,
         name=deal.name,
         amount=deal.amount,
@@ -169,7 +160,7 @@ def test_a_change_to_a_done_deal_reruns_it_only_when_configured(
     settings.PIPELINE_RERUN_DONE_ON_CHANGE = rerun_done
     deal = PipelinePassFactory.create(deal__status="done", deal__current_stage="done").deal
 
-    result = _upsert(_incoming(deal.hubspot_deal_id, amount=Decimal("99.00")))
+    result = _upsert(deal_from_hubspot(deal.hubspot_deal_id, amount=Decimal("99.00")))
 
     deal.refresh_from_db()
     assert deal.status == expected
@@ -186,7 +177,7 @@ def test_a_change_to_a_done_deal_reruns_it_only_when_configured(
 def test_a_change_to_a_deal_in_the_pipeline_keeps_its_pass_and_state(enqueued, status):
     first = PipelinePassFactory.create(deal__status=status, deal__current_stage="segmentation")
 
-    result = _upsert(_incoming(first.deal.hubspot_deal_id, name="Renamed"))
+    result = _upsert(deal_from_hubspot(first.deal.hubspot_deal_id, name="Renamed"))
 
     deal = Deal.objects.get(id=first.deal_id)
     assert (deal.status, deal.current_stage, deal.current_pass_id) == (
@@ -205,9 +196,9 @@ def test_one_batch_creates_updates_and_restarts_in_a_single_statement(
 
     with django_assert_num_queries(1):
         result = _upsert(
-            _incoming("8001"),
-            _incoming(failed.hubspot_deal_id, name="Fixed"),
-            _incoming(done.hubspot_deal_id, name="Renamed"),
+            deal_from_hubspot("8001"),
+            deal_from_hubspot(failed.hubspot_deal_id, name="Fixed"),
+            deal_from_hubspot(done.hubspot_deal_id, name="Renamed"),
         )
 
     assert (len(result.created), result.updated, len(result.restarted)) == (1, 2, 1)
