@@ -340,7 +340,7 @@ class DealQueueViewSet(viewsets.ViewSet):
         # Browsers get DRF's browsable page (where it is enabled), clients the JSON.
         html = request.accepted_renderer.format != "json"
         etag = queue_etag(selection, variant="html" if html else "")
-        if etag_matches(etag, request.headers.get("If-None-Match", "")):
+        if etag_matches(etag, request.META.get("HTTP_IF_NONE_MATCH", "")):
             # Decided on the first query alone: no runs read, no body built.
             return _with_cache_headers(HttpResponseNotModified(), etag)
         if html:

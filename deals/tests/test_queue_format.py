@@ -1,6 +1,7 @@
 """The queue page on the wire: 304 decided on the first query, 200 the moment anything on
 the page changes, exactly two queries for a 200, and DRF's browsable page for browsers."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,10 +10,12 @@ from django.utils import timezone
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.test import APIClient
 
-from deals.apis import DealQueueViewSet
+from deals.apis import DealQueueViewSet, QueuePageSerializer
 from deals.models import Deal, PipelineRun
 from deals.pipeline import WORKER_LOST, deal_close_lost_runs
+from deals.queue_format import queue_page_data
 from deals.runs import pipeline_run_end, pipeline_run_start
+from deals.selectors import deal_queue_page_from, deal_queue_select
 from deals.services import (
     DealFromHubspot,
     deal_rerun,
@@ -209,3 +212,33 @@ def test_browsers_get_the_browsable_page_with_its_own_etag(
     assert html["ETag"] != as_json["ETag"]  # one representation's tag never 304s the other
     again = api.get(URL, headers={"Accept": "text/html", "If-None-Match": html["ETag"]})
     assert again.status_code == 304
+
+
+def test_the_body_reads_as_the_documented_serializer_writes_it(api):
+    # Timestamps with and without a fraction, a failed step whose error is not ASCII, an
+    # open run (duration to now) and a deal never run: what orjson writes must read back
+    # exactly as DRF's own fields would write the same page.
+    whole_second = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
+    failed = DealFactory.create(status="failed", current_stage="segmentation")
+    PipelineRunFactory.create(deal=failed, stage="intake", started_at=whole_second)
+    PipelineRunFactory.create(
+        deal=failed, stage="segmentation", status="failed", error="naïve «quote»\n\u2028 ✓"
+    )
+    running = DealFactory.create(status="running", created_at=whole_second)
+    PipelineRunFactory.create(deal=running, status="running", ended_at=None)
+    DealFactory.create(name='Ünïcode "quoted" \\ name')
+
+    for limit in (3, 2):  # every deal; then two of them, with a next_before
+        got = json.loads(api.get(URL, {"limit": limit}).content)
+        page = deal_queue_page_from(selection=deal_queue_select(limit=limit))
+        data = QueuePageSerializer(queue_page_data(page, now=timezone.now())).data
+        expected = json.loads(JSONRenderer().render(data))
+
+        assert len(got["items"]) == limit
+        assert got["next_before"] == expected["next_before"]
+        for item, want in zip(got["items"], expected["items"], strict=True):
+            if item["status"] == "running":  # to now: both a moment apart
+                assert abs(item.pop("duration_ms") - want.pop("duration_ms")) < 5_000
+            assert item == want
+    every = json.loads(api.get(URL).content)["items"]
+    assert "naïve «quote»\n\u2028 ✓" in {step["error"] for item in every for step in item["steps"]}
