@@ -42,3 +42,9 @@ def test_it_chooses_what_drfs_negotiation_chooses(renderers, query, accept):
 
 def test_an_accept_no_renderer_serves_is_still_refused():
     assert _choose(FirstRendererNegotiation(), [JSONRenderer()], "text/csv", "") == "406"
+
+
+def test_a_view_without_renderers_is_refused_as_drf_refuses_it():
+    assert _choose(FirstRendererNegotiation(), [], "*/*", "") == _choose(
+        DefaultContentNegotiation(), [], "*/*", ""
+    )
