@@ -60,26 +60,41 @@ class SyncHealth:
 
 # The beat entry of the scheduled sync (CELERY_BEAT_SCHEDULE in vcc/settings.py).
 POLL_TASK_NAME = "hubspot-poll"
-_FINISHED = (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED)
+
+# The newest run of each kind the strip needs, in one statement: the latest that ran or is
+# running (skips left out), the latest finished, the latest success, the latest scheduled
+# (skipped or not). Raw SQL: as four ORM queries, Django took longer to compile them than
+# PostgreSQL to answer them, on every open queue page's poll. Each can walk
+# sync_runs_created_desc from the newest run.
+_LATEST_RUNS = f"""
+(SELECT 'last' AS kind, * FROM {SyncRun._meta.db_table} WHERE status <> %(skipped)s
+ ORDER BY created_at DESC, id DESC LIMIT 1)
+UNION ALL
+(SELECT 'finished', * FROM {SyncRun._meta.db_table} WHERE status IN (%(succeeded)s, %(failed)s)
+ ORDER BY created_at DESC, id DESC LIMIT 1)
+UNION ALL
+(SELECT 'success', * FROM {SyncRun._meta.db_table} WHERE status = %(succeeded)s
+ ORDER BY created_at DESC, id DESC LIMIT 1)
+UNION ALL
+(SELECT 'scheduled', * FROM {SyncRun._meta.db_table} WHERE trigger = %(scheduled)s
+ ORDER BY created_at DESC, id DESC LIMIT 1)
+"""
 
 
 def sync_health(*, now: datetime) -> SyncHealth:
     """The latest sync, when the next is due, and whether ingestion is failing: the last
-    sync failed, or none has succeeded in three poll intervals. A handful of indexed reads
-    of small tables, so every open queue page can poll it."""
+    sync failed, or none has succeeded in three poll intervals. Two queries on small
+    tables, so every open queue page can poll it."""
     interval = timedelta(minutes=settings.HUBSPOT_POLL_INTERVAL_MINUTES)
-    runs = SyncRun.objects.order_by("-created_at", "-id")
-    last = runs.exclude(status=SyncRun.Status.SKIPPED).first()
-    finished = (
-        last
-        if last is None or last.status in _FINISHED
-        else (runs.filter(status__in=_FINISHED).first())
-    )
-    success = (
-        finished
-        if finished is None or finished.status == SyncRun.Status.SUCCEEDED
-        else (runs.filter(status=SyncRun.Status.SUCCEEDED).first())
-    )
+    params = {
+        "skipped": SyncRun.Status.SKIPPED.value,
+        "succeeded": SyncRun.Status.SUCCEEDED.value,
+        "failed": SyncRun.Status.FAILED.value,
+        "scheduled": SyncRun.Trigger.SCHEDULED.value,
+    }
+    runs = SyncRun.objects.raw(_LATEST_RUNS, params)
+    latest = {run.kind: run for run in runs}  # type: ignore[attr-defined]  # the query's column
+    last, finished, success = latest.get("last"), latest.get("finished"), latest.get("success")
     last_success_at = (success.finished_at or success.created_at) if success else None
     stale_after = 3 * interval
     problem = None
@@ -90,7 +105,10 @@ def sync_health(*, now: datetime) -> SyncHealth:
         problem = f"No sync has succeeded in the last {_minutes(now - last_success_at)}."
     elif last_success_at is None and last is not None and now - last.created_at > stale_after:
         problem = "No sync has succeeded yet."
-    next_due_at, schedule = _next_due(runs, interval=interval)
+    scheduled = latest.get("scheduled")
+    next_due_at, schedule = _next_due(
+        scheduled.created_at if scheduled else None, interval=interval
+    )
     return SyncHealth(
         last_sync=last,
         last_success_at=last_success_at,
@@ -101,26 +119,23 @@ def sync_health(*, now: datetime) -> SyncHealth:
     )
 
 
-def _next_due(runs: QuerySet[SyncRun], *, interval: timedelta) -> tuple[datetime | None, str]:
+def _next_due(scheduled_at: datetime | None, *, interval: timedelta) -> tuple[datetime | None, str]:
     """When beat runs the next scheduled sync, from its own entry (staff may pause it or
     change it in the admin) and the latest scheduled run (beat saves its own record of the
     last run only every few minutes)."""
     task = (
-        PeriodicTask.objects.select_related("interval", "crontab")
-        .filter(name=POLL_TASK_NAME)
+        PeriodicTask.objects.filter(name=POLL_TASK_NAME)
+        .values_list("enabled", "last_run_at", "interval__every", "interval__period", named=True)
         .first()
     )
     if task is not None and not task.enabled:
         return None, "paused in the admin (Periodic tasks)"
     every = (
-        timedelta(**{task.interval.period: task.interval.every})
-        if task is not None and task.interval is not None
+        timedelta(**{task.interval__period: task.interval__every})
+        if task is not None and task.interval__every is not None
         else interval
     )
-    scheduled = (
-        runs.filter(trigger=SyncRun.Trigger.SCHEDULED).values_list("created_at", flat=True).first()
-    )
-    last_tick = max(filter(None, [scheduled, task and task.last_run_at]), default=None)
+    last_tick = max(filter(None, [scheduled_at, task and task.last_run_at]), default=None)
     if last_tick is None:
         return None, f"every {_minutes(every)}"
     # In the past when beat missed its tick: the page says the sync is overdue.

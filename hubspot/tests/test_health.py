@@ -87,6 +87,26 @@ def test_a_sync_that_never_succeeded_is_failing_after_three_intervals(staff_clie
     assert staff_client.get(URL).json()["problem"] == "No sync has succeeded yet."
 
 
+def test_a_sync_running_after_a_failure_still_shows_the_failure_and_the_last_success(
+    staff_client,
+):
+    success = _run("succeeded", 9)
+    _run("failed", 4, error="HubSpot answered 500")
+    running = _run("running", 2, trigger="manual")
+    _run("skipped", 1)
+
+    body = staff_client.get(URL).json()
+
+    assert body["last_sync"]["id"] == str(running.id)  # skips left out
+    assert body["problem"] == "The last sync failed: HubSpot answered 500."
+    assert body["last_success_at"].startswith(success.finished_at.isoformat()[:19])
+    # The next tick counts from the latest scheduled run, skipped ones included.
+    skipped = SyncRun.objects.get(status="skipped")
+    assert body["next_due_at"].startswith(
+        (skipped.created_at + timedelta(minutes=5)).isoformat()[:19]
+    )
+
+
 def test_the_schedule_comes_from_beat_and_a_paused_one_says_so(staff_client):
     every = IntervalSchedule.objects.create(every=120, period=IntervalSchedule.SECONDS)
     last = timezone.now() - timedelta(seconds=30)
