@@ -99,6 +99,7 @@ def test_a_sync_running_after_a_failure_still_shows_the_failure_and_the_last_suc
 
     assert body["last_sync"]["id"] == str(running.id)  # skips left out
     assert body["problem"] == "The last sync failed: HubSpot answered 500."
+    assert success.finished_at is not None
     assert body["last_success_at"].startswith(success.finished_at.isoformat()[:19])
     # The next tick counts from the latest scheduled run, skipped ones included.
     skipped = SyncRun.objects.get(status="skipped")
