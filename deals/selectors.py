@@ -348,8 +348,9 @@ class DealCounts:
     unfolded: int
 
 
+# sum() of bigints is a numeric (Decimal in Python, 1.0 in JSON): counts are integers.
 _SELECT_COUNTS = """
-SELECT status, stage, sum(deals), sum(changes) FROM (
+SELECT status, stage, sum(deals)::bigint, sum(changes)::bigint FROM (
     SELECT status, stage, deals, 0 AS changes FROM deal_counts
     UNION ALL
     SELECT status, stage, deals, 1 FROM deal_count_changes

@@ -204,6 +204,9 @@ def test_counts_answer_every_status_and_the_total(staff_client):
             "done": 0,
         },
     }
+    body = response.json()
+    numbers = [*(n for key, n in body.items() if key != "stages"), *body["stages"].values()]
+    assert all(type(n) is int for n in numbers)  # JSON integers, as documented: not 2.0
 
 
 @pytest.mark.parametrize("url", [URL, "/api/queue/counts/"])
