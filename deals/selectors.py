@@ -96,11 +96,8 @@ class QueueCursor:
 
 class QueueStep(TypedDict):
     """One progress dot: the latest run of one queue stage, or pending when it never ran.
-
-    A dict in the page's own shape (apis.QueueStepSerializer), written out as it is
-    (queue_format): a page has 200 to 800 of them, and building each twice, once here and
-    once for the wire, cost as much as encoding the whole page. Read-only: the pending
-    ones are shared by every page."""
+    A dict in the page's own shape (apis.QueueStepSerializer), written out as it is: built
+    once, not again for the wire. Read-only: the pending ones are shared by every page."""
 
     stage: str
     status: str
@@ -293,15 +290,15 @@ def _fetch(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
-_NEVER_RUN: dict[str, QueueStep] = {
-    stage: {
-        "stage": stage,
-        "status": "pending",
-        "started_at": None,
-        "ended_at": None,
-        "pipeline_run_id": None,
-        "error": None,
-    }
+_NEVER_RUN = {
+    stage: QueueStep(
+        stage=stage,
+        status="pending",
+        started_at=None,
+        ended_at=None,
+        pipeline_run_id=None,
+        error=None,
+    )
     for stage in QUEUE_STAGES
 }
 _FAILED = PipelineRun.Status.FAILED.value  # a plain str: an enum member's lookup costs more

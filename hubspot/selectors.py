@@ -66,19 +66,16 @@ POLL_TASK_NAME = "hubspot-poll"
 # (skipped or not). Raw SQL: as four ORM queries, Django took longer to compile them than
 # PostgreSQL to answer them, on every open queue page's poll. Each can walk
 # sync_runs_created_desc from the newest run.
-_LATEST_RUNS = f"""
-(SELECT 'last' AS kind, * FROM {SyncRun._meta.db_table} WHERE status <> %(skipped)s
- ORDER BY created_at DESC, id DESC LIMIT 1)
-UNION ALL
-(SELECT 'finished', * FROM {SyncRun._meta.db_table} WHERE status IN (%(succeeded)s, %(failed)s)
- ORDER BY created_at DESC, id DESC LIMIT 1)
-UNION ALL
-(SELECT 'success', * FROM {SyncRun._meta.db_table} WHERE status = %(succeeded)s
- ORDER BY created_at DESC, id DESC LIMIT 1)
-UNION ALL
-(SELECT 'scheduled', * FROM {SyncRun._meta.db_table} WHERE trigger = %(scheduled)s
- ORDER BY created_at DESC, id DESC LIMIT 1)
-"""
+_LATEST_RUNS = " UNION ALL ".join(
+    f"(SELECT '{kind}' AS kind, * FROM {SyncRun._meta.db_table} WHERE {where} "
+    "ORDER BY created_at DESC, id DESC LIMIT 1)"
+    for kind, where in [
+        ("last", "status <> %(skipped)s"),
+        ("finished", "status IN (%(succeeded)s, %(failed)s)"),
+        ("success", "status = %(succeeded)s"),
+        ("scheduled", "trigger = %(scheduled)s"),
+    ]
+)
 
 
 def sync_health(*, now: datetime) -> SyncHealth:

@@ -159,7 +159,6 @@ REST_FRAMEWORK = {
         "vcc.auth.RememberedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    # DRF's, answering the common Accept headers without parsing them (vcc/negotiation.py).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "vcc.negotiation.FirstRendererNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Service errors (vcc.errors) become the documented error body with their HTTP status.
