@@ -33,13 +33,6 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(autouse=True)
-def _auth_not_remembered(monkeypatch):
-    # Tests see every change of a user or token at once; vcc/tests/test_auth.py turns the
-    # remembering on where it tests it.
-    monkeypatch.setattr("vcc.auth.REMEMBER_SECONDS", 0.0)
-
-
 @pytest.fixture
 def celery_worker() -> Iterator[Callable[..., CeleryWorker]]:
     """Start real worker processes (on an emptied test queue); all are stopped afterwards."""

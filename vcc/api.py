@@ -4,7 +4,6 @@ and the one exception handler that turns service errors into responses."""
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import CursorPagination
@@ -13,13 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import errors
-
-
-class RememberedSessionScheme(SessionScheme):
-    """The OpenAPI description of vcc.auth's session authentication: DRF's cookie."""
-
-    target_class = "vcc.auth.RememberedSessionAuthentication"
-
 
 ErrorSerializer = inline_serializer("Error", fields={"detail": serializers.CharField()})
 # Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff.

@@ -152,14 +152,12 @@ SILENCED_SYSTEM_CHECKS = env.list("DJANGO_SILENCED_SYSTEM_CHECKS", default=[])
 REST_FRAMEWORK = {
     # Token first, so an anonymous API client is told 401 with `WWW-Authenticate: Token`.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's token and session authentication, each user remembered for 5 s (see
-        # vcc/auth.py): the queue is polled every 2 s, and finding the user cost as much
-        # as the page's own queries.
-        "vcc.auth.RememberedTokenAuthentication",
-        "vcc.auth.RememberedSessionAuthentication",
+        # Looked up on every request: a revoked token, an ended session or a deactivated
+        # user is refused at once (a per-process cache of them was measured and dropped).
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "vcc.negotiation.FirstRendererNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Service errors (vcc.errors) become the documented error body with their HTTP status.
     "EXCEPTION_HANDLER": "vcc.api.exception_handler",
