@@ -5,7 +5,7 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.utils import inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,34 +24,12 @@ PagingErrorSerializer = inline_serializer(
 )
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The current state does not allow this action."
-    default_code = "conflict"
-
-
-class BadRequest(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "The request is not valid."
-    default_code = "invalid"
-
-
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is unavailable; try again shortly."
-    default_code = "unavailable"
-
-
 def _as_api_exception(exc: errors.ApplicationError) -> exceptions.APIException:
-    if isinstance(exc, errors.NotFound):
-        return exceptions.NotFound(exc.message)
-    if isinstance(exc, errors.Conflict):
-        return Conflict(exc.message)
-    if isinstance(exc, errors.Unavailable):
-        return ServiceUnavailable(exc.message)
     if isinstance(exc, errors.InvalidInput) and exc.field:
         return exceptions.ValidationError({exc.field: [exc.message]})
-    return BadRequest(exc.message)
+    answer = exceptions.APIException(exc.message, code=exc.code)
+    answer.status_code = exc.status_code
+    return answer
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
