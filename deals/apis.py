@@ -4,7 +4,6 @@ and page through the operator queue."""
 import functools
 import time
 import uuid
-from collections.abc import Callable
 
 from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
 from django.utils import timezone
@@ -133,18 +132,6 @@ class DealDetailApi(APIView):
         return Response(DealDetailSerializer(deal).data)
 
 
-class _DealActionApi(APIView):
-    """POST starts the deal again through `service`; 202, or 404 / 409 with the reason
-    (raised by the service, answered by vcc.api.exception_handler)."""
-
-    service: Callable[..., Deal]  # set by each endpoint below
-
-    def post(self, request: Request, deal_id: uuid.UUID) -> Response:
-        deal = self.service(deal_id=deal_id, requested_by=request.user.get_username())
-        data = DealAcceptedSerializer({"id": deal.id, "status": deal.status}).data
-        return Response(data, status=status.HTTP_202_ACCEPTED)
-
-
 _action_responses = {
     202: DealAcceptedSerializer,
     404: ErrorSerializer,
@@ -153,26 +140,40 @@ _action_responses = {
 }
 
 
-@extend_schema_view(
-    post=extend_schema(
+def _accepted(deal: Deal) -> Response:
+    data = DealAcceptedSerializer({"id": deal.id, "status": deal.status}).data
+    return Response(data, status=status.HTTP_202_ACCEPTED)
+
+
+class DealRerunApi(APIView):
+    @extend_schema(
         summary="Re-run the pipeline from scratch, ahead of the backlog (history is kept)",
         request=None,
         responses=_action_responses,
     )
-)
-class DealRerunApi(_DealActionApi):
-    service = staticmethod(deal_rerun)
+    def post(self, request: Request, deal_id: uuid.UUID) -> Response:
+        # 404 / 409 with the reason are raised by the service (vcc.api.exception_handler).
+        return _accepted(deal_rerun(deal_id=deal_id, requested_by=request.user.get_username()))
 
 
 @extend_schema_view(
     post=extend_schema(
+        summary="Re-run (the old path, `process/`: use `rerun/`; removed in the next release)",
+        deprecated=True,
+    )
+)
+class DealRerunUnderOldNameApi(DealRerunApi):
+    pass
+
+
+class DealRetryApi(APIView):
+    @extend_schema(
         summary="Retry a failed deal from the stage that failed, ahead of the backlog",
         request=None,
         responses=_action_responses,
     )
-)
-class DealRetryApi(_DealActionApi):
-    service = staticmethod(deal_retry)
+    def post(self, request: Request, deal_id: uuid.UUID) -> Response:
+        return _accepted(deal_retry(deal_id=deal_id, requested_by=request.user.get_username()))
 
 
 # ------------------------------------------------------------------------------

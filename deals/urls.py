@@ -4,8 +4,13 @@ from . import apis, bulk_apis
 
 urlpatterns = [
     path("deals/<uuid:deal_id>/", apis.DealDetailApi.as_view(), name="deal-detail"),
-    # "process": the seed system's name for a re-run, kept in the URL for its clients.
-    path("deals/<uuid:deal_id>/process/", apis.DealRerunApi.as_view(), name="deal-rerun"),
+    path("deals/<uuid:deal_id>/rerun/", apis.DealRerunApi.as_view(), name="deal-rerun"),
+    # The seed system's name for a re-run, kept for its clients until the next release.
+    path(
+        "deals/<uuid:deal_id>/process/",
+        apis.DealRerunUnderOldNameApi.as_view(),
+        name="deal-rerun-process",
+    ),
     path("deals/<uuid:deal_id>/retry/", apis.DealRetryApi.as_view(), name="deal-retry"),
     path("queue/deals/", apis.DealQueueViewSet.as_view({"get": "page"}), name="queue-deals"),
     path("queue/counts/", apis.DealQueueViewSet.as_view({"get": "counts"}), name="queue-counts"),

@@ -52,13 +52,14 @@ def test_it_returns_the_passes_newest_first_with_who_started_them(staff_client, 
     ]
 
 
-def test_process_answers_202_and_starts_over_in_the_operator_lane(
-    staff_client, enqueued, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("path", ["rerun/", "process/"])  # process/: the old name, for a release
+def test_rerun_answers_202_and_starts_over_in_the_operator_lane(
+    staff_client, enqueued, django_capture_on_commit_callbacks, path
 ):
     deal = DealFactory.create(status="failed", current_stage="appraisal")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post(f"/api/deals/{deal.id}/process/")
+        response = staff_client.post(f"/api/deals/{deal.id}/{path}")
 
     assert response.status_code == 202
     assert response.json() == {"id": str(deal.id), "status": "pending"}
@@ -97,7 +98,7 @@ def test_retry_of_a_done_deal_answers_409_saying_why(staff_client):
     assert response.json()["detail"] == "The deal is done; only a failed deal can be retried."
 
 
-@pytest.mark.parametrize("path", ["", "process/", "retry/"])
+@pytest.mark.parametrize("path", ["", "rerun/", "process/", "retry/"])
 def test_an_unknown_deal_answers_404(staff_client, path):
     response = (staff_client.get if not path else staff_client.post)(
         f"/api/deals/{uuid.uuid4()}/{path}"
@@ -107,7 +108,7 @@ def test_an_unknown_deal_answers_404(staff_client, path):
 
 def test_anonymous_clients_are_told_to_authenticate(client):
     deal = DealFactory.create()
-    response = client.post(f"/api/deals/{deal.id}/process/")
+    response = client.post(f"/api/deals/{deal.id}/rerun/")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Token"
 
@@ -116,7 +117,7 @@ def test_a_logged_in_non_staff_user_is_forbidden(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("visitor", password="pw"))
     deal = DealFactory.create(status="failed")
     assert client.get(f"/api/deals/{deal.id}/").status_code == 403
-    assert client.post(f"/api/deals/{deal.id}/process/").status_code == 403
+    assert client.post(f"/api/deals/{deal.id}/rerun/").status_code == 403
     deal.refresh_from_db()
     assert deal.status == "failed"
 
@@ -138,7 +139,7 @@ def test_session_posts_need_the_csrf_token(django_user_model):
     client = Client(enforce_csrf_checks=True)
     client.force_login(django_user_model.objects.create_user("op", is_staff=True))
     deal = DealFactory.create(status="failed")
-    response = client.post(f"/api/deals/{deal.id}/process/")
+    response = client.post(f"/api/deals/{deal.id}/rerun/")
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
 

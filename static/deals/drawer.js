@@ -148,8 +148,7 @@ function renderActions(deal) {
   setText(el.actionReason, deal ? [...new Set(why)].join(" ") : "");
 }
 
-// The re-run keeps the seed system's URL, process/.
-const ACTION_PATHS = { rerun: "process/", retry: "retry/" };
+const ACTION_PATHS = { rerun: "rerun/", retry: "retry/" };
 
 export async function act(kind) {
   const id = state.dealId;
