@@ -62,19 +62,23 @@ class Arrivals:
         def run() -> None:
             next_at: float | None = None
             while not self._stop.wait(0.05):
-                seconds = self.config.trickle_seconds
-                if seconds <= 0:
-                    next_at = None
-                    continue
-                now = time.monotonic()
-                if next_at is None:
-                    next_at = now + seconds
-                elif now >= next_at:
-                    self.add_deals(count=1)
-                    next_at = now + seconds
+                next_at = self.trickle_step(now=time.monotonic(), next_at=next_at)
 
         self._trickle_thread = threading.Thread(target=run, name="trickle", daemon=True)
         self._trickle_thread.start()
+
+    def trickle_step(self, *, now: float, next_at: float | None) -> float | None:
+        """One look of the trickle at the clock: adds a deal when one is due; returns when
+        the next is due (None while the trickle is off)."""
+        seconds = self.config.trickle_seconds
+        if seconds <= 0:
+            return None
+        if next_at is None:
+            return now + seconds
+        if now < next_at:
+            return next_at
+        self.add_deals(count=1)
+        return now + seconds
 
     def stop(self) -> None:
         self._stop.set()

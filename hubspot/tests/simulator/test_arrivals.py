@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
+from hubspot.simulator.arrivals import Arrivals
+from hubspot.simulator.config import SimulatorConfig
+from hubspot.simulator.data import DealGenerator
+from hubspot.simulator.store import DealStore
 from hubspot.tests.simulator.helpers import sim_client
 from vcc.testing import wait_until
 
@@ -26,8 +29,6 @@ def test_the_trickle_adds_deals_on_its_own(start_hubspot_simulator):
     sim = start_hubspot_simulator(deals=5, extra_args=["--trickle-seconds", "0.2"])
 
     wait_until(lambda: sim.stats()["deals"] >= 8, timeout=10, what="three trickled deals")
-    sim.configure(trickle_seconds=0)
-    settled = sim.stats()["deals"]
     recent = list(
         sim_client(sim).search_checked_in(
             since=datetime.now(UTC) - timedelta(minutes=1), until=datetime.now(UTC)
@@ -35,7 +36,34 @@ def test_the_trickle_adds_deals_on_its_own(start_hubspot_simulator):
     )
 
     assert sum(len(p.deals) for p in recent) >= 3
-    # Turned off at run time: at most one more (one may have been on its way), not the three
-    # more that three trickle periods would bring.
-    time.sleep(0.6)
-    assert sim.stats()["deals"] <= settled + 1
+
+
+def _arrivals(trickle_seconds: float) -> Arrivals:
+    config = SimulatorConfig(trickle_seconds=trickle_seconds)
+    store = DealStore(checked_in_property="checked_in_at")
+    factory = DealGenerator(seed=1, checked_in_property="checked_in_at")
+    return Arrivals(store=store, factory=factory, config=config)
+
+
+def test_the_trickle_adds_one_deal_each_period_on_a_moved_clock():
+    arrivals = _arrivals(trickle_seconds=2)
+
+    next_at = arrivals.trickle_step(now=100.0, next_at=None)
+    next_at = arrivals.trickle_step(now=101.9, next_at=next_at)
+    assert arrivals.store.counts()["deals"] == 0
+    next_at = arrivals.trickle_step(now=102.0, next_at=next_at)
+    next_at = arrivals.trickle_step(now=104.0, next_at=next_at)
+
+    assert arrivals.store.counts()["deals"] == 2
+
+
+def test_the_trickle_turned_off_at_run_time_adds_nothing_more():
+    arrivals = _arrivals(trickle_seconds=2)
+    next_at = arrivals.trickle_step(now=100.0, next_at=None)
+
+    arrivals.config.update({"trickle_seconds": 0})
+    for now in (102.0, 104.0, 1000.0):
+        next_at = arrivals.trickle_step(now=now, next_at=next_at)
+
+    assert next_at is None
+    assert arrivals.store.counts()["deals"] == 0

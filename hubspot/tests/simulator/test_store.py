@@ -1,45 +1,61 @@
-"""The simulator's store (store.py): search sees changes only after the index lag."""
+"""The simulator's store (store.py): search sees changes only after the index lag, on a
+clock the test moves (nothing here depends on how fast the machine is)."""
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
-from hubspot.tests.simulator.helpers import (
-    search,
-    session_for,
-)
-from vcc.testing import wait_until
+from hubspot.simulator.data import DealGenerator
+from hubspot.simulator.search import parse_search_request
+from hubspot.simulator.store import DealStore
+
+CHECKED_IN = "checked_in_at"
+LAG = 1.5
 
 
-def test_search_sees_added_and_changed_deals_only_after_the_index_lag(start_hubspot_simulator):
-    lag = 1.5
-    sim = start_hubspot_simulator(
-        deals=20, extra_args=["--search-rps", "0", "--index-lag", str(lag)]
+def _store_and_clock() -> tuple[DealStore, list[float]]:
+    now = [1000.0]
+    return DealStore(checked_in_property=CHECKED_IN, clock=lambda: now[0]), now
+
+
+def _searched(store: DealStore, deal_id: int) -> list[dict]:
+    same_id = {"propertyName": "hs_object_id", "operator": "EQ", "value": str(deal_id)}
+    body = {"filterGroups": [{"filters": [same_id]}], "properties": ["dealstage"]}
+    _, entries = store.search(parse_search_request(body, types=store.types))
+    return [entry.properties for entry in entries]
+
+
+def _new_deal():
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    return DealGenerator(seed=1, checked_in_property=CHECKED_IN).make(
+        checked_in_at=when, now=when, missing_amount_share=0, epoch_ms_share=0
     )
-    session = session_for(sim)
-    checked_in = "2030-01-01T00:00:00Z"
 
-    before_adding = time.monotonic()
-    [deal_id] = sim.add_deals(count=1, checked_in_at=checked_in)
-    same_id = {"propertyName": "hs_object_id", "operator": "EQ", "value": deal_id}
-    by_id = {"filterGroups": [{"filters": [same_id]}], "properties": ["dealstage"]}
 
-    def searched() -> list[dict]:
-        return search(session, sim, **by_id).json()["results"]
+def test_search_sees_an_added_deal_only_after_the_index_lag():
+    store, now = _store_and_clock()
+    record = _new_deal()
 
-    read_at_once = session.get(sim.base_url + f"/crm/v3/objects/deals/{deal_id}")
-    assert read_at_once.status_code == 200
-    assert searched() == []
-    wait_until(lambda: len(searched()) == 1, timeout=10, what="the new deal in search")
-    assert time.monotonic() - before_adding >= lag
+    store.add(record, index_lag=LAG)
 
-    session.post(
-        sim.base_url + "/crm/v3/objects/deals/batch/update",
-        json={"inputs": [{"id": deal_id, "properties": {"dealstage": "lagging"}}]},
+    assert store.get(record.id) is record  # a read by id sees it at once
+    assert _searched(store, record.id) == []
+    now[0] += LAG - 0.01
+    assert _searched(store, record.id) == []
+    now[0] += 0.02
+    assert len(_searched(store, record.id)) == 1
+
+
+def test_search_sees_a_change_only_after_the_index_lag():
+    store, now = _store_and_clock()
+    record = _new_deal()
+    store.add(record, index_lag=0)
+
+    store.update(
+        record.id, {"dealstage": "lagging"}, modified_at="2030-01-02T00:00:00Z", index_lag=LAG
     )
-    assert searched()[0]["properties"]["dealstage"] != "lagging"
-    wait_until(
-        lambda: searched()[0]["properties"]["dealstage"] == "lagging",
-        timeout=10,
-        what="the change in search",
-    )
+
+    assert store.get(record.id).properties["dealstage"] == "lagging"  # type: ignore[union-attr]
+    assert _searched(store, record.id)[0]["dealstage"] != "lagging"
+    now[0] += LAG + 0.01
+    assert _searched(store, record.id)[0]["dealstage"] == "lagging"
