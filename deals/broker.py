@@ -13,8 +13,8 @@ from datetime import datetime
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from vcc.celery import CONTROL_QUEUE
 from vcc.celery import app as celery_app
+from vcc.queues import CONTROL_QUEUE
 
 SENT_AT_HEADER = "vcc_sent_at"
 

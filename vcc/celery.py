@@ -4,19 +4,14 @@ import sys
 from celery import Celery
 from celery.signals import task_postrun, worker_init
 
+from vcc.queues import BACKLOG_QUEUE, CONTROL_QUEUE, OPERATOR_QUEUE, SERVED_IN_ORDER
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vcc.settings")
 
 app = Celery("vcc")
 # Every CELERY_* setting in vcc/settings.py configures this app.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-# The queues, in the order every worker serves them (CELERY_TASK_QUEUES in vcc/settings.py):
-# operators' re-runs and retries, the work that keeps the system moving (syncs, the sweeper,
-# fan-outs), then the pipeline's backlog.
-OPERATOR_QUEUE = "operator"
-CONTROL_QUEUE = "control"
-BACKLOG_QUEUE = "celery"
 
 
 @worker_init.connect
@@ -34,7 +29,13 @@ def check_worker_settings(sender, **kwargs) -> None:
             f"lane; every worker that takes the backlog serves operators first: add "
             f"{OPERATOR_QUEUE} to -Q (or leave -Q out)"
         )
-    serve_in_settings_order(consume_from, [queue.name for queue in settings.CELERY_TASK_QUEUES])
+    order = [name for name in SERVED_IN_ORDER if name in queues]
+    if [name for name in consume_from if name in SERVED_IN_ORDER] != order:
+        # With the "priority" strategy the first queue listed that has a job is served first.
+        sys.exit(
+            f"worker: -Q lists the queues out of order; list them as {','.join(order)} "
+            f"(a worker takes the next job from the first queue that has one)"
+        )
     if CONTROL_QUEUE in queues and not settings.HUBSPOT_ACCESS_TOKEN:
         # Syncs run on this queue; a worker serving only the pipeline needs no token.
         sys.exit(
@@ -42,18 +43,6 @@ def check_worker_settings(sender, **kwargs) -> None:
             f"{CONTROL_QUEUE!r} queue (HubSpot syncs); set it, start the worker with "
             f"-X {CONTROL_QUEUE}, or use bin/run, whose demo mode points it at the simulator"
         )
-
-
-def serve_in_settings_order(consume_from: dict, order: list[str]) -> None:
-    """Reorder the worker's queues (a dict, in place) to `order`, whatever order -Q gave:
-    with the "priority" strategy, the first queue that has a job is served first."""
-    ranked = sorted(consume_from.items(), key=lambda item: _rank(order, item[0]))
-    consume_from.clear()
-    consume_from.update(ranked)
-
-
-def _rank(order: list[str], name: str) -> int:
-    return order.index(name) if name in order else len(order)  # unknown ones last, in order
 
 
 @task_postrun.connect

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from vcc import engines
+from vcc.queues import BACKLOG_QUEUE, CONTROL_QUEUE, SERVED_IN_ORDER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DOT_ENV_FILE = BASE_DIR / "var" / ".env"
@@ -197,23 +198,18 @@ if not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "redis+socket://")
 # task, else a healthy long task would be delivered twice.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Three queues, consumed by every worker unless told otherwise (`-Q`), in this order: a
-# worker takes the next job from the first queue that has one (vcc/celery.py keeps that
-# order whatever `-Q` says).
-# - "operator": what people ask for (re-runs and retries from the page, the admin, the
-#   API), so an operator never waits behind the backlog;
-# - "control": the jobs that keep the system moving (syncs, the sweeper, fan-outs);
-# - "celery": the pipeline's backlog (new deals, HubSpot changes, the sweeper's re-sends).
-CELERY_TASK_QUEUES = [Queue("operator"), Queue("control"), Queue("celery")]
+# Three queues (vcc/queues.py), consumed by every worker unless told otherwise (`-Q`), in
+# this order; a worker whose `-Q` lists them in another order refuses to start.
+CELERY_TASK_QUEUES = [Queue(name) for name in SERVED_IN_ORDER]
 # Redis answers a multi-queue BRPOP from the first non-empty key: "priority" keeps our
 # order, where kombu's default ("round_robin") rotates it after every message.
 CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] = "priority"
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_DEFAULT_QUEUE = BACKLOG_QUEUE
 CELERY_TASK_ROUTES = {
-    "hubspot.tasks.*": {"queue": "control"},
-    "deals.tasks.sweep_stuck_deals": {"queue": "control"},
-    "deals.tasks.enqueue_deals": {"queue": "control"},
-    "deals.tasks.fold_deal_counts": {"queue": "control"},
+    "hubspot.tasks.*": {"queue": CONTROL_QUEUE},
+    "deals.tasks.sweep_stuck_deals": {"queue": CONTROL_QUEUE},
+    "deals.tasks.enqueue_deals": {"queue": CONTROL_QUEUE},
+    "deals.tasks.fold_deal_counts": {"queue": CONTROL_QUEUE},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

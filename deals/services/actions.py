@@ -8,8 +8,8 @@ import uuid
 
 from django.utils import timezone
 
-from vcc.celery import OPERATOR_QUEUE
 from vcc.errors import Conflict, NotFound
+from vcc.queues import OPERATOR_QUEUE
 
 from ..models import RERUN_FROM, RETRY_FROM, Deal, PipelinePass, Stage
 from ..passes import deal_pass_start

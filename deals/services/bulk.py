@@ -24,8 +24,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from vcc.celery import OPERATOR_QUEUE
 from vcc.errors import InvalidInput
+from vcc.queues import OPERATOR_QUEUE
 
 from ..broker import SENT_AT_HEADER
 from ..models import RERUN_FROM, RETRY_FROM, Deal, PipelinePass, Stage

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from vcc.celery import BACKLOG_QUEUE
+from vcc.queues import BACKLOG_QUEUE
 
 from ..broker import SENT_AT_HEADER
 from ..models import Deal

@@ -8,7 +8,6 @@ import pytest
 from django.conf import settings
 
 from vcc.celery import app as celery_app
-from vcc.celery import serve_in_settings_order
 
 
 def test_a_worker_serving_the_syncs_refuses_to_start_without_a_token():
@@ -39,12 +38,21 @@ def test_a_worker_serving_the_backlog_but_not_the_operator_lane_refuses_to_start
     assert last_line.startswith("worker: it serves the 'celery' backlog but not the 'operator'")
 
 
-def test_queues_are_served_in_the_settings_order_whatever_the_command_line_says():
-    consume_from = {"celery": 1, "extra": 2, "operator": 3, "control": 4}
-
-    serve_in_settings_order(consume_from, ["operator", "control", "celery"])
-
-    assert list(consume_from) == ["operator", "control", "celery", "extra"]
+def test_a_worker_whose_queues_are_listed_out_of_order_refuses_to_start():
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "vcc", "worker", "-Q", "celery,operator"],
+        cwd=settings.BASE_DIR,
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == (
+        "worker: -Q lists the queues out of order; list them as operator,celery "
+        "(a worker takes the next job from the first queue that has one)"
+    )
 
 
 def _served(worker) -> list[str]:
@@ -56,10 +64,10 @@ def _served(worker) -> list[str]:
 @pytest.mark.worker
 def test_a_worker_serving_only_the_pipeline_needs_no_token(celery_worker):
     worker = celery_worker(
-        queues="celery,operator", env={"HUBSPOT_ACCESS_TOKEN": ""}, concurrency=1
+        queues="operator,celery", env={"HUBSPOT_ACCESS_TOKEN": ""}, concurrency=1
     )
 
-    assert _served(worker) == ["operator", "celery"]  # the lane first, as -Q did not say
+    assert _served(worker) == ["operator", "celery"]
 
 
 @pytest.mark.worker
