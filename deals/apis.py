@@ -246,7 +246,7 @@ class QueuePageSerializer(serializers.Serializer):
     )
 
 
-# Change rows a counts read may sum before it folds them (about 0.3 ms of reading).
+# Change rows a counts read may sum before it folds them itself (bounds the read's cost).
 FOLD_AFTER_CHANGES = 1000
 
 
@@ -288,7 +288,7 @@ def _with_cache_headers(response: HttpResponseBase, etag: str) -> HttpResponseBa
 @functools.lru_cache(maxsize=1024)
 def _queue_query(query_string: str) -> dict:
     """The page's parameters, validated once per query string: pollers send the same one
-    every 2 s, and building DRF's serializer fields each time cost a third of a page's SQL.
+    every 2 s, and building DRF's serializer fields each time costs as much as the SQL.
     Invalid ones raise (400 naming the field) and are not remembered."""
     query = QueueQuerySerializer(data=QueryDict(query_string))
     query.is_valid(raise_exception=True)

@@ -168,7 +168,7 @@ _SELECT_DEALS = f"{_FROM_DEALS} {{where}} {_ORDER} LIMIT %(limit)s"
 # A search looks at the newest deals first and asks an index only when the page is not
 # full there. The planner, left to choose, walks the updated_at index for any term it
 # thinks common enough, and a term whose deals are all old (a HubSpot id prefix, most
-# often) then costs a walk through most of the table (1.9 s at 1M deals).
+# often) then costs a walk through most of the table.
 SEARCH_WINDOW = 2000
 _SEARCH_DEALS = f"""
 WITH recent AS MATERIALIZED (
@@ -358,7 +358,7 @@ SELECT status, stage, sum(deals)::bigint, sum(changes)::bigint FROM (
 def deal_counts() -> DealCounts:
     """The counts the deal_counts triggers keep: one query over 24 counter rows and the
     changes since the last fold, whatever the number of deals (a GROUP BY over the deals
-    themselves took 94 ms at 1M). One statement, one snapshot: exact, even mid-fold."""
+    grows with them). One statement, one snapshot: exact, even mid-fold."""
     by_status = dict.fromkeys(Deal.Status.values, 0)
     by_stage = dict.fromkeys(Stage.values, 0)
     unfolded = 0

@@ -110,7 +110,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Short queries only: PostgreSQL's JIT compiles any plan it thinks costly (a queue search's
-# fallback branch, never run) for ~60 ms, far longer than the query runs.
+# fallback branch, never run) for far longer than the query runs.
 DATABASES["default"]["OPTIONS"] = {
     **DATABASES["default"].get("OPTIONS", {}),
     "options": "-c jit=off",

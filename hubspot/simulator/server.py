@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HubSpotSimulator/1.0"
     # Headers and body go out in two writes; with Nagle on, the second waits for the
-    # client's delayed ACK (~40 ms a request).
+    # client's delayed ACK.
     disable_nagle_algorithm = True
     server: SimulatorServer
 
