@@ -1,8 +1,9 @@
 """Production's static files (vcc/storage.py): the page's ES modules import hashed names."""
 
 import re
+from typing import cast
 
-from django.contrib.staticfiles.storage import staticfiles_storage
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
 from django.core.management import call_command
 
 
@@ -15,7 +16,7 @@ def test_the_queue_modules_import_each_other_by_their_hashed_names(settings, tmp
     # (Django rebuilds staticfiles_storage when the settings fixture changes STORAGES.)
 
     call_command("collectstatic", interactive=False, verbosity=0)
-    hashed = staticfiles_storage.stored_name("deals/queue.js")
+    hashed = cast(ManifestFilesMixin, staticfiles_storage).stored_name("deals/queue.js")
 
     imports = re.findall(r'from "([^"]+)"', (tmp_path / hashed).read_text())
     assert "./table.js" not in imports

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hubspot.simulator.data import DealGenerator
+from hubspot.simulator.data import DealGenerator, DealRecord
 from hubspot.simulator.search import parse_search_request
 from hubspot.simulator.store import DealStore
 
@@ -25,7 +25,7 @@ def _searched(store: DealStore, deal_id: int) -> list[dict]:
     return [entry.properties for entry in entries]
 
 
-def _new_deal():
+def _new_deal() -> DealRecord:
     when = datetime(2030, 1, 1, tzinfo=UTC)
     return DealGenerator(seed=1, checked_in_property=CHECKED_IN).make(
         checked_in_at=when, now=when, missing_amount_share=0, epoch_ms_share=0
