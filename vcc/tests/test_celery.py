@@ -10,45 +10,35 @@ from django.conf import settings
 from vcc.celery import app as celery_app
 
 
-def test_a_worker_serving_the_syncs_refuses_to_start_without_a_token():
+def _refusal(*args: str, env: dict[str, str] | None = None) -> str:
+    """Start a worker with `args`; it must exit non-zero: its last line on stderr."""
     result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "vcc", "worker", "--loglevel", "WARNING"],
+        [sys.executable, "-m", "celery", "-A", "vcc", "worker", "-l", "WARNING", *args],
         cwd=settings.BASE_DIR,
-        env={**os.environ, "HUBSPOT_ACCESS_TOKEN": ""},
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_a_worker_serving_the_syncs_refuses_to_start_without_a_token():
+    last_line = _refusal(env={"HUBSPOT_ACCESS_TOKEN": ""})
+
     assert last_line.startswith("worker: HUBSPOT_ACCESS_TOKEN is not set")
 
 
 def test_a_worker_serving_the_backlog_but_not_the_operator_lane_refuses_to_start():
-    result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "vcc", "worker", "-Q", "celery", "-l", "WARNING"],
-        cwd=settings.BASE_DIR,
-        env=os.environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
+    last_line = _refusal("-Q", "celery")
+
     assert last_line.startswith("worker: it serves the 'celery' backlog but not the 'operator'")
 
 
 def test_a_worker_whose_queues_are_listed_out_of_order_refuses_to_start():
-    result = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "vcc", "worker", "-Q", "celery,operator"],
-        cwd=settings.BASE_DIR,
-        env=os.environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
+    last_line = _refusal("-Q", "celery,operator")
+
     assert last_line == (
         "worker: -Q lists the queues out of order; list them as operator,celery "
         "(a worker takes the next job from the first queue that has one)"
