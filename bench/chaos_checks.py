@@ -280,7 +280,7 @@ def simulator_deal_ids(sim: RunningSimulator) -> set[str]:
             ],
         }
         response = session.post(
-            sim.base_url + "/crm/v3/objects/deals/search", json=body, timeout=30
+            sim.base_url + "/crm/objects/2026-09/deals/search", json=body, timeout=30
         )
         if response.status_code == 429:  # the simulator's search limit, shared with syncs
             time.sleep(0.5)

@@ -117,7 +117,7 @@ def _simulator_ids(sim, count: int) -> list[str]:
     after = None
     while len(ids) < count:
         body = {"limit": 200, **({"after": after} if after else {})}
-        url = sim.base_url + "/crm/v3/objects/deals/search"
+        url = sim.base_url + "/crm/objects/2026-09/deals/search"
         page = session.post(url, json=body, timeout=30).json()
         ids += [result["id"] for result in page["results"]]
         after = (page.get("paging") or {}).get("next", {}).get("after")

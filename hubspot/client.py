@@ -31,6 +31,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +39,15 @@ from urllib.parse import quote
 import requests
 from django.conf import settings
 
-from .parsing import as_int, log_batch_errors, object_id, parse_deal
+from .parsing import (
+    VALIDATION_ERROR,
+    as_int,
+    batch_refusals,
+    log_batch_errors,
+    object_id,
+    parse_deal,
+)
+from .quota import DailyQuota, build_daily_quota
 from .ratelimit import RateLimiter, build_general_rate_limiter, build_search_rate_limiter
 from .transport import HubspotTransport
 from .types import (
@@ -47,16 +56,19 @@ from .types import (
     HubspotDeal,
     HubspotError,
     InvalidRecord,
+    RefusedUpdate,
     SearchPage,
     to_epoch_ms,
 )
 
 logger = logging.getLogger(__name__)
 
-SEARCH_PATH = "/crm/v3/objects/deals/search"
-BATCH_READ_PATH = "/crm/v3/objects/deals/batch/read"
-BATCH_UPDATE_PATH = "/crm/v3/objects/deals/batch/update"
-DEAL_PATH = "/crm/v3/objects/deals/{deal_id}"
+
+def deals_path(version: str, rest: str = "") -> str:
+    """Every CRM path the client calls, built here: HubSpot's date-versioned form,
+    `/crm/objects/{version}/deals` + rest (NOTES.md, "API versions and credentials")."""
+    return f"/crm/objects/{version}/deals{rest}"
+
 
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum
 SEARCH_RESULT_CAP = 10_000  # HubSpot answers 400 when paging past this many results per query
@@ -70,6 +82,7 @@ class HubspotClient:
         *,
         access_token: str | None = None,
         base_url: str | None = None,
+        api_version: str | None = None,
         timeout_seconds: float | None = None,
         checked_in_property: str | None = None,
         search_limiter: RateLimiter | None = None,
@@ -83,10 +96,12 @@ class HubspotClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
+        quota: DailyQuota | None = None,
     ) -> None:
         """Every argument defaults to settings (HUBSPOT_*); the limiters default to the
         shared Redis ones: `build_search_rate_limiter()` for search and
-        `build_general_rate_limiter()` for every other call. `max_retries` counts retries
+        `build_general_rate_limiter()` for every other call, and the shared daily-limit stop
+        `build_daily_quota()`. `max_retries` counts retries
         after the first attempt. `sleep` and `rng` are injectable so tests never wait."""
         token = settings.HUBSPOT_ACCESS_TOKEN if access_token is None else access_token
         if not 1 <= page_size <= SEARCH_PAGE_SIZE:
@@ -104,8 +119,10 @@ class HubspotClient:
             sleep=sleep,
             rng=rng,
             session=session,
+            quota=build_daily_quota() if quota is None else quota,
         )
         self.checked_in_property = checked_in_property or settings.HUBSPOT_CHECKED_IN_PROPERTY
+        self.api_version = api_version or settings.HUBSPOT_API_VERSION
         self.search_limiter = (
             build_search_rate_limiter() if search_limiter is None else search_limiter
         )
@@ -179,9 +196,12 @@ class HubspotClient:
             query_total: int | None = None
             while True:
                 body = self._search_body(since_ms, until_ms, after_id=query_after_id, after=after)
-                # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/search/post-crm-v3-objects-deals-search
+                # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/search-deals
                 reply = self.transport.call(
-                    "POST", SEARCH_PATH, json_body=body, limiter=self.search_limiter
+                    "POST",
+                    deals_path(self.api_version, "/search"),
+                    json_body=body,
+                    limiter=self.search_limiter,
                 )
                 data = reply.data or {}
                 spent_requests += reply.request_count
@@ -230,8 +250,8 @@ class HubspotClient:
 
     def read_deal(self, deal_id: str) -> HubspotDeal | InvalidRecord | None:
         """One deal by id; None when HubSpot has no such deal (404)."""
-        path = DEAL_PATH.format(deal_id=quote(str(deal_id), safe=""))
-        # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/basic/get-crm-v3-objects-deals-dealId
+        path = deals_path(self.api_version, "/" + quote(str(deal_id), safe=""))
+        # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/basic/get-deal
         reply = self.transport.call(
             "GET",
             path,
@@ -256,9 +276,12 @@ class HubspotClient:
                 "properties": self.properties,
                 "propertiesWithHistory": [],
             }
-            # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/batch/post-crm-v3-objects-deals-batch-read
+            # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/batch/read-deals
             reply = self.transport.call(
-                "POST", BATCH_READ_PATH, json_body=body, limiter=self.general_limiter
+                "POST",
+                deals_path(self.api_version, "/batch/read"),
+                json_body=body,
+                limiter=self.general_limiter,
             )
             request_count += reply.request_count
             rate_limited_count += reply.rate_limited_count
@@ -287,7 +310,11 @@ class HubspotClient:
         """Set properties on many deals, 100 per request. A None value clears the property.
 
         HubSpot refuses a batch naming one id twice, so repeated ids are merged (later values
-        win). Ids HubSpot did not update (no such deal) are `missing_ids`.
+        win). Ids HubSpot has no deal for are `missing_ids`. Inputs the account's validation
+        rules refuse are `refused`, with HubSpot's category and message; every other input is
+        still written: HubSpot names them in a 207, and when it refuses a whole batch (400
+        VALIDATION_ERROR) without naming the input, the batch is halved until the refused
+        inputs are alone (a few requests for one offender among 100, not 100 failures).
         """
         merged: dict[str, dict[str, str]] = {}
         for deal_id, properties in updates:
@@ -295,28 +322,62 @@ class HubspotClient:
                 name: "" if value is None else str(value) for name, value in properties.items()
             }
             merged.setdefault(str(deal_id), {}).update(values)
-        updated: list[str] = []
-        missing: list[str] = []
-        request_count = rate_limited_count = 0
-        for chunk in _chunks(list(merged), BATCH_SIZE):
-            body = {"inputs": [{"id": deal_id, "properties": merged[deal_id]} for deal_id in chunk]}
-            # Reference: https://developers.hubspot.com/docs/api-reference/crm-deals-v3/batch/post-crm-v3-objects-deals-batch-update
-            reply = self.transport.call(
-                "POST", BATCH_UPDATE_PATH, json_body=body, limiter=self.general_limiter
-            )
-            request_count += reply.request_count
-            rate_limited_count += reply.rate_limited_count
-            data = reply.data or {}
-            returned = {str(object_id(obj)) for obj in data.get("results") or []}
-            log_batch_errors(data, operation="batch_update")
-            updated.extend(deal_id for deal_id in chunk if deal_id in returned)
-            missing.extend(deal_id for deal_id in chunk if deal_id not in returned)
+        outcome = _UpdateOutcome()
+        pending = list(_chunks(list(merged), BATCH_SIZE))
+        while pending:
+            chunk = pending.pop(0)
+            refused_whole = self._update_batch(chunk, merged, outcome)
+            if refused_whole is None:
+                continue
+            if len(chunk) == 1:
+                outcome.refused.append(
+                    RefusedUpdate(chunk[0], refused_whole.category, refused_whole.message)
+                )
+            else:
+                middle = len(chunk) // 2
+                pending[:0] = [chunk[:middle], chunk[middle:]]
         return BatchUpdateResult(
-            updated_ids=updated,
-            missing_ids=missing,
-            request_count=request_count,
-            rate_limited_count=rate_limited_count,
+            updated_ids=outcome.updated,
+            missing_ids=outcome.missing,
+            request_count=outcome.request_count,
+            rate_limited_count=outcome.rate_limited_count,
+            refused=outcome.refused,
         )
+
+    def _update_batch(
+        self, chunk: list[str], merged: dict[str, dict[str, str]], outcome: _UpdateOutcome
+    ) -> HubspotError | None:
+        """One batch update; the error when HubSpot's rules refused the batch as a whole."""
+        body = {"inputs": [{"id": deal_id, "properties": merged[deal_id]} for deal_id in chunk]}
+        before = (self.request_count, self.rate_limited_count)
+        try:
+            # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/batch/update-deals
+            reply = self.transport.call(
+                "POST",
+                deals_path(self.api_version, "/batch/update"),
+                json_body=body,
+                limiter=self.general_limiter,
+            )
+        except HubspotError as exc:
+            if exc.status == 400 and exc.category == VALIDATION_ERROR:
+                outcome.request_count += self.request_count - before[0]
+                outcome.rate_limited_count += self.rate_limited_count - before[1]
+                return exc
+            raise
+        outcome.request_count += reply.request_count
+        outcome.rate_limited_count += reply.rate_limited_count
+        data = reply.data or {}
+        returned = {str(object_id(obj)) for obj in data.get("results") or []}
+        log_batch_errors(data, operation="batch_update")
+        refused = {r.hubspot_deal_id: r for r in batch_refusals(data) if r.hubspot_deal_id in chunk}
+        for deal_id in chunk:
+            if deal_id in returned:
+                outcome.updated.append(deal_id)
+            elif deal_id in refused:
+                outcome.refused.append(refused[deal_id])
+            else:
+                outcome.missing.append(deal_id)
+        return None
 
     def _search_body(
         self, since_ms: int, until_ms: int, *, after_id: int | None, after: str | None
@@ -342,6 +403,15 @@ class HubspotClient:
 
     def _parse_deal(self, obj: Any) -> HubspotDeal | InvalidRecord:
         return parse_deal(obj, checked_in_property=self.checked_in_property)
+
+
+@dataclass
+class _UpdateOutcome:
+    updated: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    refused: list[RefusedUpdate] = field(default_factory=list)
+    request_count: int = 0
+    rate_limited_count: int = 0
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

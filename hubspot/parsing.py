@@ -10,7 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from .types import HubspotDeal, InvalidRecord, parse_amount, parse_hubspot_datetime
+from .types import (
+    HubspotDeal,
+    InvalidRecord,
+    RefusedUpdate,
+    parse_amount,
+    parse_hubspot_datetime,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,3 +102,23 @@ def log_batch_errors(data: dict[str, Any], *, operation: str) -> None:
                 "id_count": len(ids),
             },
         )
+
+
+VALIDATION_ERROR = "VALIDATION_ERROR"
+NOT_FOUND = "OBJECT_NOT_FOUND"
+
+
+def batch_refusals(data: dict[str, Any]) -> list[RefusedUpdate]:
+    """The inputs a batch answer's `errors[]` (207) name as refused for any reason but
+    "no such deal": each with HubSpot's category and message."""
+    refused: list[RefusedUpdate] = []
+    for error in data.get("errors") or []:
+        if not isinstance(error, dict) or error.get("category") == NOT_FOUND:
+            continue
+        context = error.get("context")
+        ids = context.get("ids") if isinstance(context, dict) else None
+        category = str(error.get("category") or "ERROR")
+        message = str(error.get("message") or "HubSpot refused the update")
+        for deal_id in ids if isinstance(ids, list) else []:
+            refused.append(RefusedUpdate(str(deal_id), category, message[:ERROR_MESSAGE_CHARS]))
+    return refused

@@ -2,8 +2,9 @@
 
 HubSpot's limits are per *account*, so every worker, beat and web process draws from one
 budget per limit: search (about 5 requests a second) and the general limit for every other
-call (100 or 190 per rolling 10 s, HUBSPOT_GENERAL_RPS_10S), which batch reads (webhooks,
-imports) and write-back share. The budget lives in Redis as one key holding a
+call (100 or 190 per rolling 10 s: HUBSPOT_GENERAL_RPS_10S to start with and as a ceiling,
+then what HubSpot's answers say, `follow`), which batch reads (webhooks, imports) and
+write-back share. The budget lives in Redis as one key holding a
 "theoretical arrival time" (GCRA): an atomic Lua script reads Redis' own clock (`TIME`, so
 all machines share one clock), reserves the next free slot and says how long to wait for it.
 Callers never spin or retry against the limiter: they sleep the returned time and send.
@@ -122,13 +123,11 @@ class RedisRateLimiter:
     ) -> None:
         _check_rate(rate, burst)
         self.key = key
-        self.rate = rate
+        self.ceiling = rate
         self.burst = burst
-        interval_us = 1_000_000 / rate
-        self._args = [f"{interval_us:.0f}", f"{(burst - 1) * interval_us:.0f}"]
+        self._set_rate(rate)
         self._redis = redis_client
         self._script = redis_client.register_script(_GCRA_SCRIPT)
-        self._fallback = LocalRateLimiter(rate=rate, burst=burst)
         self._outage_seconds = outage_seconds
         self._redis_down = False
         self._retry_redis_at = 0.0
@@ -151,6 +150,23 @@ class RedisRateLimiter:
             self._redis_down = False
             logger.info("hubspot_rate_limiter_redis_back", extra={"key": self.key})
         return int(wait_us) / 1_000_000
+
+    def follow(self, *, limit: int, interval_ms: int) -> None:
+        """Follow the account's limit as HubSpot's answers state it (X-HubSpot-RateLimit-Max
+        per -Interval-Milliseconds), never above the configured rate (the ceiling)."""
+        rate = min(self.ceiling, limit * 1000 / interval_ms)
+        if rate > 0 and abs(rate - self.rate) > 1e-9:
+            logger.info(
+                "hubspot_rate_limit_followed",
+                extra={"key": self.key, "rate": rate, "previous_rate": self.rate},
+            )
+            self._set_rate(rate)
+
+    def _set_rate(self, rate: float) -> None:
+        self.rate = rate
+        interval_us = 1_000_000 / rate
+        self._args = [f"{interval_us:.0f}", f"{(self.burst - 1) * interval_us:.0f}"]
+        self._fallback = LocalRateLimiter(rate=rate, burst=self.burst)
 
     def __repr__(self) -> str:
         return f"RedisRateLimiter(key={self.key!r}, rate={self.rate}, burst={self.burst})"

@@ -22,12 +22,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
+from .quota import DAILY_LIMIT, DailyQuota, limit_reached_message
 from .ratelimit import RateLimiter
 from .types import HubspotError
 
@@ -59,6 +60,7 @@ class Reply:
     data: dict[str, Any] | None
     request_count: int
     rate_limited_count: int
+    headers: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class _Failure:
     error: HubspotError
     retry_after: float | None = None
     rate_limited: bool = False
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 class HubspotTransport:
@@ -84,9 +87,11 @@ class HubspotTransport:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         session: requests.Session | None = None,
+        quota: DailyQuota | None = None,
     ) -> None:
         """`max_retries` counts retries after the first attempt. `sleep` and `rng` are
-        injectable so tests never wait."""
+        injectable so tests never wait. With a `quota`, the daily limit's stop is shared
+        (quota.py): no request is sent while it holds, and a DAILY 429 sets it."""
         if not access_token:
             raise ValueError("a HubSpot access token is required (HUBSPOT_ACCESS_TOKEN)")
         self._token = access_token
@@ -101,6 +106,7 @@ class HubspotTransport:
         self._session = session or requests.Session()
         self._session.auth = _BearerAuth(access_token)
         self._session.headers.update({"Accept": "application/json"})
+        self.quota = quota
         self.request_count = 0
         self.rate_limited_count = 0
 
@@ -124,6 +130,7 @@ class HubspotTransport:
         request_count = rate_limited_count = 0
         attempt = 0
         while True:
+            self._raise_if_daily_limit_reached()
             if limiter is not None:
                 wait = limiter.acquire()
                 if wait > 0:
@@ -131,11 +138,20 @@ class HubspotTransport:
             request_count += 1
             self.request_count += 1
             outcome = self._attempt(method, path, json_body=json_body, params=params)
+            if isinstance(outcome, Reply | _Failure) and outcome.headers:
+                self._follow_headers(outcome.headers, limiter)
             if isinstance(outcome, Reply):
                 return Reply(outcome.status, outcome.data, request_count, rate_limited_count)
             if outcome.rate_limited:
                 rate_limited_count += 1
                 self.rate_limited_count += 1
+            if outcome.error.category == DAILY_LIMIT:
+                # Waiting seconds will not help: stop every process until the reset.
+                until = self.quota.stop() if self.quota is not None else None
+                if until is not None:
+                    outcome.error.message = limit_reached_message(until)
+                    outcome.error.args = (outcome.error.message,)
+                raise outcome.error
             if outcome.error.status == 404 and not_found_ok:
                 return Reply(404, None, request_count, rate_limited_count)
             if not outcome.error.transient or attempt >= self.max_retries:
@@ -165,6 +181,29 @@ class HubspotTransport:
             )
             self.sleep(wait)
             attempt += 1
+
+    def _raise_if_daily_limit_reached(self) -> None:
+        until = self.quota.stopped_until() if self.quota is not None else None
+        if until is not None:
+            raise HubspotError(
+                status=None,
+                category=DAILY_LIMIT,
+                message=limit_reached_message(until),
+                transient=True,
+            )
+
+    def _follow_headers(self, headers: dict[str, str], limiter: RateLimiter | None) -> None:
+        """What HubSpot says of the account's limits (non-search answers only)."""
+        limit = _int_header(headers, "X-HubSpot-RateLimit-Max")
+        interval_ms = _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        follow = getattr(limiter, "follow", None)
+        if follow is not None and limit and interval_ms:
+            follow(limit=limit, interval_ms=interval_ms)
+        remaining = _int_header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        if self.quota is not None and remaining is not None:
+            self.quota.record(
+                limit=_int_header(headers, "X-HubSpot-RateLimit-Daily"), remaining=remaining
+            )
 
     def _attempt(
         self,
@@ -214,6 +253,17 @@ class HubspotTransport:
         if failure is not None or response is None:
             return _Failure(error=failure or _unknown_failure(where))
 
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower().startswith("x-hubspot-ratelimit-")
+        }
+        outcome = self._outcome(response, where)
+        if isinstance(outcome, Reply):
+            return Reply(outcome.status, outcome.data, 0, 0, headers)
+        return _Failure(outcome.error, outcome.retry_after, outcome.rate_limited, headers)
+
+    def _outcome(self, response: requests.Response, where: str) -> Reply | _Failure:
         status = response.status_code
         if 200 <= status < 300:
             data = self._json_object(response)
@@ -229,6 +279,18 @@ class HubspotTransport:
                 )
             return Reply(status, data, 0, 0)
         if status == 429:
+            body = self._json_object(response) or {}
+            if body.get("policyName") == "DAILY":
+                return _Failure(
+                    error=self._error(
+                        response,
+                        category=DAILY_LIMIT,
+                        message="HubSpot's daily API limit is reached",
+                        transient=True,
+                        category_from_body=False,
+                    ),
+                    rate_limited=True,
+                )
             return _Failure(
                 error=self._error(response, category="RATE_LIMIT", transient=True),
                 retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
@@ -241,7 +303,19 @@ class HubspotTransport:
                 error=self._error(
                     response,
                     category="INVALID_AUTHENTICATION",
-                    message="HubSpot rejected the access token (401)",
+                    message="HubSpot rejected the access token (401): check "
+                    "HUBSPOT_ACCESS_TOKEN (a Service Key or a project app's access token)",
+                )
+            )
+        if status == 403:
+            scopes = _missing_scopes(self._json_object(response) or {})
+            return _Failure(
+                error=self._error(
+                    response,
+                    category="FORBIDDEN",
+                    message="HubSpot refused the call (403): the access token lacks the scope "
+                    + (", ".join(scopes) if scopes else "this call needs")
+                    + " (add it to the Service Key or the app)",
                 )
             )
         return _Failure(error=self._error(response, category="CLIENT_ERROR"))
@@ -260,12 +334,15 @@ class HubspotTransport:
         category: str,
         message: str | None = None,
         transient: bool = False,
+        category_from_body: bool = True,
     ) -> HubspotError:
         """A HubspotError from HubSpot's error body (every field optional), token-free."""
         text = self._redact(response.text or "")
         body = self._json_object(response) or {}
         body_message = body.get("message") if isinstance(body.get("message"), str) else None
-        body_category = body.get("category") or body.get("errorType")
+        body_category = (
+            (body.get("category") or body.get("errorType")) if category_from_body else None
+        )
         correlation_id = body.get("correlationId") or response.headers.get(
             "X-HubSpot-Correlation-Id"
         )
@@ -294,6 +371,25 @@ class HubspotTransport:
 
 def _unknown_failure(where: str) -> HubspotError:  # pragma: no cover - defensive
     return HubspotError(status=None, category="REQUEST_FAILED", message=f"no response: {where}")
+
+
+def _missing_scopes(body: dict[str, Any]) -> list[str]:
+    """The scopes a 403 MISSING_SCOPES answer names (errors[].context.required*Scopes)."""
+    scopes: list[str] = []
+    for error in body.get("errors") or []:
+        context = error.get("context") if isinstance(error, dict) else None
+        for key in ("requiredGranularScopes", "requiredScopes"):
+            values = context.get(key) if isinstance(context, dict) else None
+            scopes += [str(v) for v in values or [] if isinstance(v, str) and v not in scopes]
+    return scopes
+
+
+def _int_header(headers: dict[str, str], name: str) -> int | None:
+    value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -73,11 +73,22 @@ class BatchReadResult:
 
 
 @dataclass(frozen=True)
+class RefusedUpdate:
+    """An update HubSpot refused for this input (a validation rule of the account, from
+    2026-09 on): waiting will not change it, so it is not retried."""
+
+    hubspot_deal_id: str
+    category: str  # HubSpot's, e.g. VALIDATION_ERROR
+    message: str  # HubSpot's, naming the property
+
+
+@dataclass(frozen=True)
 class BatchUpdateResult:
     updated_ids: list[str]
-    missing_ids: list[str]  # asked to update, not updated (does not exist, or refused)
+    missing_ids: list[str]  # asked to update, not updated: HubSpot has no such deal
     request_count: int
     rate_limited_count: int
+    refused: list[RefusedUpdate] = field(default_factory=list)
 
 
 class HubspotError(Exception):
@@ -191,6 +202,7 @@ __all__ = [
     "HubspotDeal",
     "HubspotError",
     "InvalidRecord",
+    "RefusedUpdate",
     "SearchPage",
     "parse_amount",
     "parse_hubspot_datetime",

@@ -6,6 +6,7 @@ embedded PostgreSQL and Redis (vcc/engines/), on unix sockets under var/dev/.
 """
 
 import json
+import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 
@@ -273,6 +274,15 @@ CELERY_BEAT_SCHEDULE["deals-fold-counts"] = {
 # Secret: never logged, echoed, or shown in the admin, errors or reprs.
 HUBSPOT_ACCESS_TOKEN = env.str("HUBSPOT_ACCESS_TOKEN", default="")
 HUBSPOT_BASE_URL = env.str("HUBSPOT_BASE_URL", default="https://api.hubapi.com")
+# HubSpot's date-versioned API (/crm/objects/{version}/deals/...); the numbered /crm/v3
+# paths stop being supported in September 2027. Versions live at least 18 months.
+HUBSPOT_API_VERSIONS = ("2026-09", "2026-03")
+HUBSPOT_API_VERSION = env.str("HUBSPOT_API_VERSION", default="2026-09")
+if HUBSPOT_API_VERSION not in HUBSPOT_API_VERSIONS:
+    raise ImproperlyConfigured(
+        f"HUBSPOT_API_VERSION must be one of {', '.join(HUBSPOT_API_VERSIONS)}, "
+        f"not {HUBSPOT_API_VERSION!r}."
+    )
 HUBSPOT_CHECKED_IN_PROPERTY = env.str("HUBSPOT_CHECKED_IN_PROPERTY", default="checked_in_at")
 HUBSPOT_POLL_INTERVAL_MINUTES = env.int("HUBSPOT_POLL_INTERVAL_MINUTES", default=5)
 HUBSPOT_BOOTSTRAP_DAYS = env.int("HUBSPOT_BOOTSTRAP_DAYS", default=30)
@@ -294,7 +304,16 @@ CELERY_BEAT_SCHEDULE["hubspot-delete-old-sync-runs"] = {
 }
 # HubSpot's limit for every call but search, per account, per rolling 10 s: 100 (Free and
 # Starter) or 190 (Professional and Enterprise). Batch reads and write-back share it.
+# The starting value and the ceiling: the limiter then follows what HubSpot's answers say
+# (X-HubSpot-RateLimit-Max per -Interval-Milliseconds).
 HUBSPOT_GENERAL_RPS_10S = env.int("HUBSPOT_GENERAL_RPS_10S", default=100)
+# HubSpot resets the daily API limit at midnight in the account's time zone.
+HUBSPOT_ACCOUNT_TIME_ZONE = env.str("HUBSPOT_ACCOUNT_TIME_ZONE", default="UTC")
+if HUBSPOT_ACCOUNT_TIME_ZONE not in zoneinfo.available_timezones() | {"UTC"}:
+    raise ImproperlyConfigured(
+        f"HUBSPOT_ACCOUNT_TIME_ZONE must be a time zone name (Europe/Berlin), "
+        f"not {HUBSPOT_ACCOUNT_TIME_ZONE!r}."
+    )
 
 # Webhooks: the app's client secret signs every request HubSpot sends (v3 signature).
 # Secret: never logged, echoed, or shown. Without it the webhook endpoint answers 503.

@@ -5,8 +5,9 @@ The pipeline queues each outcome (done or failed) in the same write as the statu
 HUBSPOT_WRITEBACK_INTERVAL_SECONDS or by `manage.py hubspot_writeback`, claims up to 100
 due outcomes at a time (deals.services: FOR UPDATE SKIP LOCKED, so two passes never take
 the same ones), sends them in one batch update and settles each: complete; retried with
-exponential backoff; in error once HUBSPOT_WRITEBACK_MAX_RETRIES retries are spent or when
-HubSpot has no such deal (staff "retry now" in the admin).
+exponential backoff; in error once HUBSPOT_WRITEBACK_MAX_RETRIES retries are spent, at once
+when HubSpot has no such deal or the account's validation rules refuse the update (with
+HubSpot's category and message; staff "retry now" in the admin).
 
 A batch that fails stops the pass (the client has already backed off and retried 429s and
 5xx): the rest wait for the next pass instead of spending their retries on an outage.
@@ -112,13 +113,21 @@ def writeback_pass(
                 now=now,
             )
         )
-        if result.missing_ids:
+        # Refusals that waiting will not change are final at once: staff use "Retry now"
+        # once the deal or the account's rule is fixed.
+        final_errors: dict[str, list[str]] = {}
+        for hubspot_id in result.missing_ids:
+            final_errors.setdefault(NOT_FOUND, []).append(hubspot_id)
+        for refusal in result.refused:
+            error = f"HubSpot refused the update ({refusal.category}): {refusal.message}"
+            final_errors.setdefault(error, []).append(refusal.hubspot_deal_id)
+        for error, hubspot_ids in final_errors.items():
             failed += _settle(
                 partial(
                     deal_writebacks_mark_failed,
                     token=claim.token,
-                    deal_ids=[by_hubspot_id[i].deal_id for i in result.missing_ids],
-                    error=NOT_FOUND,
+                    deal_ids=[by_hubspot_id[i].deal_id for i in hubspot_ids],
+                    error=error,
                     now=now,
                     max_retries=settings.HUBSPOT_WRITEBACK_MAX_RETRIES,
                     backoff_seconds=settings.HUBSPOT_WRITEBACK_BACKOFF_SECONDS,

@@ -17,16 +17,16 @@ From Python (tests, benchmarks, scripts), as a subprocess:
 In pytest: the `start_hubspot_simulator` and `hubspot_simulator` fixtures (tests/conftest.py).
 
 CRM endpoints (bearer token `--token`, default "sim-token"; 401 as HubSpot otherwise):
-    POST /crm/v3/objects/deals/search (or /0-3/search)
+    POST /crm/objects/2026-09/deals/search (or /0-3/search)
         filters EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY NOT_HAS_PROPERTY
         CONTAINS_TOKEN NOT_CONTAINS_TOKEN; at most 5 groups, 6 filters a group, 18 in all;
         one sort (default hs_object_id ascending); limit 1..200 (default 10); `after` offset;
         400 VALIDATION_ERROR past 10,000 results (after + limit > 10,000);
         429 with HubSpot's SECONDLY body past --search-rps (GCRA, burst --search-burst).
         Every other call: 429 (TEN_SECONDLY_ROLLING) past --general-limit-10s, when set.
-    POST /crm/v3/objects/deals/batch/read     <= 100 inputs; 207 + errors[] for missing ids
-    POST /crm/v3/objects/deals/batch/update   <= 100 inputs; 207 + errors[]; 400 on repeats
-    GET  /crm/v3/objects/deals/{id}?properties=a,b   404 OBJECT_NOT_FOUND when missing
+    POST /crm/objects/2026-09/deals/batch/read     <= 100 inputs; 207 + errors[] for missing ids
+    POST /crm/objects/2026-09/deals/batch/update   <= 100 inputs; 207 + errors[]; 400 on repeats
+    GET  /crm/objects/2026-09/deals/{id}?properties=a,b   404 OBJECT_NOT_FOUND when missing
 
 Control endpoints (no token, loopback clients only):
     GET /_simulator/stats, POST /_simulator/stats/reset

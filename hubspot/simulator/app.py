@@ -25,7 +25,7 @@ from .control import handle_control
 from .crm import CrmApi, Handler
 from .data import DealGenerator, DealRecord, generate_deals, iso
 from .faults import Faults
-from .guards import GeneralRateLimit, SearchRateLimit, authorized, unauthorized
+from .guards import DailyLimit, GeneralRateLimit, SearchRateLimit, authorized, unauthorized
 from .protocol import Answer, BadRequest, Request, error_answer
 from .store import DealStore
 from .webhooks import WebhookSender
@@ -54,6 +54,7 @@ class SimulatorApp:
         self.crm = CrmApi(store=store, config=config, on_update=self._updated)
         self.search_limit = SearchRateLimit(config)
         self.general_limit = GeneralRateLimit(config)
+        self.daily_limit = DailyLimit(config)
         self.faults = Faults(config, seed=seed)
         self.arrivals = Arrivals(
             store=store,
@@ -87,6 +88,8 @@ class SimulatorApp:
             answer = self.search_limit.refusal()
         elif endpoint != "search" and not self.general_limit.admit():
             answer = self.general_limit.refusal()
+        elif endpoint != "search" and not self.daily_limit.admit():
+            answer = self.daily_limit.refusal()
         else:
             self._this_request.updates = []
             answer = self.faults.answer(lambda: _call(handler, request))
@@ -97,6 +100,10 @@ class SimulatorApp:
                 for entry in self._this_request.updates:
                     entry["answered"] = answer.fault_after_handler is None
             self._this_request.updates = []
+        if endpoint != "search" and handler is not None and answer.status != 401:
+            # As HubSpot: every non-search answer says the account's limits (search none).
+            answer.headers.update(self.general_limit.headers())
+            answer.headers.update(self.daily_limit.headers())
         answer.delay_seconds += self.config.latency_ms / 1000
         return answer
 
@@ -165,7 +172,10 @@ class SimulatorApp:
         return {
             **self.store.counts(),
             **counters,
-            "rate_limited": self.search_limit.refused + self.general_limit.refused,
+            "rate_limited": self.search_limit.refused
+            + self.general_limit.refused
+            + self.daily_limit.refused,
+            "daily_used": self.daily_limit.used,
             "faults": self.faults.snapshot(),
             "checked_in_property": self.store.checked_in_property,
             "same_second_at": iso(self.same_second_at) if self.same_second_at else None,
@@ -178,6 +188,7 @@ class SimulatorApp:
             self._responses = Counter()
         self.search_limit.reset_count()
         self.general_limit.reset_count()
+        self.daily_limit.refused = 0
         self.faults.reset_counts()
 
 

@@ -19,6 +19,36 @@ _SHARES = {
 }
 
 
+def _ids(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(i, int | str) and str(i).strip().isdigit() for i in value
+    ):
+        raise ValueError("refuse_update_ids must be a list of deal ids")
+    return tuple(int(str(i).strip()) for i in value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value.strip()
+
+
+def _mode(value: Any) -> str:
+    if value not in ("per_input", "whole_batch"):
+        raise ValueError("refuse_update_mode must be per_input or whole_batch")
+    return str(value)
+
+
+# Knobs that are not numbers, each with its parser.
+_OTHER_KNOBS = {
+    "refuse_update_ids": _ids,
+    "refuse_update_property": _text,
+    "refuse_update_mode": _mode,
+}
+
+
 @dataclass
 class SimulatorConfig:
     # Search rate limit (HubSpot: 5/s per account). 0 turns it off. `search_burst` requests
@@ -45,6 +75,16 @@ class SimulatorConfig:
     missing_amount_share: float = 0.05
     epoch_ms_share: float = 0.0  # checked-in value as an epoch-ms string instead of ISO
     trickle_seconds: float = 0.0  # one new deal checked in "now" every so often; 0: off
+    # HubSpot's daily cap for every call but search (0: none): past it, 429 DAILY until
+    # `POST /_simulator/daily/reset` (HubSpot: midnight in the account's time zone).
+    daily_limit: int = 0
+    # Write validation (HubSpot enforces the account's rules on writes from 2026-09): batch
+    # updates of these deal ids, or setting this property to any value, are refused with
+    # 400 VALIDATION_ERROR; `per_input` answers 207 naming each refused input, `whole_batch`
+    # refuses the whole batch without naming it.
+    refuse_update_ids: tuple[int, ...] = ()
+    refuse_update_property: str = ""
+    refuse_update_mode: str = "per_input"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -57,6 +97,9 @@ class SimulatorConfig:
         for name, value in values.items():
             if name not in known:
                 raise ValueError(f"unknown knob {name!r}; known: {', '.join(sorted(known))}")
+            if name in _OTHER_KNOBS:
+                parsed[name] = _OTHER_KNOBS[name](value)
+                continue
             kind = int if known[name].type in ("int", int) else float
             try:
                 number = kind(value)

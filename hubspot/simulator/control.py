@@ -5,6 +5,7 @@ and scripts use them (through process.py's `RunningSimulator`) to watch and stee
     POST /_simulator/stats/reset
     GET  /_simulator/config         the knobs (see config.py)
     POST /_simulator/config         {"knob": value, ...}: change knobs while running
+    POST /_simulator/daily/reset    the daily cap's count back to 0 (HubSpot's midnight)
     POST /_simulator/deals          {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {}}
                                     adds deals now; answers {"ids": [...]}
     GET  /_simulator/deals/{id}     the deal's properties and the batch updates written to it
@@ -51,6 +52,9 @@ def handle_control(app: SimulatorApp, request: Request) -> Answer:
             except ValueError as exc:
                 raise BadRequest(str(exc)) from None
             return Answer(payload=app.config.as_dict())
+        if route == ("POST", "/_simulator/daily/reset"):
+            app.daily_limit.reset()
+            return Answer(payload=app.stats())
         if route == ("POST", "/_simulator/deals"):
             return _add_deals(app, json_object(request.body))
         if route == ("GET", "/_simulator/updates"):

@@ -1,10 +1,13 @@
 """The CRM endpoints the simulator serves (search, batch read, batch update, get), as
 HubSpot's deals spec describes them: ../shared/hubspot-spec/deals.json and NOTES.md there.
 
-    POST /crm/v3/objects/deals/search        (also /crm/v3/objects/0-3/search)
-    POST /crm/v3/objects/deals/batch/read    200, or 207 with errors[] for missing ids
-    POST /crm/v3/objects/deals/batch/update  200, or 207 with errors[] for missing ids
-    GET  /crm/v3/objects/deals/{id}?properties=a,b   404 when missing
+    POST /crm/objects/2026-09/deals/search        (objectType `deals` or `0-3`)
+    POST /crm/objects/2026-09/deals/batch/read    200, or 207 with errors[] for missing ids
+    POST /crm/objects/2026-09/deals/batch/update  200, or 207 with errors[] for missing ids
+    GET  /crm/objects/2026-09/deals/{id}?properties=a,b   404 when missing
+
+The date versions 2026-09 and 2026-03 are served, and the numbered /crm/v3/objects/... paths
+too, as HubSpot does until September 2027 (HubSpot's SDK 12 calls them).
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ DEFAULT_PROPERTIES = (
     "hs_object_id",
 )
 ALWAYS_RETURNED = ("createdate", "hs_lastmodifieddate", "hs_object_id")
-_API_PATH = re.compile(r"^/crm/v3/objects/(?:deals|0-3)(?P<rest>/[^?]*)?$")
+API_VERSIONS = ("2026-09", "2026-03")
+_API_PATH = re.compile(
+    r"^/crm/(?:v3/objects|objects/(?:" + "|".join(API_VERSIONS) + r"))/(?:deals|0-3)"
+    r"(?P<rest>/[^?]*)?$"
+)
 
 Handler = Callable[[Request], Answer]
 # Told of each deal a batch update wrote, with the properties written.
@@ -107,9 +114,16 @@ class CrmApi:
                 isinstance(v, str | int | float) or v is None for v in properties.values()
             ):
                 raise BadRequest("Each input needs properties: an object of strings.")
+        refusals = {str(item["id"]): self._refusal(item) for item in body["inputs"]}
+        refusals = {deal_id: message for deal_id, message in refusals.items() if message}
+        if refusals and self.config.refuse_update_mode == "whole_batch":
+            # HubSpot may refuse a whole batch for one input, without saying which.
+            raise BadRequest(next(iter(refusals.values())))
         modified_at = _now_iso()
         results, missing = [], []
         for item in body["inputs"]:
+            if str(item["id"]) in refusals:
+                continue
             record = self.store.update(
                 _as_id(str(item["id"])),
                 item["properties"],
@@ -122,7 +136,26 @@ class CrmApi:
             results.append(render(record, tuple(record.properties)))
             if self.on_update is not None:
                 self.on_update(record, item["properties"])
-        return _batch_answer(results, missing, started, verb="update")
+        errors = [
+            _batch_error("VALIDATION_ERROR", message, [deal_id])
+            for deal_id, message in refusals.items()
+        ]
+        return _batch_answer(results, missing, started, verb="update", errors=errors)
+
+    def _refusal(self, item: dict[str, Any]) -> str:
+        """Why the account's validation rules refuse this input ("" when they do not)."""
+        rule_property = self.config.refuse_update_property
+        if rule_property and item["properties"].get(rule_property) not in (None, ""):
+            return (
+                f"Property values were not valid: {rule_property} is not allowed "
+                "by a validation rule of this account."
+            )
+        if _as_id(str(item["id"])) in self.config.refuse_update_ids:
+            return (
+                "Property values were not valid: closedate is required by a validation "
+                "rule of this account for this deal."
+            )
+        return ""
 
     def get_deal(self, request: Request) -> Answer:
         raw_id = request.path.rsplit("/", 1)[-1]
@@ -175,8 +208,24 @@ def _now_iso() -> str:
     return iso(datetime.now(UTC))
 
 
+def _batch_error(category: str, message: str, ids: list[str]) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "category": category,
+        "message": message,
+        "context": {"ids": ids},
+        "errors": [],
+        "links": {},
+    }
+
+
 def _batch_answer(
-    results: list[dict[str, Any]], missing: list[str], started: str, *, verb: str
+    results: list[dict[str, Any]],
+    missing: list[str],
+    started: str,
+    *,
+    verb: str,
+    errors: list[dict[str, Any]] | None = None,
 ) -> Answer:
     payload: dict[str, Any] = {
         "status": "COMPLETE",
@@ -184,18 +233,15 @@ def _batch_answer(
         "startedAt": started,
         "completedAt": _now_iso(),
     }
-    if not missing:
+    errors = list(errors or [])
+    if missing:
+        message = (
+            f"Could not {verb} some DEAL objects, they may be deleted or not exist. "
+            "Check that ids are valid."
+        )
+        errors.insert(0, _batch_error("OBJECT_NOT_FOUND", message, missing))
+    if not errors:
         return Answer(payload=payload)
-    payload["numErrors"] = 1
-    payload["errors"] = [
-        {
-            "status": "error",
-            "category": "OBJECT_NOT_FOUND",
-            "message": f"Could not {verb} some DEAL objects, they may be deleted or not exist. "
-            "Check that ids are valid.",
-            "context": {"ids": missing},
-            "errors": [],
-            "links": {},
-        }
-    ]
+    payload["numErrors"] = len(errors)
+    payload["errors"] = errors
     return Answer(status=207, payload=payload)

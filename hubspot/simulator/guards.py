@@ -101,12 +101,63 @@ class GeneralRateLimit:
         with self._lock:
             self.refused = 0
 
+    def headers(self) -> dict[str, str]:
+        """HubSpot's X-HubSpot-RateLimit-* headers of a non-search answer. With no limit set
+        the simulator says HubSpot's Professional figure (190 per 10 s)."""
+        limit = int(self.config.general_limit_10s) or 190
+        with self._lock:
+            now = time.monotonic()
+            used = sum(1 for at in self._admitted if at > now - self.WINDOW)
+        return {
+            "X-HubSpot-RateLimit-Max": str(limit),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, limit - used)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.WINDOW * 1000)),
+        }
+
     def refusal(self) -> Answer:
         return _rate_limited(
             "You have reached your ten_secondly_rolling limit.",
             "TEN_SECONDLY_ROLLING",
             self.config.retry_after_seconds,
         )
+
+
+class DailyLimit:
+    """`daily_limit` calls a day for every call but search (0: none), until `reset()`
+    (HubSpot resets at midnight in the account's time zone); refused calls do not count."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.used = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def admit(self) -> bool:
+        limit = int(self.config.daily_limit)
+        with self._lock:
+            if limit > 0 and self.used >= limit:
+                self.refused += 1
+                return False
+            self.used += 1
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self.used = 0
+
+    def headers(self) -> dict[str, str]:
+        limit = int(self.config.daily_limit)
+        if limit <= 0:
+            return {}
+        with self._lock:
+            remaining = max(0, limit - self.used)
+        return {
+            "X-HubSpot-RateLimit-Daily": str(limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(remaining),
+        }
+
+    def refusal(self) -> Answer:
+        return _rate_limited("You have reached your daily limit.", "DAILY", 0)
 
 
 def _rate_limited(message: str, policy: str, retry_after: float) -> Answer:

@@ -17,9 +17,9 @@ from hubspot.tests.conftest import NoWaitLimiter, RecordedSleeps
 
 TOKEN = "pat-na1-0123-secret-token-do-not-leak"
 BASE_URL = "https://api.hubapi.test"
-SEARCH_URL = BASE_URL + "/crm/v3/objects/deals/search"
-BATCH_READ_URL = BASE_URL + "/crm/v3/objects/deals/batch/read"
-BATCH_UPDATE_URL = BASE_URL + "/crm/v3/objects/deals/batch/update"
+SEARCH_URL = BASE_URL + "/crm/objects/2026-09/deals/search"
+BATCH_READ_URL = BASE_URL + "/crm/objects/2026-09/deals/batch/read"
+BATCH_UPDATE_URL = BASE_URL + "/crm/objects/2026-09/deals/batch/update"
 CHECKED_IN = "checked_in_at"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 T0 = datetime(2024, 1, 17, 19, 55, 4, 281000, tzinfo=UTC)

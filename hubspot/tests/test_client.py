@@ -227,9 +227,9 @@ def test_each_search_request_waits_for_a_rate_limiter_slot(sleeps):
 
 @responses.activate
 def test_read_deal_returns_the_deal_and_none_when_missing(sleeps):
-    responses.get(BASE_URL + "/crm/v3/objects/deals/42", json=deal_json(42))
+    responses.get(BASE_URL + "/crm/objects/2026-09/deals/42", json=deal_json(42))
     responses.get(
-        BASE_URL + "/crm/v3/objects/deals/43",
+        BASE_URL + "/crm/objects/2026-09/deals/43",
         status=404,
         json={"status": "error", "message": "Object not found.", "category": "OBJECT_NOT_FOUND"},
     )

@@ -124,7 +124,7 @@ def test_401_raises_at_once_with_a_clear_message(sleeps):
 
     assert len(responses.calls) == 1 and sleeps == []
     assert caught.value.status == 401
-    assert caught.value.message == "HubSpot rejected the access token (401)"
+    assert caught.value.message.startswith("HubSpot rejected the access token (401): check")
     assert "HubSpot rejected the access token (401)" in str(caught.value)
     assert caught.value.transient is False
 

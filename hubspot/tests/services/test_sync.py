@@ -190,7 +190,7 @@ def test_a_deal_our_columns_cannot_hold_is_set_aside_not_fatal(
 
 @responses.activate
 def test_a_failed_sync_records_every_request_it_sent(no_wait_limiter, sleeps, enqueued):
-    url = "https://hubspot.test/crm/v3/objects/deals/search"
+    url = "https://hubspot.test/crm/objects/2026-09/deals/search"
     for _ in range(3):
         responses.post(url, status=500, json={"status": "error", "message": "boom"})
     client = HubspotClient(

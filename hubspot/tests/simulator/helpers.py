@@ -11,7 +11,7 @@ from hubspot.client import HubspotClient
 from hubspot.simulator.process import RunningSimulator
 from hubspot.tests.conftest import NoWaitLimiter, RecordedSleeps
 
-SEARCH = "/crm/v3/objects/deals/search"
+SEARCH = "/crm/objects/2026-09/deals/search"
 CHECKED_IN = "checked_in_at"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WIDE = {"since": datetime(2000, 1, 1, tzinfo=UTC), "until": datetime(2100, 1, 1, tzinfo=UTC)}

@@ -25,7 +25,7 @@ def test_updates_lists_each_deals_writes_and_whether_the_client_got_the_answer(
     first, second = sim.add_deals(count=2)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {sim.token}"
-    url = sim.base_url + "/crm/v3/objects/deals/batch/update"
+    url = sim.base_url + "/crm/objects/2026-09/deals/batch/update"
 
     answered = session.post(url, json={"inputs": [{"id": first, "properties": {"x": "1"}}]})
     sim.configure(malformed_share=1)

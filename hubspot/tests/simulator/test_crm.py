@@ -114,8 +114,14 @@ def test_search_filters_sorts_and_pages_like_hubspot(shared_simulator):
     ]
     assert "paging" not in last
     # The spec's path for the same endpoint (0-3 is the deals object type).
-    by_type_id = session.post(sim.base_url + "/crm/v3/objects/0-3/search", json={"limit": 5})
+    by_type_id = session.post(sim.base_url + "/crm/objects/2026-09/0-3/search", json={"limit": 5})
     assert [r["id"] for r in by_type_id.json()["results"]] == [d["id"] for d in deals[:5]]
+    # The other supported version, and the numbered paths HubSpot serves until 2027.
+    for path in ("/crm/objects/2026-03/deals/search", "/crm/v3/objects/deals/search"):
+        older = session.post(sim.base_url + path, json={"limit": 5})
+        assert [r["id"] for r in older.json()["results"]] == [d["id"] for d in deals[:5]]
+    unknown = session.post(sim.base_url + "/crm/objects/2025-09/deals/search", json={})
+    assert unknown.status_code == 404
     # Default page size 10; requested properties plus HubSpot's defaults.
     plain = search(session, sim, properties=["dealname"]).json()
     assert len(plain["results"]) == 10
@@ -201,7 +207,7 @@ def test_batch_read_answers_207_with_errors_for_missing_ids(shared_simulator):
     sim = shared_simulator
     session = session_for(sim)
     ids = [d["id"] for d in search(session, sim, limit=3).json()["results"]]
-    url = sim.base_url + "/crm/v3/objects/deals/batch/read"
+    url = sim.base_url + "/crm/objects/2026-09/deals/batch/read"
 
     complete = session.post(
         url, json={"inputs": [{"id": i} for i in ids], "properties": ["amount"]}
@@ -226,11 +232,11 @@ def test_batch_update_persists_changes_and_bumps_the_modified_date(shared_simula
     sim = shared_simulator
     session = session_for(sim)
     deal_id = search(session, sim, limit=1).json()["results"][0]["id"]
-    url = sim.base_url + f"/crm/v3/objects/deals/{deal_id}"
+    url = sim.base_url + f"/crm/objects/2026-09/deals/{deal_id}"
     before = session.get(url, params={"properties": "dealstage,vcc_status"}).json()
 
     updated = session.post(
-        sim.base_url + "/crm/v3/objects/deals/batch/update",
+        sim.base_url + "/crm/objects/2026-09/deals/batch/update",
         json={
             "inputs": [
                 {"id": deal_id, "properties": {"dealstage": "closedwon", "vcc_status": "ok"}},
@@ -240,7 +246,7 @@ def test_batch_update_persists_changes_and_bumps_the_modified_date(shared_simula
     )
     after = session.get(url, params={"properties": "dealstage,vcc_status"}).json()
     duplicate = session.post(
-        sim.base_url + "/crm/v3/objects/deals/batch/update",
+        sim.base_url + "/crm/objects/2026-09/deals/batch/update",
         json={"inputs": [{"id": deal_id, "properties": {}}, {"id": deal_id, "properties": {}}]},
     )
 
@@ -261,10 +267,10 @@ def test_get_by_id_returns_the_asked_properties_and_404_when_missing(shared_simu
     deal_id = search(session, sim, limit=1).json()["results"][0]["id"]
 
     found = session.get(
-        sim.base_url + f"/crm/v3/objects/0-3/{deal_id}",
+        sim.base_url + f"/crm/objects/2026-09/0-3/{deal_id}",
         params=[("properties", "dealname"), ("properties", CHECKED_IN)],
     )
-    missing = session.get(sim.base_url + "/crm/v3/objects/deals/404404")
+    missing = session.get(sim.base_url + "/crm/objects/2026-09/deals/404404")
 
     assert found.status_code == 200
     assert found.json()["id"] == deal_id

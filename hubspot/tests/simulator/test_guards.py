@@ -22,7 +22,7 @@ def test_requests_without_or_with_a_wrong_token_get_hubspots_401(shared_simulato
     anonymous = requests.post(sim.base_url + SEARCH, json={}, timeout=10)
     wrong = search(session_for(sim, token="nope"), sim)
     basic = requests.get(
-        sim.base_url + "/crm/v3/objects/deals/1",
+        sim.base_url + "/crm/objects/2026-09/deals/1",
         headers={"Authorization": f"Basic {sim.token}"},
         timeout=10,
     )

@@ -122,12 +122,12 @@ def test_a_batch_update_of_the_checked_in_property_is_sent_as_a_property_change(
     )
     deal_id = (
         session_for(sim)
-        .post(sim.base_url + "/crm/v3/objects/deals/search", json={"limit": 1}, timeout=10)
+        .post(sim.base_url + "/crm/objects/2026-09/deals/search", json={"limit": 1}, timeout=10)
         .json()["results"][0]["id"]
     )
     update = {"inputs": [{"id": deal_id, "properties": {"checked_in_at": "2031-01-01T00:00:00Z"}}]}
 
-    session_for(sim).post(sim.base_url + "/crm/v3/objects/deals/batch/update", json=update)
+    session_for(sim).post(sim.base_url + "/crm/objects/2026-09/deals/batch/update", json=update)
 
     wait_until(lambda: receiver.received, what="the property change webhook")
     [event] = events_of(receiver.received[0])
@@ -139,7 +139,7 @@ def test_a_batch_update_of_the_checked_in_property_is_sent_as_a_property_change(
 def test_the_general_limit_answers_429_past_its_count_per_10_seconds(start_hubspot_simulator):
     sim = start_hubspot_simulator(deals=5, extra_args=["--general-limit-10s", "2"])
     session = session_for(sim)
-    url = sim.base_url + "/crm/v3/objects/deals/batch/read"
+    url = sim.base_url + "/crm/objects/2026-09/deals/batch/read"
 
     answers = [session.post(url, json={"inputs": [{"id": "1"}]}, timeout=10) for _ in range(3)]
 
