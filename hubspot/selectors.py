@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from django_celery_beat.models import PeriodicTask
 
 from .models import DealImport, DealImportItem, SyncRun
+from .quota import DailyStatus, build_daily_quota, limit_reached_message
 
 
 def sync_runs_recent() -> QuerySet[SyncRun]:
@@ -56,6 +57,8 @@ class SyncHealth:
     schedule: str
     failing: bool
     problem: str | None
+    # HubSpot's daily API limit as its answers last said it, and the stop once reached.
+    daily: DailyStatus
 
 
 # The beat entry of the scheduled sync (CELERY_BEAT_SCHEDULE in vcc/settings.py).
@@ -79,8 +82,9 @@ _LATEST_RUNS = " UNION ALL ".join(
 
 
 def sync_health(*, now: datetime) -> SyncHealth:
-    """The latest sync, when the next is due, and whether ingestion is failing: the last
-    sync failed, or none has succeeded in three poll intervals. Two queries on small
+    """The latest sync, when the next is due, and whether ingestion is failing: HubSpot's
+    daily limit is reached, the last sync failed, or none has succeeded in three poll
+    intervals. Two queries on small
     tables, so every open queue page can poll it."""
     interval = timedelta(minutes=settings.HUBSPOT_POLL_INTERVAL_MINUTES)
     params = {
@@ -102,6 +106,10 @@ def sync_health(*, now: datetime) -> SyncHealth:
         problem = f"No sync has succeeded in the last {_minutes(now - last_success_at)}."
     elif last_success_at is None and last is not None and now - last.created_at > stale_after:
         problem = "No sync has succeeded yet."
+    daily = build_daily_quota().status()
+    if daily.stopped_until is not None:
+        # Before any other reason: nothing reaches HubSpot until then.
+        problem = limit_reached_message(daily.stopped_until) + "."
     scheduled = latest.get("scheduled")
     next_due_at, schedule = _next_due(
         scheduled.created_at if scheduled else None, interval=interval
@@ -113,6 +121,7 @@ def sync_health(*, now: datetime) -> SyncHealth:
         schedule=schedule,
         failing=problem is not None,
         problem=problem,
+        daily=daily,
     )
 
 

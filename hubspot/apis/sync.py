@@ -15,6 +15,7 @@ from vcc.api import AUTH_ERRORS, ErrorSerializer, PagingErrorSerializer, StrictC
 from vcc.errors import NotFound
 
 from ..models import COUNT_FIELDS, REJECTIONS_KEPT, SyncRun
+from ..quota import DailyStatus
 from ..selectors import sync_health, sync_run_get, sync_runs_recent
 from ..services import sync_run_request
 
@@ -138,6 +139,27 @@ class LastSyncSerializer(serializers.Serializer):
     progress = ProgressSerializer(source="*")
 
 
+class DailyLimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(
+        allow_null=True, help_text="The account's daily API calls, as HubSpot last said."
+    )
+    remaining = serializers.IntegerField(
+        allow_null=True, help_text="Calls left today, as HubSpot last said; null: unknown."
+    )
+    reported_at = serializers.DateTimeField(
+        source="at", allow_null=True, help_text="When HubSpot said these figures."
+    )
+    reached = serializers.SerializerMethodField(
+        help_text="True while HubSpot's daily limit is reached: no call is sent until resume_at."
+    )
+    resume_at = serializers.DateTimeField(
+        source="stopped_until", allow_null=True, help_text="When calls resume, while reached."
+    )
+
+    def get_reached(self, status: DailyStatus) -> bool:
+        return status.stopped_until is not None
+
+
 class SyncHealthSerializer(serializers.Serializer):
     last_sync = LastSyncSerializer(
         allow_null=True, help_text="The latest sync that ran or is running (skips left out)."
@@ -150,9 +172,11 @@ class SyncHealthSerializer(serializers.Serializer):
     )
     schedule = serializers.CharField(help_text="The schedule, in words.")
     failing = serializers.BooleanField(
-        help_text="The last sync failed, or none succeeded in three poll intervals."
+        help_text="HubSpot's daily limit is reached, the last sync failed, or none "
+        "succeeded in three poll intervals."
     )
     problem = serializers.CharField(allow_null=True, help_text="What is wrong, when failing.")
+    daily_limit = DailyLimitSerializer(source="daily", help_text="HubSpot's daily API limit.")
 
 
 class SyncHealthApi(APIView):

@@ -27,6 +27,7 @@ from vcc.errors import Conflict, Unavailable
 from ..client import HubspotClient
 from ..ingest import hubspot_deals_upsert
 from ..models import ACTIVE, COUNT_FIELDS, REJECTIONS_KEPT, SyncRejection, SyncRun
+from ..quota import DAILY_LIMIT
 from ..types import HubspotError, SearchPage
 from .payloads import deal_payloads_store
 
@@ -202,7 +203,12 @@ def sync_run_execute(
             _write_page(run, page)
             if on_progress:
                 on_progress(run)
-    except (HubspotError, SyncLockLost, SoftTimeLimitExceeded) as exc:
+    except HubspotError as exc:
+        # Refusals a person must act on read as one line naming the cause.
+        error = exc.message if exc.status in (401, 403) or exc.category == DAILY_LIMIT else str(exc)
+        _finish(run, SyncRun.Status.FAILED, error=error, client=client, before=before)
+        logger.error("sync_failed", extra={**fields, "error": error})
+    except (SyncLockLost, SoftTimeLimitExceeded) as exc:
         error = str(exc) or "the sync passed its time limit"
         _finish(run, SyncRun.Status.FAILED, error=error, client=client, before=before)
         logger.error("sync_failed", extra={**fields, "error": error})

@@ -66,9 +66,13 @@ class RunningSimulator:
             body["properties"] = dict(properties)
         return self._control("POST", "/_simulator/deals", body)["ids"]
 
-    def configure(self, **knobs: float) -> dict[str, Any]:
+    def configure(self, **knobs: Any) -> dict[str, Any]:
         """Change run-time knobs (see hubspot/simulator/config.py); returns them all."""
         return self._control("POST", "/_simulator/config", knobs)
+
+    def reset_daily_limit(self) -> dict[str, Any]:
+        """HubSpot's midnight: the daily cap's count starts again."""
+        return self._control("POST", "/_simulator/daily/reset")
 
     def config(self) -> dict[str, Any]:
         return self._control("GET", "/_simulator/config")

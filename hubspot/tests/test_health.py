@@ -3,10 +3,14 @@
 from datetime import timedelta
 
 import pytest
+import responses
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from hubspot.models import SyncRun
+from hubspot.quota import build_daily_quota
+from hubspot.services import sync_run_execute, sync_run_start
+from hubspot.tests.factories import BATCH_READ_URL, SEARCH_URL, make_client
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +136,34 @@ def test_it_is_cheap_to_poll(staff_client, django_assert_max_num_queries):
     # The session and user, then a few indexed reads of small tables.
     with django_assert_max_num_queries(7):
         assert staff_client.get(URL).status_code == 200
+
+
+@responses.activate
+def test_a_sync_stopped_by_hubspots_daily_limit_fails_saying_so_and_when_calls_resume(
+    staff_client, sleeps
+):
+    daily_429 = {"status": "error", "errorType": "RATE_LIMIT", "policyName": "DAILY"}
+    responses.post(SEARCH_URL, status=429, json=daily_429)
+    run = sync_run_start(trigger="manual")
+
+    sync_run_execute(run=run, client=make_client(sleeps, quota=build_daily_quota()))
+
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.error.startswith("HubSpot's daily API limit is reached: calls resume at ")
+    body = staff_client.get(URL).json()
+    assert body["failing"] is True
+    assert body["problem"].startswith("HubSpot's daily API limit is reached: calls resume at")
+    assert body["daily_limit"]["reached"] is True and body["daily_limit"]["resume_at"]
+
+
+@responses.activate
+def test_it_shows_the_daily_calls_remaining_hubspot_last_reported(staff_client, sleeps):
+    headers = {"X-HubSpot-RateLimit-Daily": "500000", "X-HubSpot-RateLimit-Daily-Remaining": "7"}
+    responses.post(BATCH_READ_URL, json={"status": "COMPLETE", "results": []}, headers=headers)
+    make_client(sleeps, quota=build_daily_quota()).read_deals(["1"])
+
+    daily = staff_client.get(URL).json()["daily_limit"]
+
+    assert (daily["limit"], daily["remaining"], daily["reached"]) == (500000, 7, False)
+    assert daily["resume_at"] is None and daily["reported_at"]

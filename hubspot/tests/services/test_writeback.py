@@ -121,6 +121,31 @@ def test_a_deal_hubspot_does_not_have_is_in_error_and_the_rest_complete(hubspot_
     assert gone.state == "error" and "no deal with this id" in gone.last_error
 
 
+@pytest.mark.parametrize("mode", ["per_input", "whole_batch"])
+def test_an_update_hubspots_rules_refuse_fails_at_once_with_hubspots_message_and_the_rest_complete(
+    hubspot_simulator, mode
+):
+    sim = hubspot_simulator
+    ids = sim.add_deals(count=150)
+    refused = [ids[7], ids[120]]
+    sim.configure(refuse_update_ids=refused, refuse_update_mode=mode)
+    finished(ids)
+
+    result = writeback_pass(client=sim_client(sim))
+
+    assert (result.sent, result.failed) == (148, 2)
+    for row in DealWriteback.objects.filter(deal__hubspot_deal_id__in=refused):
+        # Final at once: a rule does not change by waiting (staff use "Retry now").
+        assert row.state == "error" and row.next_retry_at is None
+        assert row.last_error.startswith("HubSpot refused the update (VALIDATION_ERROR): ")
+        assert "closedate is required by a validation rule" in row.last_error
+    written = sim.updates()
+    assert set(written) == set(ids) - set(refused)
+    if mode == "whole_batch":
+        # The offenders are found by halving, not by failing the 100 others.
+        assert sim.stats()["requests"]["batch_update"] < 2 + 2 * 2 * 7
+
+
 @responses.activate
 def test_a_429_is_waited_out_and_the_batch_sent(sleeps):
     responses.post(

@@ -63,3 +63,40 @@ def test_searches_past_the_rate_get_hubspots_429(start_hubspot_simulator):
     assert all(a.headers["Retry-After"] == "2" for a in limited_later)
     stats = sim.stats()
     assert stats["rate_limited"] == stats["responses"]["429"] == len(limited) + len(limited_later)
+
+
+BATCH_READ = "/crm/objects/2026-09/deals/batch/read"
+
+
+def test_non_search_answers_carry_hubspots_rate_headers_and_search_none(start_hubspot_simulator):
+    sim = start_hubspot_simulator(deals=5, extra_args=["--general-limit-10s", "100"])
+    session = session_for(sim)
+
+    read = session.post(sim.base_url + BATCH_READ, json={"inputs": [{"id": "1"}]}, timeout=10)
+    found = search(session, sim)
+
+    assert read.headers["X-HubSpot-RateLimit-Max"] == "100"
+    assert read.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+    assert int(read.headers["X-HubSpot-RateLimit-Remaining"]) == 99
+    assert "X-HubSpot-RateLimit-Daily" not in read.headers  # no daily cap set
+    assert not any(name.lower().startswith("x-hubspot-ratelimit") for name in found.headers)
+
+
+def test_past_the_daily_cap_every_call_but_search_gets_a_daily_429_until_the_reset(
+    start_hubspot_simulator,
+):
+    sim = start_hubspot_simulator(deals=5, extra_args=["--daily-limit", "2"])
+    session = session_for(sim)
+
+    def read() -> requests.Response:
+        return session.post(sim.base_url + BATCH_READ, json={"inputs": [{"id": "1"}]}, timeout=10)
+
+    first, second, third = read(), read(), read()
+
+    assert first.headers["X-HubSpot-RateLimit-Daily"] == "2"
+    assert first.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "1"
+    assert second.status_code < 300 and second.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+    assert third.status_code == 429 and third.json()["policyName"] == "DAILY"
+    assert search(session, sim).status_code == 200
+    sim.reset_daily_limit()
+    assert read().status_code < 300
