@@ -4,6 +4,7 @@ Public API (see `hubspot/types.py` for the result types):
 
     client = HubspotClient()        # everything from settings; or pass any argument explicitly
     for page in client.search_checked_in(since=..., until=...):   # Iterator[SearchPage]
+    for page in client.search_modified(since=..., until=...):     # changed in HubSpot then
         page.deals, page.invalid, page.request_count, page.rate_limited_count
     client.read_deal("123")         # HubspotDeal | InvalidRecord | None (None: no such deal)
     client.read_deals(["1", "2"])   # BatchReadResult(deals, invalid, missing_ids, ...)
@@ -169,7 +170,31 @@ class HubspotClient:
     # ------------------------------------------------------------------------------
 
     def search_checked_in(self, *, since: datetime, until: datetime) -> Iterator[SearchPage]:
-        """Every deal whose checked-in property is in [since, until], one page at a time.
+        """Every deal whose checked-in property is in [since, until], one page at a time
+        (see `_search`)."""
+        return self._search(self.checked_in_property, since=since, until=until)
+
+    def search_modified(self, *, since: datetime, until: datetime) -> Iterator[SearchPage]:
+        """Every checked-in deal HubSpot modified in [since, until] (its own
+        `hs_lastmodifieddate`, bumped by any property change), one page at a time (see
+        `_search`): what an incremental poll reads."""
+        return self._search(
+            "hs_lastmodifieddate",
+            since=since,
+            until=until,
+            also=[{"propertyName": self.checked_in_property, "operator": "HAS_PROPERTY"}],
+        )
+
+    def _search(
+        self,
+        window_property: str,
+        *,
+        since: datetime,
+        until: datetime,
+        also: Sequence[dict[str, str]] = (),
+    ) -> Iterator[SearchPage]:
+        """Every deal whose `window_property` is in [since, until] (and matching the
+        filters `also`), one page at a time.
 
         Results are sorted by hs_object_id ascending. HubSpot pages with `after` (an offset)
         and refuses offsets past 10,000, so before the next page would cross that line a new
@@ -195,7 +220,14 @@ class HubspotClient:
             after: str | None = None
             query_total: int | None = None
             while True:
-                body = self._search_body(since_ms, until_ms, after_id=query_after_id, after=after)
+                body = self._search_body(
+                    window_property,
+                    since_ms,
+                    until_ms,
+                    also=also,
+                    after_id=query_after_id,
+                    after=after,
+                )
                 # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/search-deals
                 reply = self.transport.call(
                     "POST",
@@ -380,12 +412,20 @@ class HubspotClient:
         return None
 
     def _search_body(
-        self, since_ms: int, until_ms: int, *, after_id: int | None, after: str | None
+        self,
+        window_property: str,
+        since_ms: int,
+        until_ms: int,
+        *,
+        also: Sequence[dict[str, str]],
+        after_id: int | None,
+        after: str | None,
     ) -> dict[str, Any]:
         # HubSpot's search takes datetime filter values as epoch-millisecond strings.
         filters = [
-            {"propertyName": self.checked_in_property, "operator": "GTE", "value": str(since_ms)},
-            {"propertyName": self.checked_in_property, "operator": "LTE", "value": str(until_ms)},
+            {"propertyName": window_property, "operator": "GTE", "value": str(since_ms)},
+            {"propertyName": window_property, "operator": "LTE", "value": str(until_ms)},
+            *also,
         ]
         if after_id is not None:
             filters.append(

@@ -31,6 +31,14 @@ class SyncRun(models.Model):
         MANUAL = "manual"
         COMMAND = "command"
         BACKFILL = "backfill"  # an explicit window (sync_hubspot --since/--until)
+        REREAD = "reread"  # the daily re-read of the lookback window, a safety net
+
+    class Kind(models.TextChoices):
+        # What the window is of: deals HubSpot modified in it (hs_lastmodifieddate: the
+        # steady-state poll), or deals checked in within it (the first sync, backfills and
+        # the daily re-read).
+        CHANGES = "changes"
+        CHECKED_IN = "checked_in"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -41,6 +49,7 @@ class SyncRun(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     trigger = models.CharField(max_length=16, choices=Trigger)
+    kind = models.CharField(max_length=16, choices=Kind, default=Kind.CHECKED_IN)
     status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED)
     active = models.CharField(max_length=16, null=True, unique=True, editable=False)  # noqa: DJ001
     window_start = models.DateTimeField(null=True, blank=True)

@@ -36,6 +36,15 @@ def poll_hubspot() -> str:
 
 
 @shared_task(**_SYNC_TASK)
+def reread_hubspot() -> str:
+    """The daily re-read of every deal checked in within the lookback window (sync_plan)."""
+    run = sync_run_start(trigger=SyncRun.Trigger.REREAD)
+    if run.status == SyncRun.Status.RUNNING:
+        sync_run_execute(run=run)
+    return run.status
+
+
+@shared_task(**_SYNC_TASK)
 def run_sync(run_id: str) -> str | None:
     """A sync queued by staff (the API or the admin's "Sync now")."""
     run = sync_run_claim(run_id=run_id)

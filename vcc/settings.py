@@ -286,7 +286,11 @@ if HUBSPOT_API_VERSION not in HUBSPOT_API_VERSIONS:
 HUBSPOT_CHECKED_IN_PROPERTY = env.str("HUBSPOT_CHECKED_IN_PROPERTY", default="checked_in_at")
 HUBSPOT_POLL_INTERVAL_MINUTES = env.int("HUBSPOT_POLL_INTERVAL_MINUTES", default=5)
 HUBSPOT_BOOTSTRAP_DAYS = env.int("HUBSPOT_BOOTSTRAP_DAYS", default=30)
+# The daily re-read reads deals checked in from this long before the newest one we have.
 HUBSPOT_LOOKBACK_DAYS = env.int("HUBSPOT_LOOKBACK_DAYS", default=2)
+# A poll re-reads changes this far back before the last poll began: search's index lag
+# ("a few moments") and clock skew fit well inside it.
+HUBSPOT_POLL_OVERLAP_MINUTES = env.int("HUBSPOT_POLL_OVERLAP_MINUTES", default=10)
 HUBSPOT_SEARCH_RPS = env.float("HUBSPOT_SEARCH_RPS", default=4.0)
 HUBSPOT_TIMEOUT_SECONDS = env.float("HUBSPOT_TIMEOUT_SECONDS", default=30.0)
 # A sync silent this long (no page written) has lost its worker; its lock is freed.
@@ -297,6 +301,11 @@ CELERY_BEAT_SCHEDULE["hubspot-poll"] = {
     "task": "hubspot.tasks.poll_hubspot",
     "schedule": timedelta(minutes=HUBSPOT_POLL_INTERVAL_MINUTES),
     "options": {"expires": HUBSPOT_POLL_INTERVAL_MINUTES * 60},
+}
+CELERY_BEAT_SCHEDULE["hubspot-reread"] = {
+    # The safety net under the polls: every deal checked in within the lookback window.
+    "task": "hubspot.tasks.reread_hubspot",
+    "schedule": crontab(hour="2", minute="41"),
 }
 CELERY_BEAT_SCHEDULE["hubspot-delete-old-sync-runs"] = {
     "task": "hubspot.tasks.delete_old_sync_runs",

@@ -19,6 +19,7 @@ from .imports import (
 from .payloads import deal_payloads_delete_old, deal_payloads_store
 from .sync import (
     SyncLockLost,
+    sync_plan,
     sync_run_claim,
     sync_run_execute,
     sync_run_request,
@@ -46,6 +47,7 @@ __all__ = [
     "deal_payloads_store",
     "import_ids_from_file",
     "import_ids_validate",
+    "sync_plan",
     "sync_run_claim",
     "sync_run_execute",
     "sync_run_request",

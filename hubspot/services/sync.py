@@ -1,7 +1,9 @@
 """Syncing deals from HubSpot into the pipeline: one sync at a time, page by page.
 
-A sync searches HubSpot for deals checked in within a window, upserts each page in one
-statement, and enqueues `process_deal` for the deals it created, after each page commits.
+A sync searches HubSpot for deals modified in a window since the last poll, or checked in
+within a window (the first sync, backfills, the daily re-read: `sync_plan`), upserts each
+page in one statement, and enqueues `process_deal` for the deals it created, after each
+page commits.
 
 Pages already written are kept when HubSpot fails mid-sync (memory stays flat, progress is
 real, and the work is not thrown away). The next sync still starts early enough: its window
@@ -154,6 +156,42 @@ def sync_run_claim(*, run_id: str) -> SyncRun | None:
     return SyncRun.objects.get(id=run_id)
 
 
+# Syncs that move the poll's cursor on: not the explicit windows, not the daily re-read.
+_POLLS = (SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.MANUAL, SyncRun.Trigger.COMMAND)
+
+
+def sync_plan(*, now: datetime, trigger: str) -> tuple[str, datetime, datetime]:
+    """(kind, since, until) of a sync HubSpot is not told the window of.
+
+    A poll reads what HubSpot modified since the last successful poll began, less
+    HUBSPOT_POLL_OVERLAP_MINUTES: HubSpot bumps `hs_lastmodifieddate` on any change, so a
+    new deal, a backdated check-in and a changed one are all found, and a poll when nothing
+    changed costs one search whatever the number of deals. The overlap covers search's
+    index lag and clock skew; upserts make re-reading harmless. Before any poll succeeded,
+    the first sync reads the bootstrap window by check-in (`sync_window`); the daily re-read
+    reads the lookback window by check-in, a safety net for a lag longer than the overlap.
+    """
+    if trigger == SyncRun.Trigger.REREAD:
+        return SyncRun.Kind.CHECKED_IN, *sync_window(now=now)
+    polls = SyncRun.objects.filter(trigger__in=_POLLS)
+    last = (
+        polls.filter(status=SyncRun.Status.SUCCEEDED, window_end__isnull=False)
+        .order_by("-started_at")
+        .first()
+    )
+    if last is None or last.window_end is None:
+        return SyncRun.Kind.CHECKED_IN, *sync_window(now=now)
+    since = min(last.window_end, now) - timedelta(minutes=settings.HUBSPOT_POLL_OVERLAP_MINUTES)
+    # A poll that failed since may have stopped before reaching some deals (pages come in
+    # id order, not time order): start no later than it did.
+    earliest_failed = polls.filter(
+        status=SyncRun.Status.FAILED, started_at__gt=last.started_at, window_start__isnull=False
+    ).aggregate(at=Min("window_start"))["at"]
+    if earliest_failed is not None:
+        since = min(since, earliest_failed)
+    return SyncRun.Kind.CHANGES, since, now
+
+
 def sync_window(*, now: datetime) -> tuple[datetime, datetime]:
     """[latest checked-in time - lookback, now], or [now - bootstrap days, now] at first.
 
@@ -165,7 +203,7 @@ def sync_window(*, now: datetime) -> tuple[datetime, datetime]:
         since = now - timedelta(days=settings.HUBSPOT_BOOTSTRAP_DAYS)
     else:
         since = min(latest, now) - timedelta(days=settings.HUBSPOT_LOOKBACK_DAYS)
-    incremental = SyncRun.objects.exclude(trigger=SyncRun.Trigger.BACKFILL)
+    incremental = SyncRun.objects.filter(trigger__in=_POLLS)
     last_success = incremental.filter(status=SyncRun.Status.SUCCEEDED).aggregate(
         at=Max("started_at")
     )["at"]
@@ -187,11 +225,11 @@ def sync_run_execute(
     """Run a started sync to the end; the run records the outcome (it is also returned)."""
     now = timezone.now()
     if run.window_start is None:
-        run.window_start, run.window_end = sync_window(now=now)
+        run.kind, run.window_start, run.window_end = sync_plan(now=now, trigger=run.trigger)
         SyncRun.objects.filter(id=run.id).update(
-            window_start=run.window_start, window_end=run.window_end
+            kind=run.kind, window_start=run.window_start, window_end=run.window_end
         )
-    fields = {"sync_run_id": run.id, "trigger": run.trigger}
+    fields = {"sync_run_id": run.id, "trigger": run.trigger, "kind": run.kind}
     logger.info(
         "sync_started", extra={**fields, "since": run.window_start, "until": run.window_end}
     )
@@ -199,7 +237,10 @@ def sync_run_execute(
     try:
         client = client or HubspotClient()
         assert run.window_end is not None  # set with window_start
-        for page in client.search_checked_in(since=run.window_start, until=run.window_end):
+        search = (
+            client.search_modified if run.kind == SyncRun.Kind.CHANGES else client.search_checked_in
+        )
+        for page in search(since=run.window_start, until=run.window_end):
             _write_page(run, page)
             if on_progress:
                 on_progress(run)

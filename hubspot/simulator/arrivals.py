@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from .config import SimulatorConfig
-from .data import DealGenerator, DealRecord
+from .data import DealGenerator, DealRecord, iso
 from .store import DealStore
 
 
@@ -37,8 +37,10 @@ class Arrivals:
         checked_in_at: datetime | None = None,
         properties: Mapping[str, str | None] | None = None,
     ) -> list[DealRecord]:
-        """`count` new deals checked in at `checked_in_at` (default now)."""
+        """`count` new deals checked in at `checked_in_at` (default now), created now: HubSpot
+        stamps them modified now whatever their checked-in value says (a backdated one)."""
         now = datetime.now(UTC)
+        properties = {"hs_lastmodifieddate": iso(now), **(properties or {})}
         records = []
         with self._factory_lock:
             for _ in range(count):
