@@ -27,8 +27,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--since", help="window start, ISO-8601 (default: the sync cursor)")
         parser.add_argument("--until", help="window end, ISO-8601 (default: now)")
+        parser.add_argument(
+            "--reread",
+            action="store_true",
+            help="re-read every deal checked in within the lookback window (the daily "
+            "re-read), rather than what HubSpot modified since the last poll",
+        )
 
-    def handle(self, *args, since: str | None, until: str | None, **options) -> None:
+    def handle(self, *args, since: str | None, until: str | None, reread: bool, **options) -> None:
         if not settings.HUBSPOT_ACCESS_TOKEN:
             raise CommandError("HUBSPOT_ACCESS_TOKEN is not set; nothing to sync from")
         start, end = _when(since, "--since"), _when(until, "--until")
@@ -38,7 +44,11 @@ class Command(BaseCommand):
             window = (start or sync_window(now=now)[0], end or now)
             if window[0] > window[1]:
                 raise CommandError("--since must be before --until")
+        if window and reread:
+            raise CommandError("--reread reads the lookback window: give no --since/--until")
         trigger = SyncRun.Trigger.BACKFILL if window else SyncRun.Trigger.COMMAND
+        if reread:
+            trigger = SyncRun.Trigger.REREAD
         try:
             run = sync_run_start(trigger=trigger, window=window, raise_if_skipped=True)
         except ApplicationError as exc:
