@@ -153,6 +153,11 @@ class HubspotClient:
         """429 answers met over the client's life."""
         return self.transport.rate_limited_count
 
+    def daily_limit_reached_until(self) -> datetime | None:
+        """When calls resume, while HubSpot's daily API limit is reached (quota.py)."""
+        quota = self.transport.quota
+        return quota.stopped_until() if quota is not None else None
+
     def __repr__(self) -> str:
         return f"HubspotClient(base_url={self.base_url!r}, access_token=[redacted])"
 

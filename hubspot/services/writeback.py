@@ -73,6 +73,10 @@ def writeback_pass(
     if not settings.HUBSPOT_WRITEBACK_ENABLED:
         return WritebackPassResult(sent=0, failed=0, remaining=0, requests=0, enabled=False)
     client = client or HubspotClient(max_retries=3)
+    if client.daily_limit_reached_until() is not None:
+        # Claiming now would spend every outcome's retries on refusals until the reset.
+        remaining = deal_writebacks_remaining()
+        return WritebackPassResult(sent=0, failed=0, remaining=remaining, requests=0)
     sent = failed = requests = 0
     for _ in range(max_batches):
         claim = deal_writebacks_claim(

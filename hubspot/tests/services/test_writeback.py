@@ -15,6 +15,7 @@ from deals.models import Deal, DealWriteback
 from deals.services import deal_writebacks_claim
 from deals.tests.factories import DealFactory
 from deals.writeback import deal_writeback_queue
+from hubspot.quota import build_daily_quota
 from hubspot.services import writeback_pass
 from hubspot.tests.factories import BATCH_UPDATE_URL, make_client
 from hubspot.tests.simulator.helpers import sim_client
@@ -296,3 +297,14 @@ def test_the_command_says_when_write_back_is_off(settings):
     assert out.getvalue().startswith(
         "sent=0 failed=0 remaining=0 (HUBSPOT_WRITEBACK_ENABLED is off"
     )
+
+
+def test_while_hubspots_daily_limit_is_reached_a_pass_claims_nothing(hubspot_simulator):
+    quota = build_daily_quota()
+    quota.stop()
+    finished(hubspot_simulator.add_deals(count=3))
+
+    result = writeback_pass(client=sim_client(hubspot_simulator, quota=quota))
+
+    assert (result.sent, result.failed, result.requests, result.remaining) == (0, 0, 0, 3)
+    assert set(DealWriteback.objects.values_list("retry_count", "state")) == {(0, "queued")}
