@@ -441,9 +441,9 @@ class HubspotClient:
             "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
             "properties": self.properties,
             "limit": self.page_size,
+            # Required by HubSpot's spec (PublicObjectSearchRequest): "0" is the first page.
+            "after": "0" if after is None else after,
         }
-        if after is not None:
-            body["after"] = after
         return body
 
     def _parse_deal(self, obj: Any) -> HubspotDeal | InvalidRecord:

@@ -55,7 +55,7 @@ def test_it_pages_through_search_results_with_epoch_ms_filters(sleeps):
 
     assert [len(p.deals) for p in pages] == [200, 200, 50]
     assert [d.hubspot_deal_id for p in pages for d in p.deals] == [str(100 + i) for i in range(450)]
-    assert [b.get("after") for b in fake.bodies] == [None, "200", "400"]
+    assert [b["after"] for b in fake.bodies] == ["0", "200", "400"]
     first = fake.bodies[0]
     assert first["limit"] == 200
     assert first["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
@@ -89,7 +89,7 @@ def test_it_partitions_past_the_10000_cap(sleeps):
         "operator": "GT",
         "value": str(ids[9999]),
     }
-    assert "after" not in second_query[0]
+    assert second_query[0]["after"] == "0"
     assert {p.query_number for p in pages} == {1, 2}
 
 
