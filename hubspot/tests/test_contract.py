@@ -188,9 +188,12 @@ def test_the_clients_search_request_matches_hubspots_spec(captured, sleeps):
     captured.post(SEARCH_URL, json=page_json([deal_json(2)], total=2))
 
     list(make_client(sleeps).search_checked_in(since=SINCE, until=UNTIL))
+    # The steady-state poll's search: by hs_lastmodifieddate, checked-in deals only.
+    captured.post(SEARCH_URL, json=page_json([]))
+    list(make_client(sleeps).search_modified(since=SINCE, until=UNTIL))
 
     sent = _sent(captured)
-    assert [r.path for r in sent] == [DEALS + "/search"] * 2  # the first page and the next
+    assert [r.path for r in sent] == [DEALS + "/search"] * 3  # two pages, then the poll's
     for request in sent:
         assert_request_matches_spec(request)
 
