@@ -1,4 +1,5 @@
-"""HubSpot CRM client for deals: search by checked-in time, read, batch read, batch update.
+"""HubSpot CRM client for deals: search (by check-in or modification), read, batch read and
+batch update, on HubSpot's date-versioned API (HUBSPOT_API_VERSION).
 
 Public API (see `hubspot/types.py` for the result types):
 
@@ -12,18 +13,13 @@ Public API (see `hubspot/types.py` for the result types):
     client.request_count, client.rate_limited_count   # totals over the client's life
 
 Behaviour worth knowing:
-- Search returns every deal whose checked-in property is in [since, until], however many: it
-  sorts by hs_object_id and, before HubSpot's 10,000-results-per-query cap, starts a new query
-  with `hs_object_id GT <last id>`. Within one call no deal is returned twice or skipped, even
-  if results shift while paging (see `search_checked_in`).
-- Records whose checked-in value is missing or unparsable come back in `invalid` (and are
-  logged at warning); they never stop the rest (parsing.py).
+- Search returns every matching deal however many, each once (search_pages.py).
+- Records whose checked-in value is missing or unparsable come back in `invalid`; they
+  never stop the rest (parsing.py).
 - Every call goes through the transport (transport.py): retries with backoff on 429, 5xx,
-  timeouts and malformed JSON, other 4xx at once, failures as `HubspotError`, and the access
-  token never in reprs, errors or logs.
-- Every request first takes a slot from a shared rate limiter (`hubspot.ratelimit`): search
-  from the search limit, every other call from HubSpot's general limit.
-- One client per thread or task (it holds a `requests.Session` and counters).
+  timeouts and malformed JSON, other 4xx at once, failures as `HubspotError`, the token
+  never in reprs, errors or logs; the daily-limit stop (quota.py); a slot from a shared
+  rate limiter first (ratelimit.py). One client per thread or task.
 """
 
 from __future__ import annotations
@@ -42,7 +38,6 @@ from django.conf import settings
 
 from .parsing import (
     VALIDATION_ERROR,
-    as_int,
     batch_refusals,
     log_batch_errors,
     object_id,
@@ -50,7 +45,8 @@ from .parsing import (
 )
 from .quota import DailyQuota, build_daily_quota
 from .ratelimit import RateLimiter, build_general_rate_limiter, build_search_rate_limiter
-from .transport import HubspotTransport
+from .search_pages import search_pages
+from .transport import HubspotTransport, Reply
 from .types import (
     BatchReadResult,
     BatchUpdateResult,
@@ -72,7 +68,6 @@ def deals_path(version: str, rest: str = "") -> str:
 
 
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum
-SEARCH_RESULT_CAP = 10_000  # HubSpot answers 400 when paging past this many results per query
 BATCH_SIZE = 100  # HubSpot's maximum inputs per batch call
 BASE_PROPERTIES = ("dealname", "amount", "dealstage", "createdate", "hs_lastmodifieddate")
 
@@ -199,91 +194,24 @@ class HubspotClient:
         also: Sequence[dict[str, str]] = (),
     ) -> Iterator[SearchPage]:
         """Every deal whose `window_property` is in [since, until] (and matching the
-        filters `also`), one page at a time.
-
-        Results are sorted by hs_object_id ascending. HubSpot pages with `after` (an offset)
-        and refuses offsets past 10,000, so before the next page would cross that line a new
-        query starts with `hs_object_id GT <last id seen>`; this holds however many deals
-        share one timestamp (a calendar split would not).
-
-        Offsets shift if deals enter or leave the result set while we page (search is
-        eventually consistent; deals keep arriving). So a page whose `total` differs from the
-        query's first page is not trusted: it is dropped and a new query resumes after the last
-        id returned, and any id not above the last one returned is skipped. Deals that become
-        visible behind the cursor during the call are left to the next sync's lookback.
-        """
+        filters `also`), one page at a time, exactly once (search_pages.py)."""
         since_ms, until_ms = to_epoch_ms(since), to_epoch_ms(until)
         if since_ms > until_ms:
             raise ValueError("since must not be after until")
-        last_id: int | None = None
-        query_number = 0
-        # Requests spent on pages that were dropped, carried into the next page's counts.
-        spent_requests = spent_throttled = 0
-        while True:
-            query_number += 1
-            query_after_id = last_id  # fixed for the whole query; `after` pages within it
-            after: str | None = None
-            query_total: int | None = None
-            while True:
-                body = self._search_body(
-                    window_property,
-                    since_ms,
-                    until_ms,
-                    also=also,
-                    after_id=query_after_id,
-                    after=after,
-                )
-                # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/search-deals
-                reply = self.transport.call(
-                    "POST",
-                    deals_path(self.api_version, "/search"),
-                    json_body=body,
-                    limiter=self.search_limiter,
-                )
-                data = reply.data or {}
-                spent_requests += reply.request_count
-                spent_throttled += reply.rate_limited_count
-                results = data.get("results") or []
-                total = as_int(data.get("total"), default=len(results))
-                if query_total is not None and total != query_total:
-                    logger.info(
-                        "hubspot_search_results_shifted",
-                        extra={"query_total": query_total, "total": total, "after": after},
-                    )
-                    break  # a new query resumes after last_id
-                query_total = total
 
-                deals: list[HubspotDeal] = []
-                invalid: list[InvalidRecord] = []
-                for obj in results:
-                    number = as_int(object_id(obj), default=None)
-                    if number is not None:
-                        if last_id is not None and number <= last_id:
-                            continue  # already returned by an earlier page
-                        last_id = number
-                    parsed = self._parse_deal(obj)
-                    if isinstance(parsed, HubspotDeal):
-                        deals.append(parsed)
-                    else:
-                        invalid.append(parsed)
-                yield SearchPage(
-                    deals=deals,
-                    invalid=invalid,
-                    request_count=spent_requests,
-                    rate_limited_count=spent_throttled,
-                    total=total,
-                    query_number=query_number,
-                )
-                spent_requests = spent_throttled = 0
+        def send(after_id: int | None, after: str | None) -> Reply:
+            body = self._search_body(
+                window_property, since_ms, until_ms, also=also, after_id=after_id, after=after
+            )
+            # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/search-deals
+            return self.transport.call(
+                "POST",
+                deals_path(self.api_version, "/search"),
+                json_body=body,
+                limiter=self.search_limiter,
+            )
 
-                next_after = ((data.get("paging") or {}).get("next") or {}).get("after")
-                if not results or not next_after:
-                    return
-                offset = as_int(next_after, default=None)
-                if offset is None or offset + self.page_size > SEARCH_RESULT_CAP:
-                    # Near the cap (or an opaque cursor we cannot reason about): new query.
-                    break
-                after = str(next_after)
+        return search_pages(send=send, parse=self._parse_deal, page_size=self.page_size)
 
     def read_deal(self, deal_id: str) -> HubspotDeal | InvalidRecord | None:
         """One deal by id; None when HubSpot has no such deal (404)."""
@@ -462,14 +390,3 @@ class _UpdateOutcome:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-__all__ = [
-    "BatchReadResult",
-    "BatchUpdateResult",
-    "HubspotClient",
-    "HubspotDeal",
-    "HubspotError",
-    "InvalidRecord",
-    "SearchPage",
-]

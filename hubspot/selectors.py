@@ -70,7 +70,7 @@ POLL_TASK_NAME = "hubspot-poll"
 # PostgreSQL to answer them, on every open queue page's poll. Each can walk
 # sync_runs_created_desc from the newest run.
 _LATEST_RUNS = " UNION ALL ".join(
-    f"(SELECT '{kind}' AS kind, * FROM {SyncRun._meta.db_table} WHERE {where} "
+    f"(SELECT '{kind}' AS latest_of, * FROM {SyncRun._meta.db_table} WHERE {where} "
     "ORDER BY created_at DESC, id DESC LIMIT 1)"
     for kind, where in [
         ("last", "status <> %(skipped)s"),
@@ -94,7 +94,7 @@ def sync_health(*, now: datetime) -> SyncHealth:
         "scheduled": SyncRun.Trigger.SCHEDULED.value,
     }
     runs = SyncRun.objects.raw(_LATEST_RUNS, params)
-    latest = {run.kind: run for run in runs}  # type: ignore[attr-defined]  # the query's column
+    latest = {run.latest_of: run for run in runs}  # type: ignore[attr-defined]  # the query's
     last, finished, success = latest.get("last"), latest.get("finished"), latest.get("success")
     last_success_at = (success.finished_at or success.created_at) if success else None
     stale_after = 3 * interval

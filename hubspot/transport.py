@@ -16,18 +16,17 @@ says how a call is sent:
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
+from .answers import int_header, missing_scopes, retry_after_seconds
 from .quota import DAILY_LIMIT, DailyQuota, limit_reached_message
 from .ratelimit import RateLimiter
 from .types import HubspotError
@@ -194,15 +193,15 @@ class HubspotTransport:
 
     def _follow_headers(self, headers: dict[str, str], limiter: RateLimiter | None) -> None:
         """What HubSpot says of the account's limits (non-search answers only)."""
-        limit = _int_header(headers, "X-HubSpot-RateLimit-Max")
-        interval_ms = _int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        limit = int_header(headers, "X-HubSpot-RateLimit-Max")
+        interval_ms = int_header(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
         follow = getattr(limiter, "follow", None)
         if follow is not None and limit and interval_ms:
             follow(limit=limit, interval_ms=interval_ms)
-        remaining = _int_header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
+        remaining = int_header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if self.quota is not None and remaining is not None:
             self.quota.record(
-                limit=_int_header(headers, "X-HubSpot-RateLimit-Daily"), remaining=remaining
+                limit=int_header(headers, "X-HubSpot-RateLimit-Daily"), remaining=remaining
             )
 
     def _attempt(
@@ -293,7 +292,7 @@ class HubspotTransport:
                 )
             return _Failure(
                 error=self._error(response, category="RATE_LIMIT", transient=True),
-                retry_after=_retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
                 rate_limited=True,
             )
         if status >= 500:
@@ -308,7 +307,7 @@ class HubspotTransport:
                 )
             )
         if status == 403:
-            scopes = _missing_scopes(self._json_object(response) or {})
+            scopes = missing_scopes(self._json_object(response) or {})
             return _Failure(
                 error=self._error(
                     response,
@@ -371,39 +370,3 @@ class HubspotTransport:
 
 def _unknown_failure(where: str) -> HubspotError:  # pragma: no cover - defensive
     return HubspotError(status=None, category="REQUEST_FAILED", message=f"no response: {where}")
-
-
-def _missing_scopes(body: dict[str, Any]) -> list[str]:
-    """The scopes a 403 MISSING_SCOPES answer names (errors[].context.required*Scopes)."""
-    scopes: list[str] = []
-    for error in body.get("errors") or []:
-        context = error.get("context") if isinstance(error, dict) else None
-        for key in ("requiredGranularScopes", "requiredScopes"):
-            values = context.get(key) if isinstance(context, dict) else None
-            scopes += [str(v) for v in values or [] if isinstance(v, str) and v not in scopes]
-    return scopes
-
-
-def _int_header(headers: dict[str, str], name: str) -> int | None:
-    value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: either a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

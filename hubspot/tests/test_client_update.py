@@ -15,7 +15,7 @@ RULE = "Property values were not valid: closedate is required for deals in this 
 
 
 def validation_error(ids: list[str] | None = None) -> dict:
-    error = {"status": "error", "category": "VALIDATION_ERROR", "message": RULE}
+    error: dict[str, object] = {"status": "error", "category": "VALIDATION_ERROR", "message": RULE}
     if ids is not None:
         error["context"] = {"ids": ids}
     return error

@@ -78,6 +78,7 @@ def test_polls_cost_what_changed_and_bring_in_every_kind_of_change_once(
     assert (both.new, both.updated) == (1, 1) and searches <= 2
     assert Deal.objects.filter(hubspot_deal_id=backdated).count() == 1
     changed.refresh_from_db()
+    assert changed.hubspot_checked_in_at is not None
     assert abs(changed.hubspot_checked_in_at - moved_to) < timedelta(seconds=1)
 
     # Read again inside the overlap, but nothing comes in twice.
