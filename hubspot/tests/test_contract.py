@@ -1,5 +1,5 @@
 """Contract tests: our client's requests and our simulator's answers held to HubSpot's own
-OpenAPI document for deals, `shared/hubspot-spec/deals-2026-09.json` (SOURCE.md there), with
+OpenAPI document for deals, `hubspot/tests/spec/deals-2026-09.json` (SOURCE.md there), with
 openapi-core (pinned in requirements-dev.txt).
 
 Unknown fields fail: openapi-core's `additional_properties_default_policy="forbid"` treats
@@ -58,12 +58,8 @@ DEALS = "/crm/objects/2026-09/deals"
 
 
 def _spec_file() -> Path:
-    """shared/hubspot-spec/ beside the repository (or beside a folder holding work trees)."""
-    for folder in Path(__file__).resolve().parents:
-        candidate = folder / "shared" / "hubspot-spec" / SPEC_NAME
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"shared/hubspot-spec/{SPEC_NAME} not found above {__file__}")
+    # Vendored unmodified (spec/SOURCE.md), so the tests need nothing outside the repository.
+    return Path(__file__).parent / "spec" / SPEC_NAME
 
 
 def _amend(spec: dict[str, Any]) -> dict[str, Any]:
