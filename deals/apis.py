@@ -89,12 +89,22 @@ class DealDetailSerializer(serializers.ModelSerializer):
     writeback = serializers.SerializerMethodField(
         help_text="The outcome's write-back to HubSpot; null when none was queued."
     )
+    merged_into_hubspot_deal_id = serializers.CharField(
+        source="merged_into.hubspot_deal_id",
+        allow_null=True,
+        read_only=True,
+        default=None,
+        help_text="The HubSpot id of the deal this one was merged into; null unless merged.",
+    )
 
     class Meta:
         model = Deal
         fields = [
             "id",
             "hubspot_deal_id",
+            "hubspot_state",
+            "hubspot_state_at",
+            "merged_into_hubspot_deal_id",
             "name",
             "amount",
             "deal_stage",

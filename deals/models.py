@@ -28,9 +28,26 @@ class Deal(models.Model):
         DONE = "done"
         FAILED = "failed"
 
+    class HubspotState(models.TextChoices):
+        ACTIVE = "active"
+        ARCHIVED = "archived"  # deleted in HubSpot (restorable there for 90 days)
+        MERGED = "merged"  # merged into another deal in HubSpot (merged_into)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # HubSpot-owned fields: written by ingestion only; HubSpot is the source of truth.
     hubspot_deal_id = models.TextField(unique=True)  # a numeric string, e.g. "18446744073"
+    # db_default too: ingestion inserts with raw SQL (deals/services/ingest.py).
+    hubspot_state = models.CharField(
+        max_length=16,
+        choices=HubspotState,
+        default=HubspotState.ACTIVE,
+        db_default=HubspotState.ACTIVE,
+    )
+    # When HubSpot last deleted, restored or merged it: an older event changes nothing.
+    hubspot_state_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_from"
+    )
     name = models.TextField(blank=True, default="")
     amount = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     deal_stage = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL: HubSpot sent none

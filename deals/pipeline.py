@@ -53,8 +53,11 @@ def deal_process(*, deal_id: uuid.UUID, lock_wait_seconds: float = 0.0) -> float
         # A re-run requested while we held the lock sent a job that found the lock taken
         # and gave up; the re-run is ours to do. (Checked after releasing, so no request
         # falls between "the other job gave up" and "we stopped looking".)
-        if not Deal.objects.filter(id=deal_id, status=Deal.Status.PENDING).exists():
-            return None
+        pending = Deal.objects.filter(
+            id=deal_id, status=Deal.Status.PENDING, hubspot_state=Deal.HubspotState.ACTIVE
+        )
+        if not pending.exists():
+            return None  # (an archived deal waits pending for its restore)
 
 
 def _process_locked(deal_id: uuid.UUID) -> float | None:
@@ -71,6 +74,8 @@ def _process_locked(deal_id: uuid.UUID) -> float | None:
                 return None  # failed: its stage kept killing the worker
         elif deal.status != Deal.Status.PENDING:
             return None  # done or failed: a duplicate job, nothing to do
+        if deal.hubspot_state != Deal.HubspotState.ACTIVE:
+            return None  # deleted in HubSpot: a restore sends it again
         if deal.current_pass_id is None:
             # A deal that came in some other way than ingestion (a shell, a fixture): its
             # first pass starts here, as if it had come from HubSpot.
@@ -99,6 +104,11 @@ def _process_locked(deal_id: uuid.UUID) -> float | None:
 def _run_stages(deal: Deal) -> float | None:
     succeeded: PipelineRun | None = None  # closed in the same write as the next start
     for stage in STAGE_ORDER[STAGE_ORDER.index(deal.current_stage) :]:
+        if not Deal.objects.filter(id=deal.id, hubspot_state=Deal.HubspotState.ACTIVE).exists():
+            # Deleted in HubSpot meanwhile: stop at this boundary, pending here, so that a
+            # restore goes on from this stage (deals/services/lifecycle.py).
+            _stop_at_boundary(deal, succeeded, stage)
+            return None
         run = pipeline_run_start(
             deal=deal, stage=stage, now=timezone.now(), close_succeeded=succeeded
         )
@@ -124,6 +134,27 @@ def _run_stages(deal: Deal) -> float | None:
         "pipeline_done", extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id}
     )
     return None
+
+
+def _stop_at_boundary(deal: Deal, succeeded: PipelineRun | None, stage: str) -> None:
+    now = timezone.now()
+    if succeeded is not None:
+        pipeline_run_end(
+            deal=deal,
+            run=succeeded,
+            now=now,
+            run_status=PipelineRun.Status.SUCCEEDED,
+            deal_status=Deal.Status.PENDING,
+            next_stage=stage,
+        )
+    else:
+        Deal.objects.filter(id=deal.id, status=Deal.Status.RUNNING).update(
+            status=Deal.Status.PENDING, updated_at=now
+        )
+    logger.info(
+        "pipeline_stopped_archived",
+        extra={"deal_id": deal.id, "hubspot_deal_id": deal.hubspot_deal_id, "stage": stage},
+    )
 
 
 def _call_stage(deal: Deal, stage: str) -> tuple[bool, str] | None:

@@ -78,12 +78,14 @@ def pipeline_run_end(
     deal_status: str,
     error: str | None = None,
     retry_at: datetime | None = None,
+    next_stage: str | None = None,
 ) -> None:
     """Close `run` and set the deal's status in one write: done after the last stage,
     failed at the stage that failed, or pending until `retry_at` when a transient failure
-    will be tried again (the sweeper then counts the deal as sent at `retry_at`). A done or
+    will be tried again (the sweeper then counts the deal as sent at `retry_at`), or pending
+    at `next_stage` when the pipeline stopped at a stage boundary. A done or
     failed outcome is queued for HubSpot in that same write (deals/writeback.py)."""
-    stage = Stage.DONE if deal_status == Deal.Status.DONE else run.stage
+    stage = Stage.DONE if deal_status == Deal.Status.DONE else next_stage or run.stage
     params: dict[str, Any] = {
         "now": now,
         "run_status": run_status,

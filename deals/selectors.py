@@ -32,7 +32,7 @@ def deal_get_with_runs(*, deal_id: uuid.UUID) -> Deal | None:
     runs = PipelineRun.objects.order_by("started_at", "attempt", "id")
     passes = PipelinePass.objects.order_by("-started_at", "-id")
     return (
-        Deal.objects.select_related("writeback")
+        Deal.objects.select_related("writeback", "merged_into")
         .prefetch_related(
             Prefetch("pipeline_runs", queryset=runs), Prefetch("passes", queryset=passes)
         )

@@ -106,6 +106,7 @@ class WebhookEvent(models.Model):
         ALREADY_PRESENT = "already_present"
         INVALID = "invalid"  # not usable (no or a bad checked-in time...: see `error`)
         NOT_FOUND = "not_found"  # HubSpot no longer has the deal
+        ARCHIVED = "archived"  # a deletion: ours archived (or already, or not ours)
 
     id = models.BigAutoField(primary_key=True)
     dedupe_key = models.CharField(max_length=64, unique=True, editable=False)

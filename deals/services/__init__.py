@@ -21,6 +21,7 @@ from .bulk import (
 from .counts import deal_counts_fold
 from .enqueue import deal_enqueue, deal_send_now, deals_enqueue, deals_send_now
 from .ingest import DealFromHubspot, RejectedDeal, UpsertResult, deals_upsert_from_hubspot
+from .lifecycle import deals_archive, deals_restore
 from .sweeper import SweepResult, deals_sweep_stuck
 from .writeback import (
     Claim,
@@ -49,10 +50,12 @@ __all__ = [
     "deal_writebacks_mark_failed",
     "deal_writebacks_mark_sent",
     "deal_writebacks_retry",
+    "deals_archive",
     "deals_bulk_action",
     "deals_enqueue",
     "deals_feed_operator_lane",
     "deals_restart_selected",
+    "deals_restore",
     "deals_send_now",
     "deals_sweep_stuck",
     "deals_upsert_from_hubspot",

@@ -23,6 +23,13 @@ _REFUSED: dict[str, str] = {
 }
 
 
+def _not_in_hubspot(deal: Deal) -> str:
+    when = f" on {deal.hubspot_state_at:%Y-%m-%d %H:%M} UTC" if deal.hubspot_state_at else ""
+    if deal.hubspot_state == Deal.HubspotState.MERGED:
+        return f"The deal was merged into another in HubSpot{when}; act on that one."
+    return f"The deal was deleted in HubSpot{when}; restore it there first."
+
+
 def _restart(
     deal_id: uuid.UUID,
     *,
@@ -33,9 +40,15 @@ def _restart(
 ) -> Deal:
     for _ in range(3):
         now = timezone.now()
-        deal = Deal.objects.filter(id=deal_id).only("status", "current_stage").first()
+        deal = (
+            Deal.objects.filter(id=deal_id)
+            .only("status", "current_stage", "hubspot_state", "hubspot_state_at")
+            .first()
+        )
         if deal is None:
             raise NotFound(f"No deal with id {deal_id}.")
+        if deal.hubspot_state != Deal.HubspotState.ACTIVE:
+            raise Conflict(_not_in_hubspot(deal))
         if deal.status not in from_status:
             raise Conflict(_REFUSED.get(deal.status, f"The deal is {deal.status}."))
         changes = {"status": Deal.Status.PENDING, "enqueued_at": now, "updated_at": now}

@@ -6,8 +6,10 @@ uses (hubspot/ingest.py), keeps their JSON, and marks the events done. New deals
 pipeline when that commits. A beat task runs the same job every minute, so events whose job
 was lost (broker restarted empty, HubSpot down) are processed later, never dropped.
 
-Events that bring a deal in: deal.creation, and deal.propertyChange of the checked-in
-property (HUBSPOT_CHECKED_IN_PROPERTY). Others are accepted and ignored.
+Events recorded: deal.creation and deal.propertyChange of the checked-in property
+(HUBSPOT_CHECKED_IN_PROPERTY), which bring a deal in; deal.deletion, which archives ours
+(deals.services.deals_archive); deal.restore, which makes it active again and reads it.
+Others are accepted and ignored.
 """
 
 import hashlib
@@ -23,10 +25,12 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deals.services import deals_archive, deals_restore
+
 from ..client import HubspotClient
 from ..ingest import hubspot_deals_upsert
 from ..models import WebhookEvent
-from ..types import HubspotError
+from ..types import BatchReadResult, HubspotError
 from .payloads import deal_payloads_store
 
 logger = logging.getLogger(__name__)
@@ -45,9 +49,13 @@ RETURNING id
 """
 
 
+DELETION, RESTORE = "deal.deletion", "deal.restore"
+
+
 def brings_a_deal_in(event: Mapping[str, Any]) -> bool:
+    """Whether the event is one we record (the name is from when all of them did)."""
     kind = event.get("subscriptionType")
-    if kind == "deal.creation":
+    if kind in ("deal.creation", DELETION, RESTORE):
         return True
     return (
         kind == "deal.propertyChange"
@@ -150,14 +158,26 @@ def webhook_events_process(
 def _read_and_upsert(events: list[WebhookEvent], client: HubspotClient) -> int:
     """Read, upsert and settle one batch of locked events; returns the deals created."""
     now = timezone.now()
-    deal_ids = list(dict.fromkeys(event.hubspot_deal_id for event in events))
-    result = client.read_deals(deal_ids)
+    Outcome = WebhookEvent.Outcome
+    outcomes: dict[str, tuple[str, str]] = {}
+    # Deletions and restores in the order they happened; each applies only when newer than
+    # the deal's last one, so a late or repeated event changes nothing.
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        if event.subscription_type == DELETION:
+            deals_archive(hubspot_deal_ids=[event.hubspot_deal_id], at=event.occurred_at)
+        elif event.subscription_type == RESTORE:
+            deals_restore(hubspot_deal_ids=[event.hubspot_deal_id], at=event.occurred_at)
+    deleted = {e.hubspot_deal_id for e in events if e.subscription_type == DELETION}
+    for hubspot_id in deleted:
+        outcomes[hubspot_id] = (Outcome.ARCHIVED, "")
+    deal_ids = list(
+        dict.fromkeys(e.hubspot_deal_id for e in events if e.hubspot_deal_id not in deleted)
+    )
+    result = client.read_deals(deal_ids) if deal_ids else BatchReadResult([], [], [], 0, 0)
     upsert = hubspot_deals_upsert(deals=result.deals, now=now, source="hubspot_webhook")
     deal_payloads_store(records=[*result.deals, *result.invalid], source="webhook", now=now)
 
-    Outcome = WebhookEvent.Outcome
     created = {hubspot_id for _, hubspot_id in upsert.created}
-    outcomes: dict[str, tuple[str, str]] = {}
     for deal in result.deals:
         outcome: str = (
             Outcome.IMPORTED if deal.hubspot_deal_id in created else Outcome.ALREADY_PRESENT

@@ -91,13 +91,28 @@ def test_other_events_are_accepted_and_ignored(client, jobs):
     other = [
         event(1, subscriptionType="contact.creation"),
         event(2, subscriptionType="deal.propertyChange", propertyName="dealname"),
-        event(3, subscriptionType="deal.deletion"),
+        event(3, subscriptionType="deal.associationChange"),
     ]
 
     response = post(client, other)
 
     assert response.status_code == 200 and response.json() == {"recorded": 0}
     assert not WebhookEvent.objects.exists()
+
+
+def test_deletions_and_restores_are_recorded(client, jobs):
+    lifecycle = [
+        event(1, subscriptionType="deal.deletion"),
+        event(2, subscriptionType="deal.restore"),
+    ]
+
+    response = post(client, lifecycle)
+
+    assert response.status_code == 200 and response.json() == {"recorded": 2}
+    assert set(WebhookEvent.objects.values_list("subscription_type", flat=True)) == {
+        "deal.deletion",
+        "deal.restore",
+    }
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,37 @@ def test_when_hubspot_fails_the_events_stay_pending_for_the_next_run(
 
     assert recovered.imported == 1
     assert WebhookEvent.objects.get().status == "done"
+
+
+def test_a_deletion_archives_the_deal_and_a_restore_reads_it_again_in_any_order(
+    hubspot_simulator, enqueued, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr("hubspot.tasks.process_webhook_events.delay", lambda: None)
+    sim = hubspot_simulator
+    [deal_id] = sim.add_deals(count=1)
+    client = sim_client(sim)
+    webhook_events_record(events=[creation(deal_id, 1)])
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_events_process(client=client)
+    now_ms = int(time.time() * 1000)
+    deletion = {**creation(deal_id, 2), "subscriptionType": "deal.deletion", "occurredAt": now_ms}
+    restore = {**creation(deal_id, 3), "subscriptionType": "deal.restore"}
+
+    # The restore (earlier) arrives after the deletion (later): the deal stays archived.
+    webhook_events_record(events=[deletion])
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_events_process(client=client)
+    webhook_events_record(events=[{**restore, "occurredAt": now_ms - 1000}])
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_events_process(client=client)
+    deal = Deal.objects.get(hubspot_deal_id=deal_id)
+    assert deal.hubspot_state == "archived"
+    assert WebhookEvent.objects.get(event_id=2).outcome == "archived"
+
+    # A restore after the deletion: active again, read from HubSpot.
+    webhook_events_record(events=[{**restore, "eventId": 4, "occurredAt": now_ms + 1000}])
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_events_process(client=client)
+    deal.refresh_from_db()
+    assert deal.hubspot_state == "active"
+    assert WebhookEvent.objects.get(event_id=4).outcome == "already_present"
