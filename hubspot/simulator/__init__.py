@@ -14,6 +14,7 @@ From Python (tests, benchmarks, scripts), as a subprocess:
         sim.configure(error_500_share=0.2, index_lag_seconds=5)
         sim.stats()   # requests by endpoint, responses by status, rate_limited, faults, ...
         sim.deal(id)  # a deal's properties and the batch updates written to it
+        sim.delete_deal(id), sim.restore_deal(id), sim.merge_deals(primary=a, merged=[b])
 In pytest: the `start_hubspot_simulator` and `hubspot_simulator` fixtures (tests/conftest.py).
 
 CRM endpoints (bearer token `--token`, default "sim-token"; 401 as HubSpot otherwise):
@@ -27,12 +28,16 @@ CRM endpoints (bearer token `--token`, default "sim-token"; 401 as HubSpot other
     POST /crm/objects/2026-09/deals/batch/read     <= 100 inputs; 207 + errors[] for missing ids
     POST /crm/objects/2026-09/deals/batch/update   <= 100 inputs; 207 + errors[]; 400 on repeats
     GET  /crm/objects/2026-09/deals/{id}?properties=a,b   404 OBJECT_NOT_FOUND when missing
+    GET  /crm/objects/2026-09/deals?archived=true&limit=&after=   the list (archived deals)
+    Deleted deals: out of search, reads only with ?archived=true; a merged-away id reads as
+    the new deal it went into, with that deal's id (lifecycle.py).
 
 Control endpoints (no token, loopback clients only):
     GET /_simulator/stats, POST /_simulator/stats/reset
     GET /_simulator/config, POST /_simulator/config {"knob": value}   (knobs: config.py)
     POST /_simulator/deals {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {...}}
     GET /_simulator/deals/{id} (properties and batch updates), GET /_simulator/webhooks
+    POST /_simulator/deals/{id}/delete, /_simulator/deals/{id}/restore, POST /_simulator/merge
     GET /_simulator/updates (every deal's batch updates; `answered`: false when a fault hid
     the answer, so the client was right to send it again)
 
@@ -51,7 +56,7 @@ Modules: data (generation), search (request validation, matching), store (deals 
 lagging search index), config (run-time knobs), app (routing: a request to its answer),
 protocol (the request and answer types), crm (the CRM endpoints), guards (token, search
 rate limits), faults (injected failures), arrivals (deals added at run time, the trickle),
-webhooks (signed webhooks to the project), control (the control endpoints), server
-(HTTP), process (the subprocess helper).
+webhooks (signed webhooks to the project), lifecycle (deletion, restore, merge), control
+(the control endpoints), server (HTTP), process (the subprocess helper).
 The spec it follows: ../shared/hubspot-spec/ (deals.json, NOTES.md).
 """

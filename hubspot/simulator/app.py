@@ -26,6 +26,7 @@ from .crm import CrmApi, Handler
 from .data import DealGenerator, DealRecord, generate_deals, iso
 from .faults import Faults
 from .guards import DailyLimit, GeneralRateLimit, SearchRateLimit, authorized, unauthorized
+from .lifecycle import Lifecycle
 from .protocol import Answer, BadRequest, Request, error_answer
 from .store import DealStore
 from .webhooks import WebhookSender
@@ -61,6 +62,9 @@ class SimulatorApp:
             factory=factory,
             config=config,
             on_checked_in=webhooks.deals_checked_in if webhooks else None,
+        )
+        self.lifecycle = Lifecycle(
+            store=store, config=config, new_id=self.arrivals.new_id, webhooks=webhooks
         )
         self._lock = threading.Lock()  # the counters and the update log
         self._requests: Counter[str] = Counter()
@@ -144,14 +148,19 @@ class SimulatorApp:
     def deal_record(self, deal_id: int) -> dict[str, Any] | None:
         """A deal as the simulator holds it, with the batch updates written to it."""
         record = self.store.get(deal_id)
+        archived = None if record else self.store.get_archived(deal_id)
+        if archived is not None:
+            record = archived.record
         if record is None:
             return None
         with self._lock:
-            updates = list(self._updates.get(deal_id, ()))
+            updates = list(self._updates.get(record.id, ()))
         return {
             "id": str(record.id),
             "properties": dict(record.properties),
             "updatedAt": record.updated_at,
+            "archived": archived is not None,
+            "archivedAt": archived.archived_at if archived else None,
             "updates": updates,
         }
 

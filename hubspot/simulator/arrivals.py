@@ -57,6 +57,11 @@ class Arrivals:
             self.on_checked_in(records)
         return records
 
+    def new_id(self) -> int:
+        """A new deal id, from the same sequence as the deals added (a merge's new deal)."""
+        with self._factory_lock:
+            return self.factory.new_id()
+
     def start_trickle(self) -> None:
         """Adds one deal checked in "now" every `trickle_seconds` (read each time, so it can
         be turned on, off or changed at run time)."""

@@ -9,6 +9,8 @@ and scripts use them (through process.py's `RunningSimulator`) to watch and stee
     POST /_simulator/deals          {"count": n, "checked_in_at": ISO|epoch-ms, "properties": {}}
                                     adds deals now; answers {"ids": [...]}
     GET  /_simulator/deals/{id}     the deal's properties and the batch updates written to it
+    POST /_simulator/deals/{id}/delete, POST /_simulator/deals/{id}/restore,
+    POST /_simulator/merge {"primary": id, "merged": [id, ...]}   the lifecycle (lifecycle.py)
     GET  /_simulator/webhooks       webhooks sent (with --webhook-url): counts, deliveries
     GET  /_simulator/updates        batch updates received, per deal id: {id: [update, ...]},
                                     each {"at", "properties", "answered"}; `answered` is
@@ -21,6 +23,7 @@ import ipaddress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .lifecycle import handle_lifecycle
 from .protocol import Answer, BadRequest, Request, error_answer, json_object
 from .search import datetime_ms
 
@@ -64,6 +67,9 @@ def handle_control(app: SimulatorApp, request: Request) -> Answer:
                 return error_answer(404, "NOT_FOUND", "No --webhook-url: no webhooks are sent.")
             return Answer(payload=app.webhooks.snapshot())
         method, path = route
+        lifecycle = handle_lifecycle(app.lifecycle, method, path, request.body)
+        if lifecycle is not None:
+            return lifecycle
         prefix = "/_simulator/deals/"
         if method == "GET" and path.startswith(prefix) and path[len(prefix) :].isdigit():
             record = app.deal_record(int(path[len(prefix) :]))

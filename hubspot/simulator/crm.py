@@ -3,8 +3,15 @@ HubSpot's deals spec describes them: ../shared/hubspot-spec/deals.json and NOTES
 
     POST /crm/objects/2026-09/deals/search        (objectType `deals` or `0-3`)
     POST /crm/objects/2026-09/deals/batch/read    200, or 207 with errors[] for missing ids
+                                                  (?archived=true: archived deals only)
     POST /crm/objects/2026-09/deals/batch/update  200, or 207 with errors[] for missing ids
-    GET  /crm/objects/2026-09/deals/{id}?properties=a,b   404 when missing
+    GET  /crm/objects/2026-09/deals/{id}?properties=a,b   404 when missing (?archived=true
+                                                  reads an archived deal)
+    GET  /crm/objects/2026-09/deals?archived=true&limit=&after=&properties=   the list:
+                                                  active (or archived) deals by id
+
+Archived (deleted) deals are never found by search, and by reads only with archived=true.
+Reading a merged-away id answers the deal it was merged into, with that deal's id.
 
 The date versions 2026-09 and 2026-03 are served, and the numbered /crm/v3/objects/... paths
 too, as HubSpot does until September 2027 (HubSpot's SDK 12 calls them).
@@ -21,9 +28,10 @@ from .config import SimulatorConfig
 from .data import DealRecord, iso
 from .protocol import Answer, BadRequest, Request, error_answer, json_object
 from .search import IndexEntry, SearchValidationError, parse_search_request
-from .store import DealStore
+from .store import Archived, DealStore
 
 BATCH_LIMIT = 100
+LIST_LIMIT = 100  # the list endpoint's page: default 10, at most 100
 # What HubSpot returns for deals when no properties are asked for, and always with search.
 DEFAULT_PROPERTIES = (
     "dealname",
@@ -65,6 +73,8 @@ class CrmApi:
             return "batch_read", self.batch_read
         if rest == "/batch/update" and method == "POST":
             return "batch_update", self.batch_update
+        if not rest and method == "GET":
+            return "list_deals", self.list_deals
         if rest and rest.count("/") == 1 and not rest.startswith("/batch") and method == "GET":
             return "get_deal", self.get_deal
         return "unknown", None
@@ -92,14 +102,55 @@ class CrmApi:
         if body.get("idProperty") not in (None, "", "hs_object_id"):
             raise BadRequest("The simulator reads by record id only (no idProperty).")
         names = body.get("properties") or DEFAULT_PROPERTIES
-        results, missing = [], []
+        archived = _archived_asked(request)
+        results: dict[str, dict[str, Any]] = {}  # by the id answered: merged ids share one
+        missing = []
         for raw_id in dict.fromkeys(ids):
-            record = self.store.get(_as_id(raw_id))
-            if record is None:
+            answer = self._read(_as_id(raw_id), names, archived=archived)
+            if answer is None:
                 missing.append(raw_id)
             else:
-                results.append(render(record, names))
-        return _batch_answer(results, missing, started, verb="get")
+                results.setdefault(answer["id"], answer)
+        return _batch_answer(list(results.values()), missing, started, verb="get")
+
+    def _read(
+        self, deal_id: int, names: tuple[str, ...] | list[str], *, archived: bool
+    ) -> dict[str, Any] | None:
+        """A deal as a read answers it (a merged-away id: the deal it went into), or None;
+        with `archived`, archived deals only."""
+        if archived:
+            entry = self.store.get_archived(deal_id)
+            return None if entry is None else render(entry.record, names, archived=entry)
+        record = self.store.get(deal_id)
+        return None if record is None else render(record, names)
+
+    def list_deals(self, request: Request) -> Answer:
+        """GET .../deals: a page of deals by id (archived ones with archived=true)."""
+        limit_text = _query_value(request, "limit") or "10"
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= LIST_LIMIT:
+            raise BadRequest(f"limit must be an integer from 1 to {LIST_LIMIT}.")
+        after_text = _query_value(request, "after") or "0"
+        if not after_text.isdigit():
+            raise BadRequest("after must be a paging cursor from paging.next.after.")
+        archived = _archived_asked(request)
+        items, more = self.store.page(
+            archived=archived, after=int(after_text), limit=int(limit_text)
+        )
+        names = _properties_asked(request) or DEFAULT_PROPERTIES
+        results = [
+            render(item.record, names, archived=item)
+            if isinstance(item, Archived)
+            else render(item, names)
+            for item in items
+        ]
+        payload: dict[str, Any] = {"results": results}
+        if more and results:
+            after = results[-1]["id"]
+            link = f"{request.path}?after={after}&limit={limit_text}"
+            if archived:
+                link += "&archived=true"
+            payload["paging"] = {"next": {"after": after, "link": link}}
+        return Answer(payload=payload)
 
     def batch_update(self, request: Request) -> Answer:
         body = json_object(request.body)
@@ -159,34 +210,56 @@ class CrmApi:
 
     def get_deal(self, request: Request) -> Answer:
         raw_id = request.path.rsplit("/", 1)[-1]
-        record = self.store.get(_as_id(raw_id))
-        if record is None:
+        names = _properties_asked(request) or DEFAULT_PROPERTIES
+        answer = self._read(_as_id(raw_id), names, archived=_archived_asked(request))
+        if answer is None:
             return error_answer(
                 404,
                 "OBJECT_NOT_FOUND",
                 "Object not found.  objectId are usually numeric.",
                 context={"id": [raw_id]},
             )
-        names = [
-            name.strip()
-            for value in request.query.get("properties", [])
-            for name in value.split(",")
-            if name.strip()
-        ]
-        return Answer(payload=render(record, names or DEFAULT_PROPERTIES))
+        return Answer(payload=answer)
 
 
-def render(item: DealRecord | IndexEntry, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """A SimplePublicObject: the asked-for properties (null when unset) and the defaults."""
+def render(
+    item: DealRecord | IndexEntry,
+    names: tuple[str, ...] | list[str],
+    *,
+    archived: Archived | None = None,
+) -> dict[str, Any]:
+    """A SimplePublicObject: the asked-for properties (null when unset) and the defaults;
+    `archived` and `archivedAt` for an archived deal."""
     properties = item.properties
     wanted = dict.fromkeys([*names, *ALWAYS_RETURNED])
-    return {
+    answer: dict[str, Any] = {
         "id": str(item.id),
         "properties": {name: properties.get(name) for name in wanted},
         "createdAt": item.created_at,
         "updatedAt": item.updated_at,
-        "archived": False,
+        "archived": archived is not None,
     }
+    if archived is not None:
+        answer["archivedAt"] = archived.archived_at
+    return answer
+
+
+def _query_value(request: Request, name: str) -> str:
+    values = request.query.get(name) or [""]
+    return values[-1].strip()
+
+
+def _archived_asked(request: Request) -> bool:
+    return _query_value(request, "archived").lower() == "true"
+
+
+def _properties_asked(request: Request) -> list[str]:
+    return [
+        name.strip()
+        for value in request.query.get("properties", [])
+        for name in value.split(",")
+        if name.strip()
+    ]
 
 
 def _batch_ids(body: dict[str, Any]) -> list[str]:

@@ -70,6 +70,12 @@ class DealGenerator:
         self._rng = random.Random(seed)
         self._next_id = first_id
 
+    def new_id(self) -> int:
+        """The next deal id (a merge's new deal takes one too)."""
+        deal_id = self._next_id
+        self._next_id += self._rng.randint(1, 3)
+        return deal_id
+
     def make(
         self,
         *,
@@ -80,8 +86,7 @@ class DealGenerator:
         overrides: Mapping[str, str | None] | None = None,
     ) -> DealRecord:
         rng = self._rng
-        deal_id = self._next_id
-        self._next_id += rng.randint(1, 3)
+        deal_id = self.new_id()
         created = checked_in_at - timedelta(seconds=rng.uniform(3600, 60 * 86400))
         modified = min(now, checked_in_at + timedelta(seconds=rng.uniform(0, 600)))
         modified = max(modified, created)

@@ -7,6 +7,8 @@
         sim.stats()["rate_limited"]                  # 429s served so far
         sim.deal("10000012345")["updates"]           # what batch updates wrote to a deal
         sim.webhooks()["deliveries"]                 # webhooks sent (with --webhook-url)
+        sim.delete_deal(id), sim.restore_deal(id)    # the deal lifecycle (lifecycle.py)
+        sim.merge_deals(primary=a, merged=[b])       # -> the new deal's id
 
 It runs `python manage.py hubspot_simulator --port 0 ...`, waits (with a deadline, no blind
 sleep) for the "listening on" line, and terminates the process on exit.
@@ -86,6 +88,19 @@ class RunningSimulator:
     def deal(self, deal_id: str) -> dict[str, Any]:
         """The deal's properties now, and the batch updates written to it (oldest first)."""
         return self._control("GET", f"/_simulator/deals/{deal_id}")
+
+    def delete_deal(self, deal_id: str) -> dict[str, Any]:
+        """Delete (archive) a deal, as HubSpot's user would: {"id", "archived", "archivedAt"}."""
+        return self._control("POST", f"/_simulator/deals/{deal_id}/delete")
+
+    def restore_deal(self, deal_id: str) -> dict[str, Any]:
+        """Restore a deal deleted in the last 90 days (hs_lastmodifieddate bumped)."""
+        return self._control("POST", f"/_simulator/deals/{deal_id}/restore")
+
+    def merge_deals(self, *, primary: str, merged: Sequence[str]) -> str:
+        """Merge deals as HubSpot does: into a NEW deal, whose id this returns."""
+        body = {"primary": str(primary), "merged": [str(i) for i in merged]}
+        return self._control("POST", "/_simulator/merge", body)["id"]
 
     def updates(self) -> dict[str, list[dict[str, Any]]]:
         """Batch updates received, per deal id (oldest first; `answered` false when a fault

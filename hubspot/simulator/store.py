@@ -8,6 +8,10 @@ Kept fast for 100,000+ deals: ids in a sorted list (bisect for `hs_object_id GT 
 checked-in property in a sorted (value, id) list (bisect for a time window), and the sorted
 result ids of recent queries cached, so paging through one query with `after` costs a slice.
 Every method takes the store's lock; the HTTP server calls it from many threads.
+
+The deal lifecycle (lifecycle.py drives it): a deleted deal is archived (out of reads and,
+at once, out of search) and can be restored for 90 days; a merge replaces its deals by a new
+one, and a read of a merged-away id finds the deal it went into.
 """
 
 from __future__ import annotations
@@ -17,21 +21,39 @@ import time
 from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from .data import DealRecord
 from .search import Filter, IndexEntry, SearchQuery, comparable, property_types
 
 _CACHE_SIZE = 64
 _INF = float("inf")
+RESTORE_WINDOW_SECONDS = 90 * 86400  # HubSpot keeps a deleted deal restorable for 90 days
+
+
+class Archived:
+    """A deleted deal: its record, when it was archived (ISO) and the wall clock then."""
+
+    __slots__ = ("archived_at", "at_seconds", "record")
+
+    def __init__(self, record: DealRecord, archived_at: str, at_seconds: float) -> None:
+        self.record = record
+        self.archived_at = archived_at
+        self.at_seconds = at_seconds
 
 
 class DealStore:
     def __init__(
-        self, *, checked_in_property: str, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        checked_in_property: str,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.checked_in_property = checked_in_property
         self.types = property_types(checked_in_property)
         self._clock = clock
+        self._wall_clock = wall_clock
         self._lock = threading.RLock()
         self._records: dict[int, DealRecord] = {}
         # The search index: what search sees.
@@ -41,6 +63,9 @@ class DealStore:
         self._pending: deque[tuple[float, IndexEntry]] = deque()  # (visible at, entry)
         self._version = 0
         self._results: OrderedDict[tuple[str, int], list[int]] = OrderedDict()
+        self._archived: dict[int, Archived] = {}
+        self._merged_into: dict[int, int] = {}  # merged-away id -> the deal it went into
+        self._sorted_ids: list[int] | None = None  # the records' ids, sorted (for listing)
 
     # ------------------------------------------------------------------------------
     # Writes
@@ -64,7 +89,49 @@ class DealStore:
     def add(self, record: DealRecord, *, index_lag: float) -> None:
         with self._lock:
             self._records[record.id] = record
+            self._sorted_ids = None
             self._schedule(record, index_lag)
+
+    def archive(self, deal_id: int, *, archived_at: str) -> Archived | None:
+        """Delete (archive) a deal: out of reads and search at once. None when no such deal."""
+        with self._lock:
+            record = self._records.pop(deal_id, None)
+            if record is None:
+                return None
+            self._sorted_ids = None
+            self._uninstall(deal_id)
+            archived = Archived(record, archived_at, self._wall_clock())
+            self._archived[deal_id] = archived
+            return archived
+
+    def restore(self, deal_id: int, *, modified_at: str, index_lag: float) -> DealRecord | None:
+        """Un-archive a deal deleted less than 90 days ago (bumping hs_lastmodifieddate)."""
+        with self._lock:
+            self._expire()
+            archived = self._archived.pop(deal_id, None)
+            if archived is None:
+                return None
+            record = archived.record
+            record.properties = {**record.properties, "hs_lastmodifieddate": modified_at}
+            record.updated_at = modified_at
+            self._records[deal_id] = record
+            self._sorted_ids = None
+            self._schedule(record, index_lag)
+            return record
+
+    def merge(self, new: DealRecord, absorbed: list[int], *, index_lag: float) -> bool:
+        """Replace the `absorbed` deals by `new`; False (and nothing done) unless all exist."""
+        with self._lock:
+            if not all(deal_id in self._records for deal_id in absorbed):
+                return False
+            for deal_id in absorbed:
+                del self._records[deal_id]
+                self._uninstall(deal_id)
+                self._merged_into[deal_id] = new.id
+            self._records[new.id] = new
+            self._sorted_ids = None
+            self._schedule(new, index_lag)
+            return True
 
     def update(
         self,
@@ -108,6 +175,8 @@ class DealStore:
             self._changed()
 
     def _install(self, entry: IndexEntry) -> None:
+        if entry.id not in self._records:
+            return  # archived or merged away since this change was made
         checked = self.checked_in_property
         old = self._index.get(entry.id)
         if old is None:
@@ -119,6 +188,22 @@ class DealStore:
             insort(self._by_checked_in, (entry.keys[checked], entry.id))
         self._index[entry.id] = entry
 
+    def _uninstall(self, deal_id: int) -> None:
+        old = self._index.pop(deal_id, None)
+        if old is None:
+            return
+        del self._index_ids[bisect_left(self._index_ids, deal_id)]
+        checked = self.checked_in_property
+        if checked in old.keys:
+            del self._by_checked_in[bisect_left(self._by_checked_in, (old.keys[checked], deal_id))]
+        self._changed()
+
+    def _expire(self) -> None:
+        """Deals deleted more than 90 days ago are gone for good."""
+        oldest = self._wall_clock() - RESTORE_WINDOW_SECONDS
+        for deal_id in [i for i, a in self._archived.items() if a.at_seconds < oldest]:
+            del self._archived[deal_id]
+
     def _changed(self) -> None:
         self._version += 1
         self._results.clear()
@@ -128,16 +213,50 @@ class DealStore:
     # ------------------------------------------------------------------------------
 
     def get(self, deal_id: int) -> DealRecord | None:
+        """The deal, or the deal a merged-away id went into (with its own id)."""
         with self._lock:
-            return self._records.get(deal_id)
+            return self._records.get(self.resolve(deal_id))
+
+    def get_archived(self, deal_id: int) -> Archived | None:
+        with self._lock:
+            self._expire()
+            return self._archived.get(self.resolve(deal_id))
+
+    def resolve(self, deal_id: int) -> int:
+        """The id a deal lives under now: its own, or that of the deal it was merged into."""
+        with self._lock:
+            seen = 0
+            while deal_id in self._merged_into and seen <= len(self._merged_into):
+                deal_id = self._merged_into[deal_id]
+                seen += 1
+            return deal_id
+
+    def page(self, *, archived: bool, after: int, limit: int) -> tuple[list[Any], bool]:
+        """Deals (or archived deals) with ids above `after`, by id: (the page, more after)."""
+        with self._lock:
+            if archived:
+                self._expire()
+                ids = sorted(self._archived)
+                source: Mapping[int, Any] = self._archived
+            else:
+                if self._sorted_ids is None:
+                    self._sorted_ids = sorted(self._records)
+                ids = self._sorted_ids
+                source = self._records
+            start = bisect_right(ids, after)
+            page = [source[i] for i in ids[start : start + limit]]
+            return page, start + limit < len(ids)
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             self._apply_due()
+            self._expire()
             return {
                 "deals": len(self._records),
                 "visible_in_search": len(self._index),
                 "pending_index": len(self._pending),
+                "archived": len(self._archived),
+                "merged_away": len(self._merged_into),
             }
 
     def search(self, query: SearchQuery) -> tuple[int, list[IndexEntry]]:

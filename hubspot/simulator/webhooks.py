@@ -1,7 +1,8 @@
 """Webhooks the simulator sends, as HubSpot would to an app's target URL (`--webhook-url`):
 deal.creation and deal.propertyChange of the checked-in property when a deal checks in
-(added at run time, trickled), and deal.propertyChange when a batch update changes the
-checked-in property.
+(added at run time, trickled), deal.propertyChange when a batch update changes the
+checked-in property, and deal.deletion, deal.restore and deal.merge (primaryObjectId,
+mergedObjectIds, newObjectId; objectId the new deal) from the deal lifecycle (lifecycle.py).
 
 Each request is a JSON array of up to 100 events, signed with HubSpot's v3 signature
 (X-HubSpot-Signature-v3: Base64 HMAC-SHA256 of method + URL + body + timestamp, keyed with
@@ -32,7 +33,13 @@ from .data import DealRecord
 
 PORTAL_ID = 62515
 APP_ID = 54321
-SUBSCRIPTIONS = {"deal.creation": 1001, "deal.propertyChange": 1002}
+SUBSCRIPTIONS = {
+    "deal.creation": 1001,
+    "deal.propertyChange": 1002,
+    "deal.deletion": 1003,
+    "deal.restore": 1004,
+    "deal.merge": 1005,
+}
 MAX_EVENTS = 100
 RETRY_WAITS = (1.0, 2.0, 4.0, 8.0)
 TIMEOUT_SECONDS = 5.0  # HubSpot counts a slower answer as a failure
@@ -75,6 +82,21 @@ class WebhookSender:
     def deal_changed(self, record: DealRecord, names: list[str]) -> None:
         if self.checked_in_property in names:
             self._changed(record, self.checked_in_property)
+
+    def deal_deleted(self, record: DealRecord) -> None:
+        self._event(record, "deal.deletion")
+
+    def deal_restored(self, record: DealRecord) -> None:
+        self._event(record, "deal.restore")
+
+    def deals_merged(self, new: DealRecord, *, primary: int, merged: list[int]) -> None:
+        self._event(
+            new,
+            "deal.merge",
+            primaryObjectId=primary,
+            mergedObjectIds=list(merged),
+            newObjectId=new.id,
+        )
 
     def _changed(self, record: DealRecord, name: str) -> None:
         self._event(

@@ -59,3 +59,31 @@ def test_search_sees_a_change_only_after_the_index_lag():
     assert _searched(store, record.id)[0]["dealstage"] != "lagging"
     now[0] += LAG + 0.01
     assert _searched(store, record.id)[0]["dealstage"] == "lagging"
+
+
+def test_a_deleted_deal_can_be_restored_for_90_days_then_it_is_gone():
+    wall = [1_000_000.0]
+    store = DealStore(checked_in_property=CHECKED_IN, wall_clock=lambda: wall[0])
+    kept, lost = (
+        _new_deal(),
+        DealGenerator(seed=2, checked_in_property=CHECKED_IN).make(
+            checked_in_at=datetime(2030, 1, 1, tzinfo=UTC),
+            now=datetime(2030, 1, 1, tzinfo=UTC),
+            missing_amount_share=0,
+            epoch_ms_share=0,
+        ),
+    )
+    lost.id = kept.id + 1
+    store.add(kept, index_lag=0)
+    store.add(lost, index_lag=0)
+    store.archive(kept.id, archived_at="2030-01-02T00:00:00.000Z")
+    store.archive(lost.id, archived_at="2030-01-02T00:00:00.000Z")
+
+    assert store.get(kept.id) is None and _searched(store, kept.id) == []
+    wall[0] += 90 * 86400 - 1
+    assert store.restore(kept.id, modified_at="2030-04-01T00:00:00.000Z", index_lag=0) is kept
+    wall[0] += 2
+    assert store.restore(lost.id, modified_at="2030-04-01T00:00:00.000Z", index_lag=0) is None
+    assert store.get_archived(lost.id) is None
+    assert store.get(kept.id) is kept and len(_searched(store, kept.id)) == 1
+    assert kept.properties["hs_lastmodifieddate"] == "2030-04-01T00:00:00.000Z"

@@ -146,3 +146,43 @@ def test_the_general_limit_answers_429_past_its_count_per_10_seconds(start_hubsp
     assert [a.status_code for a in answers] == [207, 207, 429]
     assert answers[2].json()["policyName"] == "TEN_SECONDLY_ROLLING"
     assert sim.stats()["rate_limited"] == 1
+
+
+def test_deletion_restore_and_merge_are_sent_as_signed_webhooks(start_hubspot_simulator, receiver):
+    sim = start_hubspot_simulator(
+        deals=5, extra_args=["--webhook-url", receiver.url, "--webhook-secret", SECRET]
+    )
+    first, second = (
+        session_for(sim)
+        .post(sim.base_url + "/crm/objects/2026-09/deals/search", json={"limit": 2}, timeout=10)
+        .json()["results"]
+    )
+
+    sim.delete_deal(first["id"])
+    sim.restore_deal(first["id"])
+    new_id = sim.merge_deals(primary=first["id"], merged=[second["id"]])
+
+    def lifecycle_events() -> list[dict] | None:
+        events = [e for request in receiver.received for e in events_of(request)]
+        return events if len(events) >= 3 else None
+
+    events = wait_until(lifecycle_events, what="3 lifecycle events")
+    kinds = {e["subscriptionType"]: e for e in events}
+    assert sorted(kinds) == ["deal.deletion", "deal.merge", "deal.restore"]
+    assert str(kinds["deal.deletion"]["objectId"]) == first["id"]
+    assert str(kinds["deal.restore"]["objectId"]) == first["id"]
+    merge = kinds["deal.merge"]
+    assert (merge["objectId"], merge["newObjectId"]) == (int(new_id), int(new_id))
+    assert merge["primaryObjectId"] == int(first["id"])
+    assert merge["mergedObjectIds"] == [int(second["id"])]
+    assert len({e["eventId"] for e in events}) == 3
+    for request in receiver.received:
+        verify_signature_v3(  # raises if HubSpot's signature does not check out
+            secrets=[SECRET],
+            method="POST",
+            uri=receiver.url,
+            body=request["body"],
+            signature=request["headers"]["X-HubSpot-Signature-v3"],
+            timestamp=request["headers"]["X-HubSpot-Request-Timestamp"],
+            now_ms=int(time.time() * 1000),
+        )
