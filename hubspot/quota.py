@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 
 import redis
 from django.conf import settings
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from .ratelimit import shared_redis
 
 logger = logging.getLogger(__name__)
 
@@ -119,12 +119,5 @@ class DailyQuota:
 
 def build_daily_quota(*, redis_url: str | None = None) -> DailyQuota:
     return DailyQuota(
-        # Short timeouts and no retries: a Redis outage must not stall HubSpot calls.
-        redis_client=redis.Redis.from_url(
-            settings.REDIS_URL if redis_url is None else redis_url,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-            retry=Retry(NoBackoff(), 0),
-        ),
-        time_zone=settings.HUBSPOT_ACCOUNT_TIME_ZONE,
+        redis_client=shared_redis(redis_url), time_zone=settings.HUBSPOT_ACCOUNT_TIME_ZONE
     )

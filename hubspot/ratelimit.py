@@ -194,16 +194,21 @@ def build_general_rate_limiter(
     return _build(rate=per_10s / 10, burst=1, redis_url=redis_url, key=key)
 
 
+def shared_redis(redis_url: str | None = None) -> redis.Redis:
+    """The Redis HubSpot's shared limits live in (the limiters, the daily stop): short
+    timeouts and no retries, so an outage never stalls a HubSpot call (each falls back)."""
+    return redis.Redis.from_url(
+        settings.REDIS_URL if redis_url is None else redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def _build(*, rate: float, burst: int, redis_url: str | None, key: str) -> RedisRateLimiter:
     return RedisRateLimiter(
-        # Short timeouts and no retries: a Redis outage must not stall the sync; the limiter
-        # falls back to spacing requests in-process instead.
-        redis_client=redis.Redis.from_url(
-            settings.REDIS_URL if redis_url is None else redis_url,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-            retry=Retry(NoBackoff(), 0),
-        ),
+        # While Redis is away the limiter spaces requests in-process instead.
+        redis_client=shared_redis(redis_url),
         key=key,
         rate=rate,
         burst=burst,

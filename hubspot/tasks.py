@@ -29,16 +29,17 @@ _SYNC_TASK = {
 @shared_task(**_SYNC_TASK)
 def poll_hubspot() -> str:
     """The beat-scheduled sync. A tick that finds another sync in flight records a skip."""
-    run = sync_run_start(trigger=SyncRun.Trigger.SCHEDULED)
-    if run.status == SyncRun.Status.RUNNING:
-        sync_run_execute(run=run)
-    return run.status
+    return _sync_here(SyncRun.Trigger.SCHEDULED)
 
 
 @shared_task(**_SYNC_TASK)
 def reread_hubspot() -> str:
     """The daily re-read of every deal checked in within the lookback window (sync_plan)."""
-    run = sync_run_start(trigger=SyncRun.Trigger.REREAD)
+    return _sync_here(SyncRun.Trigger.REREAD)
+
+
+def _sync_here(trigger: str) -> str:
+    run = sync_run_start(trigger=trigger)
     if run.status == SyncRun.Status.RUNNING:
         sync_run_execute(run=run)
     return run.status
