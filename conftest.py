@@ -4,7 +4,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from vcc.celery import app as celery_app
-from vcc.testing import CeleryWorker
+from vcc.testing import CeleryWorker, role_user
 
 
 def pytest_configure(config) -> None:
@@ -62,9 +62,20 @@ def celery_worker() -> Iterator[Callable[..., CeleryWorker]]:
 
 
 @pytest.fixture
+def writeback_on(settings) -> None:
+    """Outcomes are queued for HubSpot, written to the properties the simulator knows."""
+    settings.HUBSPOT_WRITEBACK_ENABLED = True
+    settings.HUBSPOT_WRITEBACK_PROPERTIES = {
+        "status": "vcc_pipeline_status",
+        "stage": "vcc_pipeline_stage",
+        "finished_at": "vcc_pipeline_finished_at",
+    }
+
+
+@pytest.fixture
 def staff_client(client, django_user_model):
     """Logged in through the session, as the queue page is."""
-    client.force_login(django_user_model.objects.create_user("operator", is_staff=True))
+    client.force_login(role_user("operator", "operator"))
     return client
 
 

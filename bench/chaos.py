@@ -1,6 +1,7 @@
 """Chaos: deals checked in at HubSpot while workers are SIGKILLed, Redis restarts empty,
-PostgreSQL restarts and HubSpot answers 429, 500, timeouts and cut-off JSON; then nothing
-may be lost, doubled or left stuck.
+PostgreSQL restarts and HubSpot answers 429, 500, timeouts and cut-off JSON, and HubSpot's
+users delete, restore and merge deals (some webhooks lost); then nothing may be lost,
+doubled or left stuck, and every deal must be as HubSpot has it after one reconcile.
 
 The simulator holds a share of the deals at the start (the first sync brings them) and
 checks the rest in over the arrival time, each with its signed webhooks to gunicorn; two

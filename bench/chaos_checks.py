@@ -1,7 +1,10 @@
 """What a chaos run must leave behind (bench/chaos_system.py runs it), read from the
 database and the HubSpot simulator once the system has drained:
 
-- every deal in HubSpot exists exactly once in `deals` (none lost, none doubled);
+- every deal live in HubSpot exists exactly once in `deals`, active (none lost, none
+  doubled); every other deal of ours is as HubSpot has it (archived, or merged into the
+  survivor HubSpot names), and none deleted or merged away there is active here;
+- no run of a merged-away deal overlaps one of its survivor's;
 - each ends done, or failed with a run that says why; none pending or running, no run
   left running (stuck);
 - no two runs of one deal overlap in time (`pipeline_runs`: each run ended before the
@@ -14,14 +17,12 @@ database and the HubSpot simulator once the system has drained:
 lost = deals missing + outcomes HubSpot never got (or got wrong);
 duplicated = deals doubled + overlapping runs + stages done twice + outcomes HubSpot
 answered twice;
-stuck = deals not ended + runs left running + outcomes not sent + failed deals without a
-reason + syncs left running.
+stuck = deals not ended + runs left running + outcomes not sent or left claimed + failed
+deals without a reason + syncs left running.
 """
 
 from __future__ import annotations
 
-import itertools
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,16 +30,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-import requests
+from chaos_lifecycle import hubspot_truth
 
 if TYPE_CHECKING:
     from hubspot.simulator.process import RunningSimulator
 
+# Deals deleted or merged away in HubSpot may stop halfway (pending): only active ones must end.
 _SETTLED_SQL = """
-SELECT (SELECT count(*) FROM deals),
-       (SELECT count(*) FROM deals WHERE status IN ('pending', 'running')),
+SELECT (SELECT count(*) FROM deals WHERE hubspot_state = 'active'),
+       (SELECT count(*) FROM deals
+        WHERE status IN ('pending', 'running') AND hubspot_state = 'active'),
        (SELECT count(*) FROM pipeline_runs WHERE status = 'running'),
-       (SELECT count(*) FROM deal_writebacks WHERE state IN ('queued', 'processing')),
+       -- An outcome queued for a deal deleted in HubSpot waits for a restore: not to do.
+       (SELECT count(*) FROM deal_writebacks AS w JOIN deals AS d ON d.id = w.deal_id
+        WHERE w.state = 'processing' OR (w.state = 'queued' AND d.hubspot_state = 'active')),
        (SELECT count(*) FROM sync_runs WHERE status IN ('queued', 'running'))
 """
 _OVERLAPS_SQL = """
@@ -64,7 +69,19 @@ WHERE d.status = 'failed' AND NOT EXISTS (
 _OUTCOMES_SQL = """
 SELECT d.hubspot_deal_id, d.status, d.current_stage, w.state, w.outcome_status, w.outcome_stage
 FROM deals AS d LEFT JOIN deal_writebacks AS w ON w.deal_id = d.id
-WHERE d.status IN ('done', 'failed')
+WHERE d.status IN ('done', 'failed') AND d.hubspot_state = 'active'
+"""
+# A run of a merged-away deal overlapping one of its survivor's: two pipelines at once.
+_MERGE_OVERLAPS_SQL = """
+SELECT count(*) FROM pipeline_runs AS a
+JOIN deals AS m ON m.id = a.deal_id AND m.merged_into_id IS NOT NULL
+JOIN pipeline_runs AS b ON b.deal_id = m.merged_into_id
+WHERE a.started_at < coalesce(b.ended_at, 'infinity')
+  AND b.started_at < coalesce(a.ended_at, 'infinity')
+"""
+_STATES_SQL = """
+SELECT d.hubspot_deal_id, d.hubspot_state, s.hubspot_deal_id
+FROM deals AS d LEFT JOIN deals AS s ON s.id = d.merged_into_id
 """
 STATUS_PROPERTY, STAGE_PROPERTY = "vcc_pipeline_status", "vcc_pipeline_stage"
 
@@ -160,6 +177,25 @@ class ChaosResult:
         )
 
 
+Update = dict[str, Any]
+
+
+def _answered_pairs(received: list[Update]) -> list[tuple[Update, Update, Update]]:
+    """Each answered update with the next one: (first try of the pass that got `before`
+    answered, `before`, `after`)."""
+    pairs: list[tuple[Update, Update, Update]] = []
+    tries_start: Update | None = None
+    answered: tuple[Update, Update] | None = None  # (its first try, it)
+    for update in received:
+        tries_start = tries_start or update
+        if not update["answered"]:
+            continue
+        if answered is not None:
+            pairs.append((*answered, update))
+        answered, tries_start = (tries_start, update), None
+    return pairs
+
+
 def _when(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
@@ -174,13 +210,16 @@ def check_system(
     chaos_seconds: float,
     max_load: float,
     lease_seconds: float,
+    lifecycle: dict[str, int] | None = None,
 ) -> ChaosResult:
-    hubspot_ids = simulator_deal_ids(sim)
+    hubspot_ids, survivor_of = hubspot_truth(sim)
     updates = sim.updates()
     stats = sim.stats()
     with psycopg.connect(conninfo) as conn:
         rows = Counter(_counts(conn, "SELECT hubspot_deal_id, count(*) FROM deals GROUP BY 1"))
-        statuses = _counts(conn, "SELECT status, count(*) FROM deals GROUP BY 1")
+        statuses = _counts(
+            conn, "SELECT status, count(*) FROM deals WHERE hubspot_state = 'active' GROUP BY 1"
+        )
         running_runs = _value(conn, "SELECT count(*) FROM pipeline_runs WHERE status = 'running'")
         overlaps = _value(conn, _OVERLAPS_SQL)
         stages_twice = _value(conn, _TWICE_SQL)
@@ -193,6 +232,15 @@ def check_system(
         sweeps = _value(conn, "SELECT count(*) FROM pipeline_passes WHERE trigger = 'sweeper'")
         syncs = _counts(conn, "SELECT status, count(*) FROM sync_runs GROUP BY 1")
         events = _counts(conn, "SELECT status, count(*) FROM hubspot_webhook_events GROUP BY 1")
+        states = conn.execute(_STATES_SQL).fetchall()
+        merge_overlaps = _value(conn, _MERGE_OVERLAPS_SQL)
+        # An outcome HubSpot refused as not found: sent to a deleted or merged-away id.
+        to_dead = _value(conn, "SELECT count(*) FROM deal_writebacks WHERE state = 'error'")
+        # A claim never settled, whatever became of its deal (once left for ever on a deal
+        # deleted or merged away while its sender was killed).
+        left_claimed = _value(
+            conn, "SELECT count(*) FROM deal_writebacks WHERE state = 'processing'"
+        )
     unsent = twice = wrong = missing_row = resent_after_fault = resent_after_lease = 0
     examples: dict[str, list[str]] = {}
     for hubspot_id, status, stage, state, sent_status, sent_stage in outcomes:
@@ -207,10 +255,13 @@ def check_system(
         resent_after_fault += len(received) - len(answered)
         # A pass killed after HubSpot answered but before it recorded the send leaves its
         # claim; once the lease has run out another pass sends the same values again
-        # (at least once, by design). Anything else answered twice is a duplicate.
-        for before, after in itertools.pairwise(answered):
-            waited = (_when(after["at"]) - _when(before["at"])).total_seconds()
-            if waited >= lease_seconds and after["properties"] == before["properties"]:
+        # (at least once, by design). The lease runs from the claim, which was taken before
+        # the first of that pass's tries (the client's retries after a hidden answer share
+        # it). Anything else answered twice is a duplicate.
+        for claimed, before, after in _answered_pairs(received):
+            waited = (_when(after["at"]) - _when(claimed["at"])).total_seconds()
+            # The claim came a moment before its first try: allow for that moment.
+            if waited >= lease_seconds - 1 and after["properties"] == before["properties"]:
                 resent_after_lease += 1
             else:
                 twice += 1
@@ -232,8 +283,17 @@ def check_system(
         max_load=max_load,
         notes=notes + [f"{kind}: {e}" for kind, found in examples.items() for e in found[:3]],
     )
+    active = {hid for hid, state, _ in states if state == "active"}
+    # Ours not as HubSpot says: live there but not here, merged into the wrong survivor.
+    wrong_state = sum(
+        1
+        for hid, state, survivor in states
+        if (hid in hubspot_ids and state != "active")
+        or (hid in survivor_of and (state, survivor) != ("merged", survivor_of[hid]))
+    )
     result.lost = {
-        "deals missing": len(hubspot_ids - set(rows)),
+        "deals missing": len(hubspot_ids - active),
+        "deals not as HubSpot has them": wrong_state,
         "outcomes HubSpot never got or got wrong": wrong + missing_row,
     }
     result.duplicated = {
@@ -241,17 +301,25 @@ def check_system(
         "overlapping runs": overlaps,
         "stages succeeded twice": stages_twice,
         "outcomes answered twice": twice,
+        "active here, deleted or merged away in HubSpot": len(active - hubspot_ids),
+        "runs of one merge at once": merge_overlaps,
     }
     result.stuck = {
         "deals pending or running": statuses.get("pending", 0) + statuses.get("running", 0),
         "runs running": running_runs,
         "outcomes not sent": unsent,
+        "outcomes left claimed": left_claimed,
         "failed without a reason": no_reason,
         "sync runs running": syncs.get("running", 0) + syncs.get("queued", 0),
     }
     result.info = {
         "deals by status": dict(sorted(statuses.items())),
-        "deals not in HubSpot": len(set(rows) - hubspot_ids),
+        "HubSpot lifecycle (deleted, restored, merged, webhooks lost)": lifecycle or {},
+        "ours by HubSpot state": dict(Counter(state for _, state, _ in states)),
+        # Sent before we could know (the deletion's webhook lost, or the send in flight):
+        # HubSpot refused them as not found, so nothing was written to a dead id.
+        "outcomes HubSpot refused as not found": to_dead,
+        "deals not live in HubSpot (archived or merged here)": len(set(rows) - hubspot_ids),
         "pipeline runs": f"{runs} ({lost_workers} closed as worker lost); "
         f"passes started by the sweeper {sweeps}",
         "sync runs by status": dict(sorted(syncs.items())),
@@ -262,35 +330,6 @@ def check_system(
         f"429s {stats['rate_limited']}",
     }
     return result
-
-
-def simulator_deal_ids(sim: RunningSimulator) -> set[str]:
-    """Every deal the simulator holds, by paging search on hs_object_id (past its cap)."""
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {sim.token}"
-    ids: set[str] = set()
-    last = "0"
-    while True:
-        body = {
-            "limit": 200,
-            "properties": ["hs_object_id"],
-            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "filterGroups": [
-                {"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": last}]}
-            ],
-        }
-        response = session.post(
-            sim.base_url + "/crm/objects/2026-09/deals/search", json=body, timeout=30
-        )
-        if response.status_code == 429:  # the simulator's search limit, shared with syncs
-            time.sleep(0.5)
-            continue
-        response.raise_for_status()
-        page = [result["id"] for result in response.json()["results"]]
-        if not page:
-            return ids
-        ids.update(page)
-        last = page[-1]
 
 
 def jobs_from_log(path: Path) -> dict[str, object]:

@@ -31,8 +31,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-import redis
 from celery import Celery
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,23 +38,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from chaos_checks import ChaosResult, check_system, jobs_from_log, open_deals, outstanding, settled  # noqa: E402
-from support import free_port, process_tree  # noqa: E402
+from chaos_faults import _CALM, FAULT_KINDS, FaultInjection  # noqa: E402, F401 - FAULT_KINDS: the test's
+from chaos_lifecycle import LifecycleEvents  # noqa: E402
+from support import free_port  # noqa: E402
 
 from hubspot.simulator.process import RunningSimulator, start_simulator  # noqa: E402
 from vcc import engines  # noqa: E402
 
 CLIENT_SECRET = "chaos-client-secret"
-# What HubSpot does during a fault window, as simulator knobs (reset to `_CALM` after).
-_HUBSPOT_FAULTS = {
-    "hubspot_429": {"search_rps": 0.2, "general_limit_10s": 2},
-    "hubspot_500": {"error_500_share": 0.6},
-    "hubspot_timeout": {"timeout_share": 0.5},
-    "hubspot_malformed": {"malformed_share": 0.6},
-}
-_PROCESS_FAULTS = ("kill_pool_process", "kill_worker", "restart_redis", "restart_postgres")
-FAULT_KINDS: tuple[str, ...] = (*_PROCESS_FAULTS, *_HUBSPOT_FAULTS)
-_CALM = {"search_rps": 5, "general_limit_10s": 0, "error_500_share": 0, "timeout_share": 0}
-_CALM |= {"malformed_share": 0}
 
 
 @dataclass
@@ -77,6 +66,11 @@ class ChaosPlan:
     sweep_every: float = 2.0
     webhook_events_every: float = 5.0
     writeback_every: float = 2.0
+    # HubSpot's users delete, restore and merge arrived deals this often (0: never); this
+    # share of those webhooks is lost (bench/chaos_lifecycle.py).
+    lifecycle_every: float = 0.5
+    lifecycle_lose_share: float = 0.3
+    reconcile_every: float = 20.0  # beat's reconcile (an hour in production)
     logs: Path = ROOT / "test-artifacts" / "chaos"
     # Recovery settings shortened for the run (production defaults are minutes).
     settings: dict[str, str] = field(
@@ -93,7 +87,7 @@ class ChaosPlan:
     )
 
 
-class ChaosSystem:
+class ChaosSystem(FaultInjection):
     def __init__(
         self,
         plan: ChaosPlan,
@@ -195,6 +189,15 @@ class ChaosSystem:
         faults = threading.Thread(target=self._inject_faults, args=(steer,), daemon=True)
         self._fault_thread = faults
         faults.start()
+        life = LifecycleEvents(
+            RunningSimulator(base_url=sim.base_url, token=sim.token, process=sim.process),
+            seed=self.plan.seed,
+            every=self.plan.lifecycle_every,
+            lose_share=self.plan.lifecycle_lose_share,
+        )
+        self.life = life
+        if self.plan.lifecycle_every:
+            threading.Thread(target=life.run, args=(self._stop, self._arrived), daemon=True).start()
         started = time.monotonic()
         try:
             self._arrivals(sim, added)
@@ -202,7 +205,9 @@ class ChaosSystem:
             self._stop.set()  # the fault thread ends too
             raise
         self._arrived.set()
+        phases = {"arrivals": time.monotonic() - started}  # where a slow run's time went
         faults.join()
+        phases["faults ended"] = time.monotonic() - started
         steer.close()
         sim.configure(**_CALM)
         self._replace_dead_workers()
@@ -221,12 +226,17 @@ class ChaosSystem:
             self._replace_dead_workers()
             time.sleep(1.0)
         drain_s = time.monotonic() - calm_at
+        phases["drained"] = time.monotonic() - started
+        if self.plan.lifecycle_every:  # what lost webhooks did not say, one reconcile finds
+            self._reconcile_and_drain(expected, deadline=time.monotonic() + 300)
+            phases["reconciled"] = time.monotonic() - started
         self._stop.set()
         beat.join(timeout=30)
         # A sync the last tick started may still be running: the checks wait for it.
         quiet = time.monotonic() + 60
         while not settled(self.conninfo, expected=expected) and time.monotonic() < quiet:
             time.sleep(0.5)
+        phases["settled"] = time.monotonic() - started
         result = check_system(
             self.conninfo,
             sim=sim,
@@ -236,7 +246,9 @@ class ChaosSystem:
             chaos_seconds=calm_at - started,
             max_load=max(self.loads, default=os.getloadavg()[0]),
             lease_seconds=float(self.plan.settings["HUBSPOT_WRITEBACK_LEASE_SECONDS"]),
+            lifecycle=dict(life.done),
         )
+        result.deals = self.plan.deals  # checked in; some since deleted or merged away
         result.info["deals not ended when the faults stopped"] = backlog
         if waiting_on:  # the last things the drain waited for, and from when
             result.info["drain waited last on"] = "; ".join(
@@ -244,6 +256,7 @@ class ChaosSystem:
             )
         result.info |= jobs_from_log(self.plan.logs / "workers.log")
         result.info["beat sends refused"] = dict(self.beat_refused) or 0
+        result.info["phases ended at (s)"] = {k: round(v, 1) for k, v in phases.items()}
         return result
 
     def _arrivals(self, sim: RunningSimulator, count: int) -> None:
@@ -253,80 +266,35 @@ class ChaosSystem:
         while sent < count:
             due = min(count, int(count * (time.monotonic() - started) / self.plan.arrival_seconds))
             if due > sent:
-                sim.add_deals(count=due - sent)
+                self.life.arrived.extend(sim.add_deals(count=due - sent))
                 sent = due
             self.loads.append(os.getloadavg()[0])
             time.sleep(0.25)
 
-    # ---------------------------------------------------------------- faults
-    def _inject_faults(self, sim: RunningSimulator) -> None:
-        kinds: list[str] = []
-        rounds = 0
-        failed: Counter[str] = Counter()
-        low, high = self.plan.fault_gap
-        # A gap before every fault, also in the rounds after the last deal has arrived.
-        while not self._stop.wait(self.rng.uniform(low, high)):
-            rounds_done = rounds if not kinds else rounds - 1
-            if self._arrived.is_set() and rounds_done >= self.plan.min_fault_rounds:
-                return
-            if not kinds:
-                kinds = list(FAULT_KINDS)
-                self.rng.shuffle(kinds)
-                rounds += 1
-            kind = kinds.pop()
+    def _reconcile_and_drain(self, expected: int, *, deadline: float) -> None:
+        args = [sys.executable, "manage.py", "reconcile_hubspot"]
+        try:
+            done = subprocess.run(
+                args, cwd=ROOT, env=self.env, capture_output=True, text=True,
+                timeout=max(1.0, deadline - time.monotonic()),
+            )  # fmt: skip
+            self.notes.append((done.stdout or done.stderr).strip())
+        except subprocess.TimeoutExpired:
+            self.notes.append("the reconcile did not finish in its time")
+        while outstanding(self.conninfo, expected=expected) and time.monotonic() < deadline:
             self._replace_dead_workers()
-            try:
-                self._fault(kind, sim)
-            except Exception as exc:  # a fault that failed is a harness problem: say so
-                self.notes.append(f"fault {kind} failed: {exc!r}")
-                failed[kind] += 1
-                if failed[kind] < 3:
-                    kinds.insert(0, kind)  # tried again later in this round
-                continue
-            self.faults[kind] += 1
-
-    def _fault(self, kind: str, sim: RunningSimulator) -> None:
-        if kind == "kill_pool_process":
-            worker = self.rng.choice(self.workers)
-            pool = process_tree(worker.pid)[1:]
-            if not pool:
-                raise RuntimeError("the worker has no pool process")
-            os.kill(self.rng.choice(pool), signal.SIGKILL)  # its worker starts another
-        elif kind == "kill_worker":
-            index = self.rng.randrange(len(self.workers))
-            self._killed.add(self.workers[index].pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.workers[index].pid, signal.SIGKILL)
-            self.workers[index].wait(timeout=10)
-            self.workers[index] = self._start_worker()
-        elif kind == "restart_redis":
-            if self.can_restart_redis and self.instance is not None:
-                engines.restart_redis(self.instance)
-            else:
-                redis.Redis.from_url(engines.redis_py_url(self.broker_url)).flushdb()
-        elif kind == "restart_postgres":
-            if self.can_restart_postgres and self.instance is not None:
-                engines.restart_postgres(self.instance)
-            else:
-                with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                    conn.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-        else:
-            sim.configure(**_HUBSPOT_FAULTS[kind])
-            self._stop.wait(self.plan.hubspot_fault_seconds)
-            sim.configure(**_CALM)
+            time.sleep(1.0)
 
     # ---------------------------------------------------------------- beat
     def _beat(self) -> None:
-        """Beat's schedule (vcc/settings.py CELERY_BEAT_SCHEDULE) at the plan's intervals;
+        """Beat's schedule (CELERY_BEAT_SCHEDULE, vcc/settings/) at the plan's intervals;
         a send the broker refuses is skipped, as beat's own would be."""
         schedule = [
             ("hubspot.tasks.poll_hubspot", self.plan.sync_every),
             ("deals.tasks.sweep_stuck_deals", self.plan.sweep_every),
             ("hubspot.tasks.process_webhook_events", self.plan.webhook_events_every),
             ("hubspot.tasks.writeback_outcomes", self.plan.writeback_every),
+            ("hubspot.tasks.reconcile_hubspot", self.plan.reconcile_every),
         ]
         due = {name: time.monotonic() for name, _ in schedule}
         while not self._stop.wait(0.2):

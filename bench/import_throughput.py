@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 import requests
 from ingest_harness import celery_worker, load, setup_django, wait_for, web_server
-from support import free_port, verdict
+from support import bench_user, free_port, verdict
 
 TARGET_SECONDS = 5.0
 GENERAL_LIMIT_10S = 100
@@ -34,15 +34,12 @@ def main() -> int:
     parser.add_argument("--ids", type=int, default=1000)
     args = parser.parse_args()
     setup_django(HUBSPOT_GENERAL_RPS_10S=str(GENERAL_LIMIT_10S))
-    from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
     from deals.models import Deal
     from hubspot.simulator.process import start_simulator
 
-    user = get_user_model().objects.update_or_create(username="bench", defaults={"is_staff": True})[
-        0
-    ]
+    user = bench_user()
     token = Token.objects.create(user=user).key
     port = free_port()
     limit = ["--general-limit-10s", str(GENERAL_LIMIT_10S), "--missing-amount-share", "0"]

@@ -7,9 +7,12 @@ two minutes on a small machine.
 
 The deals are shaped like a busy queue: 50 deals share each updated_at (bulk upserts),
 1% failed at appraisal after three attempts, 1% running (their last run is open), 1%
-pending a re-run, the rest done.
+pending a re-run, the rest done. Every run records what its stage did, as the example
+stages do (deals/example_stages.py): version, params, output (when it succeeded) and a log
+line, so the queue is measured with them present and GET /api/runs/{id}/ has them to read.
 """
 
+import json
 import time
 
 import psycopg
@@ -54,36 +57,110 @@ INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at, fro
 SELECT current_pass_id, id, 'new', '', created_at, 'intake' FROM deals
 """
 
+# What each stage records on a run, as the example stages (deals/example_stages.py) do:
+# its version and params, its output when it succeeded, its log lines (a line or two).
+_PARAMS = {
+    "intake": {"name_max_length": 200},
+    "segmentation": {
+        "bands": [[0, "small"], [10000, "mid"], [50000, "large"], [150000, "enterprise"]]
+    },
+    "categorization": {
+        "categories": {
+            "appointmentscheduled": "early",
+            "qualifiedtobuy": "early",
+            "presentationscheduled": "engaged",
+            "decisionmakerboughtin": "engaged",
+            "contractsent": "committed",
+            "closedwon": "won",
+            "closedlost": "lost",
+        },
+        "default": "unknown",
+    },
+    "appraisal": {
+        "likelihood": {"early": 0.2, "engaged": 0.5, "committed": 0.8, "won": 1.0, "lost": 0.0},
+        "confidence": {"small": 0.9, "mid": 0.8, "large": 0.7, "enterprise": 0.6},
+    },
+    "review": {"min_confidence": 0.5, "hold_categories": ["lost", "unknown"], "max_figure": 100000},
+    "done": {},
+}
+_OUTPUTS = {
+    "intake": {
+        "name": "Bench deal",
+        "amount": "1250.00",
+        "deal_stage": "appointmentscheduled",
+        "checked_in_at": "2026-01-01T00:00:00+00:00",
+    },
+    "segmentation": {"segment": "small", "amount": "1250.00", "band_from": 0},
+    "categorization": {"category": "early", "deal_stage": "appointmentscheduled"},
+    "appraisal": {"figure": "250.00", "confidence": 0.9, "segment": "small", "category": "early"},
+    "review": {"decision": "pass", "reasons": []},
+    "done": {
+        "decision": "pass",
+        "segment": "small",
+        "category": "early",
+        "figure": "250.00",
+        "confidence": 0.9,
+    },
+}
+_LOG_MESSAGES = {
+    "intake": "name, amount and checked-in time present; amount 1250.00",
+    "segmentation": "amount 1250.00 is in the small band (from 0)",
+    "categorization": "HubSpot deal stage appointmentscheduled is early",
+    "appraisal": "1250.00 x 0.2 (early) = 250.00; confidence 0.9 (small)",
+    "review": "pass",
+    "done": "outcome: pass, figure 250.00",
+}
+
 RUNS_SQL = """
 INSERT INTO pipeline_runs (id, deal_id, pass_id, stage, status, started_at, ended_at, error,
-                           attempt)
-SELECT gen_random_uuid(), d.id, d.current_pass_id, plan.stage, plan.status,
-       d.updated_at - (7 - plan.k) * interval '10 seconds',
-       CASE WHEN plan.status = 'running' THEN NULL
-            ELSE d.updated_at - (7 - plan.k) * interval '10 seconds' + interval '4 seconds' END,
-       plan.error, plan.attempt
+                           attempt, stage_version, params, output, log_lines)
+SELECT gen_random_uuid(), d.id, d.current_pass_id, plan.stage, plan.status, started, ended,
+       plan.error, plan.attempt, '1', plan.params::jsonb,
+       CASE WHEN plan.status = 'succeeded' THEN plan.output::jsonb END,
+       CASE WHEN plan.status = 'running' THEN NULL ELSE jsonb_build_array(
+         jsonb_build_object('at', started + interval '2 seconds', 'level', 'info',
+                            'message', plan.message)) END
 FROM deals AS d
 JOIN unnest(%(kind)s::text[], %(k)s::int[], %(stage)s::text[], %(attempt)s::int[],
-            %(status)s::text[], %(error)s::text[])
-     AS plan(kind, k, stage, attempt, status, error) ON plan.kind = d.status
+            %(status)s::text[], %(error)s::text[], %(params)s::text[], %(output)s::text[],
+            %(message)s::text[])
+     AS plan(kind, k, stage, attempt, status, error, params, output, message)
+     ON plan.kind = d.status
+CROSS JOIN LATERAL (
+  SELECT d.updated_at - (7 - plan.k) * interval '10 seconds' AS started,
+         CASE WHEN plan.status = 'running' THEN NULL
+              ELSE d.updated_at - (7 - plan.k) * interval '10 seconds' + interval '4 seconds'
+         END AS ended
+) AS times
 """
 
 
 def _run_plan() -> dict[str, list]:
     """RUNS_BY_STATUS as the columns RUNS_SQL unnests."""
     rows = [
-        (kind, k, *run)
+        (
+            kind,
+            k,
+            *run,
+            json.dumps(_PARAMS[run[0]]),
+            json.dumps(_OUTPUTS[run[0]]),
+            run[3] or _LOG_MESSAGES[run[0]],
+        )
         for kind, runs in RUNS_BY_STATUS.items()
         for k, run in enumerate(runs, start=1)
     ]
-    names = ("kind", "k", "stage", "attempt", "status", "error")
+    names = ("kind", "k", "stage", "attempt", "status", "error", "params", "output", "message")
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
 def loaded(conn: psycopg.Connection, deals: int) -> bool:
     count = scalar(conn, "SELECT count(*) FROM deals")
     runs = scalar(conn, "SELECT count(*) FROM pipeline_runs")
-    return count == deals and runs == 6 * deals
+    # Data from before runs recorded their stages' outputs is loaded again.
+    with_outputs = conn.execute(
+        "SELECT 1 FROM pipeline_runs WHERE output IS NOT NULL LIMIT 1"
+    ).fetchone()
+    return count == deals and runs == 6 * deals and with_outputs is not None
 
 
 def _schema_objects(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple]]:
@@ -124,7 +201,13 @@ def load(url: str, *, deals: int) -> float:
         conn.execute(PASSES_SQL)
         print(f"  deals and passes inserted in {time.monotonic() - step:.0f}s", flush=True)
         step = time.monotonic()
-        conn.execute(RUNS_SQL, _run_plan())
+        # Bulk-loaded history is not work happening: the insights' trigger stays out of it
+        # (bench/insights_endpoint.py seeds the rollups in bulk instead).
+        conn.execute("ALTER TABLE pipeline_runs DISABLE TRIGGER pipeline_run_inserted_ended")
+        try:
+            conn.execute(RUNS_SQL, _run_plan())
+        finally:
+            conn.execute("ALTER TABLE pipeline_runs ENABLE TRIGGER pipeline_run_inserted_ended")
         print(f"  runs inserted in {time.monotonic() - step:.0f}s", flush=True)
 
         step = time.monotonic()

@@ -30,7 +30,6 @@ import io
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ from queue_server import (
     start_gunicorn,
     stop_gunicorn,
 )
-from support import ROOT
+from support import ROOT, bench_token, percentiles
 
 P99_TARGET_MS = 50.0  # at limit 50
 FLOOR_RATIO_TARGET = 3.0
@@ -61,23 +60,10 @@ SEARCHES = [
 ]
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49], cuts[98]
-
-
-def staff_token() -> str:
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
-    return Token.objects.get_or_create(user=user)[0].key
-
-
 def deep_cursor(depth: int) -> str:
     from django.db import connection
 
-    from deals.selectors import QueueCursor
+    from deals.queue_selectors import QueueCursor
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -88,23 +74,28 @@ def deep_cursor(depth: int) -> str:
     return QueueCursor(updated_at=updated_at, id=deal_id).encode()
 
 
+AUTH_TABLES = ("authtoken_token", "auth_permission")
+
+
 def page_statements(limit: int, before: str | None, token: str) -> tuple[int, int, list[str]]:
     """(queries per request, of which auth, the page's SQL) as Django runs them in process."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 
-    from deals.selectors import QueueCursor, deal_queue_page
+    from deals.queue_selectors import QueueCursor, deal_queue_page_from, deal_queue_select
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     params: dict[str, str | int] = {"limit": limit, **({"before": before} if before else {})}
     with CaptureQueriesContext(connection) as request_queries:
         assert client.get("/api/queue/deals/", params).status_code == 200
-    auth = sum("authtoken_token" in q["sql"] for q in request_queries.captured_queries)
+    auth = sum(  # who asks (the token and its user) and what they may do (vcc/auth.py)
+        any(table in q["sql"] for table in AUTH_TABLES) for q in request_queries.captured_queries
+    )
     cursor = QueueCursor.decode(before) if before else None
     with CaptureQueriesContext(connection) as page_queries:
-        deal_queue_page(limit=limit, before=cursor)
+        deal_queue_page_from(selection=deal_queue_select(limit=limit, before=cursor))
     return len(request_queries), auth, [q["sql"] for q in page_queries.captured_queries]
 
 
@@ -231,7 +222,7 @@ def main() -> int:
     # Queries are counted in this process too: each page built, none served from a recent one.
     os.environ["QUEUE_PAGE_REUSE_SECONDS"] = "0"
     django_setup(engines)
-    token = staff_token()
+    token = bench_token()
     deep = deep_cursor(min(500_000, args.deals // 2))
     scenarios = [
         ("first page", 50, None),

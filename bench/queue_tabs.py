@@ -31,7 +31,6 @@ import io
 import os
 import random
 import re
-import statistics
 import sys
 import threading
 import time
@@ -48,7 +47,7 @@ os.environ.update(PGAPPNAME="vcc-bench-web", DATABASE_CONN_MAX_AGE="3600")
 
 import psycopg  # noqa: E402
 import queue_server as qs  # noqa: E402
-from support import BenchEngines, process_tree  # noqa: E402
+from support import BenchEngines, bench_user, percentiles, process_tree  # noqa: E402
 
 PAGE_P99_TARGET_MS = 50.0
 CORES_TARGET = 0.5
@@ -57,27 +56,20 @@ SEARCHES = ["2000050", "bench deal", "deal 99999"]  # id prefix, common part, ra
 FILTERS = [{"status": "failed"}, {"stage": "appraisal"}]
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    if len(samples) < 2:
-        return (samples[0], samples[0]) if samples else (float("nan"), float("nan"))
-    cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return cuts[49], cuts[98]
-
-
 def session_cookie() -> str:
     """A logged-in staff session, as a browser tab has after the login page."""
+    from django.conf import settings
     from django.contrib.auth import (
         BACKEND_SESSION_KEY,
         HASH_SESSION_KEY,
         SESSION_KEY,
-        get_user_model,
     )
     from django.contrib.sessions.backends.db import SessionStore
 
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    user = bench_user()
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]  # the one that signs in
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
     assert session.session_key is not None  # save() made one

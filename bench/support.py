@@ -18,6 +18,7 @@ import atexit
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -167,3 +168,29 @@ def verdict(failures: list[str]) -> int:
     if not failures:
         print("OK: all targets met")
     return 1 if failures else 0
+
+
+def bench_user(username: str = "bench", role: str = "operator"):
+    """A staff account in one of the roles (deals/services/roles.py), as the benchmarks'
+    requests need one: a staff account without a role is refused everything."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def bench_token() -> str:
+    """An API token of the benchmarks' operator (bench_user)."""
+    from rest_framework.authtoken.models import Token
+
+    return Token.objects.get_or_create(user=bench_user())[0].key
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p99) of `samples` (nan when there are none)."""
+    if len(samples) < 2:
+        return (samples[0], samples[0]) if samples else (float("nan"), float("nan"))
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return cuts[49], cuts[98]

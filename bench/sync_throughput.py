@@ -104,9 +104,9 @@ def upsert_rate(count: int) -> tuple[float, float]:
                 name=f"Deal {n}",
                 amount=Decimal(n % 5000),
                 deal_stage="appointmentscheduled",
-                created_at=now - timedelta(days=3),
+                hubspot_created_at=now - timedelta(days=3),
                 updated_at=now,
-                checked_in_at=now - timedelta(seconds=n),
+                hubspot_checked_in_at=now - timedelta(seconds=n),
                 properties={},
             )
             for n in range(start, start + 200)

@@ -75,9 +75,11 @@ def queued(queue: str) -> int:
 def staff_client():
     """A Django test client signed in as staff: requests go through the whole view stack."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
     from django.test import Client
 
     user, _ = get_user_model().objects.get_or_create(username="bench-operator", is_staff=True)
+    user.groups.add(Group.objects.get(name="operator"))
     client = Client()
     client.force_login(user)
     return client

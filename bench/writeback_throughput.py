@@ -39,7 +39,7 @@ def main() -> int:
     from django.utils import timezone
 
     from deals.models import Deal, DealWriteback
-    from deals.writeback import deal_writeback_queue
+    from deals.services.writeback import deal_writeback_queue
     from hubspot.simulator.process import start_simulator
 
     limit = ["--general-limit-10s", str(GENERAL_LIMIT_10S), "--search-rps", "0"]

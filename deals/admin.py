@@ -3,16 +3,30 @@ from datetime import datetime
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.timezone import localtime
 
 from vcc.errors import ApplicationError
 
 from .models import Deal, DealWriteback, PipelinePass, PipelineRun
+from .rules import Action, skipped_because
+from .selectors import RUN_DETAIL_FIELDS
 from .services import BULK_LIMIT, deal_writebacks_retry, deals_restart_selected
 
 _RUN_FIELDS = ["stage", "attempt", "status", "started_at", "ended_at", "error"]
+# A run's own page also shows what its stage recorded.
+_RUN_DETAIL_FIELDS = [
+    "stage_version",
+    "params",
+    "output",
+    "output_truncated",
+    "log_lines",
+    "log_lines_dropped",
+    "log_lines_cleared",
+]
 
 
 def _short(moment: datetime | None) -> str:
@@ -45,21 +59,14 @@ class PipelineRunInline(admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[PipelineRun]:
-        return super().get_queryset(request).select_related("pipeline_pass")
+        # What the stages recorded is on each run's own page, not in the deal's list.
+        runs = super().get_queryset(request).select_related("pipeline_pass")
+        return runs.defer(*RUN_DETAIL_FIELDS)
 
     def has_add_permission(self, request: HttpRequest, obj: Deal | None = None) -> bool:
         return False
 
 
-# Why a deal was skipped, by its status, for each action: in the operator's words.
-_SKIPPED_BECAUSE: dict[str, dict[str, str]] = {
-    "rerun": {Deal.Status.RUNNING: "being processed (try again when it has finished)"},
-    "retry": {
-        Deal.Status.RUNNING: "being processed",
-        Deal.Status.PENDING: "waiting for a worker",
-        Deal.Status.DONE: "done",
-    },
-}
 _STARTED = {"rerun": "Re-run started", "retry": "Retry started"}
 
 
@@ -67,7 +74,7 @@ def _deals(n: int) -> str:
     return f"{n} deal" if n == 1 else f"{n} deals"
 
 
-def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, action: str):
+def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, action: Action):
     """Start the selection again through the operator lane, and say what really happened:
     how many started, how many were skipped and why (no green message for none)."""
     try:
@@ -87,8 +94,8 @@ def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySe
         )
     if result.skipped:
         reasons = ", ".join(
-            f"{n} {'is' if n == 1 else 'are'} {_SKIPPED_BECAUSE[action].get(status, status)}"
-            for status, n in sorted(result.skipped.items())
+            f"{n} {'is' if n == 1 else 'are'} {skipped_because(action=action, key=key)}"
+            for key, n in sorted(result.skipped.items())
         )
         rule = " Only failed deals can be retried." if action == "retry" else ""
         modeladmin.message_user(
@@ -98,14 +105,41 @@ def _apply(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySe
         )
 
 
-@admin.action(description="Re-run from scratch")
+@admin.action(description="Re-run from scratch", permissions=["rerun"])
 def rerun_from_scratch(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
     _apply(modeladmin, request, queryset, "rerun")
 
 
-@admin.action(description="Retry failed stage")
+@admin.action(description="Retry failed stage", permissions=["retry"])
 def retry_failed_stage(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
     _apply(modeladmin, request, queryset, "retry")
+
+
+class HubspotStateFilter(admin.ChoicesFieldListFilter):
+    """Active, archived (deleted in HubSpot) or merged; "By state in HubSpot"."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "state in HubSpot"
+
+
+def _in_hubspot(deal: Deal, *, link: bool, dated: bool) -> str:
+    """Where the deal stands in HubSpot: active, deleted, or merged into another (a link to
+    its page, with `link`), and since when (with `dated`)."""
+    when = f" on {_short(deal.hubspot_state_at)}" if dated and deal.hubspot_state_at else ""
+    if deal.hubspot_state == Deal.HubspotState.ARCHIVED:
+        return f"deleted in HubSpot{when}"
+    if deal.hubspot_state != Deal.HubspotState.MERGED:
+        return "active"
+    if deal.merged_into is None:
+        return f"merged{when}"  # the survivor is not here (yet)
+    survivor = _deal_link(deal.merged_into) if link else deal.merged_into.hubspot_deal_id
+    return format_html("merged into {}{}", survivor, when)
+
+
+def _deal_link(deal: Deal) -> SafeString:
+    url = reverse("admin:deals_deal_change", args=[deal.pk])
+    return format_html('<a href="{}">{}</a>', url, deal.hubspot_deal_id)
 
 
 @admin.register(Deal)
@@ -114,7 +148,8 @@ class DealAdmin(admin.ModelAdmin):
     # whole on hover), where it is in one column, short timestamps.
     list_display = ["hubspot_deal_id", "short_name", "where", "checked_in", "updated"]
     list_display_links = ["hubspot_deal_id", "short_name"]
-    list_filter = ["status", "current_stage"]
+    list_filter = ["status", "current_stage", ("hubspot_state", HubspotStateFilter)]
+    list_select_related = ["merged_into"]  # the survivor's HubSpot id, in the same query
     search_fields = ["hubspot_deal_id", "name"]
     date_hierarchy = "hubspot_checked_in_at"
     actions = [rerun_from_scratch, retry_failed_stage]
@@ -136,6 +171,8 @@ class DealAdmin(admin.ModelAdmin):
         "enqueued_at",
         "created_at",
         "updated_at",
+        "in_hubspot",
+        "merged_from_links",
     ]
     fieldsets = [
         (
@@ -148,6 +185,8 @@ class DealAdmin(admin.ModelAdmin):
                     "deal_stage",
                     "hubspot_created_at",
                     "hubspot_checked_in_at",
+                    "in_hubspot",
+                    "merged_from_links",
                 ]
             },
         ),
@@ -175,10 +214,32 @@ class DealAdmin(admin.ModelAdmin):
 
     @admin.display(description="Where", ordering="status")
     def where(self, deal: Deal) -> str:
+        """Where the pipeline has it; for a deal HubSpot deleted or merged away, that
+        instead (the column has no room for both: when, and the pipeline, on hover)."""
         if deal.status == Deal.Status.DONE:
-            return "done"
-        preposition = "at" if deal.status == Deal.Status.FAILED else "·"
-        return f"{deal.status} {preposition} {deal.current_stage}"
+            pipeline = "done"
+        else:
+            preposition = "at" if deal.status == Deal.Status.FAILED else "·"
+            pipeline = f"{deal.status} {preposition} {deal.current_stage}"
+        if deal.hubspot_state == Deal.HubspotState.ACTIVE:
+            return pipeline
+        return format_html(
+            '<span title="{}; pipeline: {}">{}</span>',
+            _in_hubspot(deal, link=False, dated=True),
+            pipeline,
+            _in_hubspot(deal, link=True, dated=False),
+        )
+
+    @admin.display(description="In HubSpot", ordering="hubspot_state")
+    def in_hubspot(self, deal: Deal) -> str:
+        return _in_hubspot(deal, link=True, dated=True)
+
+    @admin.display(description="Merged from")
+    def merged_from_links(self, deal: Deal) -> str:
+        """The deals HubSpot merged into this one, each a link to its own page."""
+        merged = deal.merged_from.order_by("hubspot_state_at", "hubspot_deal_id")
+        links = format_html_join(", ", "{}", ((_deal_link(other),) for other in merged))
+        return links or "—"
 
     @admin.display(description="Checked in", ordering="hubspot_checked_in_at")
     def checked_in(self, deal: Deal) -> str:
@@ -191,6 +252,13 @@ class DealAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # deals come from HubSpot
 
+    # The actions' permissions (the operator role's): admin.action(permissions=[...]).
+    def has_rerun_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("deals.rerun_deal")
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("deals.retry_deal")
+
     def has_delete_permission(self, request: HttpRequest, obj: Deal | None = None) -> bool:
         # A deleted deal would come back as new with the next sync, its history lost.
         return False
@@ -202,9 +270,15 @@ class PipelineRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "stage"]
     search_fields = ["deal__hubspot_deal_id", "deal__name"]
     list_select_related = ["deal"]
-    readonly_fields = ("id", "deal", "pipeline_pass", *_RUN_FIELDS)
+    readonly_fields = ("id", "deal", "pipeline_pass", *_RUN_FIELDS, *_RUN_DETAIL_FIELDS)
     fields = readonly_fields
     show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[PipelineRun]:
+        # The list leaves out what the stages recorded; a run's own page shows it.
+        runs = super().get_queryset(request)
+        url_name = getattr(request.resolver_match, "url_name", "") or ""
+        return runs if url_name.endswith("_change") else runs.defer(*RUN_DETAIL_FIELDS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -216,7 +290,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Retry now (send to HubSpot on the next pass)")
+@admin.action(description="Retry now (send to HubSpot on the next pass)", permissions=["retry"])
 def retry_writeback_now(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
     deal_ids = list(queryset.values_list("deal_id", flat=True))
     queued = deal_writebacks_retry(deal_ids=deal_ids, now=timezone.now())
@@ -267,6 +341,9 @@ class DealWritebackAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # outcomes are queued by the pipeline
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("deals.retry_writeback")
 
     def has_delete_permission(self, request: HttpRequest, obj: DealWriteback | None = None):
         return False

@@ -1,47 +1,26 @@
-"""Deal endpoints for staff and API clients: read a deal with its runs, start it again,
-and page through the operator queue."""
+"""Deal endpoints for staff and API clients: read a deal with its runs, one run with what
+its stage recorded, and start a deal again (the operator queue's pages and counts:
+queue_apis)."""
 
-import functools
-import time
 import uuid
 
-from django.http import HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
-from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from vcc.api import AUTH_ERRORS, ErrorSerializer, QueryIntegerField
+from vcc.api import AUTH_ERRORS, ErrorSerializer
 from vcc.errors import NotFound
 
-from .models import Deal, DealWriteback, PipelinePass, PipelineRun, Stage
-from .queue_format import (
-    RecentPages,
-    etag_matches,
-    queue_etag,
-    queue_page_data,
-)
-from .selectors import (
-    QUEUE_STAGES,
-    STEP_STATUSES,
-    QueueCursor,
-    deal_counts,
-    deal_get_with_runs,
-    deal_queue_page_from,
-    deal_queue_select,
-    deal_writeback_of,
-)
-from .services import deal_counts_fold, deal_rerun, deal_retry
+from .models import Deal, DealWriteback, PipelinePass, PipelineRun
+from .rules import deal_actions
+from .selectors import deal_get_with_runs, deal_writeback_of, pipeline_run_get
+from .services import deal_rerun, deal_retry
 
 
 class PipelineRunSerializer(serializers.ModelSerializer):
@@ -50,6 +29,52 @@ class PipelineRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = PipelineRun
         fields = ["id", "pass_id", "stage", "status", "attempt", "started_at", "ended_at", "error"]
+
+
+class LogLineSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    level = serializers.ChoiceField(choices=["info", "warning", "error"])
+    message = serializers.CharField()
+
+
+class PipelineRunDetailSerializer(PipelineRunSerializer):
+    deal_id = serializers.UUIDField()
+    stage_version = serializers.CharField(
+        allow_null=True, help_text="The stage's version at this run; null: a run from before."
+    )
+    params = serializers.JSONField(
+        allow_null=True, help_text="The stage's parameters (its configuration) at this run."
+    )
+    output = serializers.JSONField(
+        allow_null=True,
+        help_text="What the stage returned; null: nothing (or the run failed). When "
+        "`output_truncated`, the first 64 KB of its JSON text, as a string.",
+    )
+    output_truncated = serializers.BooleanField()
+    log_lines = LogLineSerializer(
+        many=True,
+        allow_null=True,
+        help_text="The stage's log lines, oldest first (at most 200 or 64 KB); null: none "
+        "kept (cleared after PIPELINE_RUN_LOG_RETENTION_DAYS, or a run from before).",
+    )
+    log_lines_dropped = serializers.IntegerField(help_text="Lines past the cap, not kept.")
+    log_lines_cleared = serializers.BooleanField(
+        help_text="The log lines were cleared with age (the output is kept)."
+    )
+
+    class Meta(PipelineRunSerializer.Meta):
+        fields = [
+            *PipelineRunSerializer.Meta.fields,
+            "deal_id",
+            "retry_at",
+            "stage_version",
+            "params",
+            "output",
+            "output_truncated",
+            "log_lines",
+            "log_lines_dropped",
+            "log_lines_cleared",
+        ]
 
 
 class PipelinePassSerializer(serializers.ModelSerializer):
@@ -77,6 +102,25 @@ class DealWritebackSerializer(serializers.ModelSerializer):
         ]
 
 
+class MergedDealSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Deal
+        fields = ["id", "hubspot_deal_id"]
+
+
+class ActionStateSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(help_text="What the action does, or why it is refused.")
+
+
+class DealActionsSerializer(serializers.Serializer):
+    """What the deal's state allows (deals/rules.py): the services refuse the rest (409)
+    with the same reason."""
+
+    rerun = ActionStateSerializer()
+    retry = ActionStateSerializer()
+
+
 class DealDetailSerializer(serializers.ModelSerializer):
     runs = PipelineRunSerializer(
         source="pipeline_runs", many=True, help_text="Every run of every stage, oldest first."
@@ -96,6 +140,17 @@ class DealDetailSerializer(serializers.ModelSerializer):
         default=None,
         help_text="The HubSpot id of the deal this one was merged into; null unless merged.",
     )
+    merged_into_id = serializers.UUIDField(
+        allow_null=True,
+        read_only=True,
+        help_text="Our id of the deal this one was merged into (its drawer); null unless merged.",
+    )
+    merged_from = MergedDealSerializer(
+        many=True,
+        read_only=True,
+        help_text="The deals merged into this one in HubSpot, in the order they were merged.",
+    )
+    actions = serializers.SerializerMethodField()
 
     class Meta:
         model = Deal
@@ -105,6 +160,8 @@ class DealDetailSerializer(serializers.ModelSerializer):
             "hubspot_state",
             "hubspot_state_at",
             "merged_into_hubspot_deal_id",
+            "merged_into_id",
+            "merged_from",
             "name",
             "amount",
             "deal_stage",
@@ -114,10 +171,20 @@ class DealDetailSerializer(serializers.ModelSerializer):
             "current_stage",
             "created_at",
             "updated_at",
+            "actions",
             "writeback",
             "passes",
             "runs",
         ]
+
+    @extend_schema_field(DealActionsSerializer)
+    def get_actions(self, deal: Deal) -> dict:
+        return deal_actions(
+            status=deal.status,
+            current_stage=deal.current_stage,
+            hubspot_state=deal.hubspot_state,
+            merged_into=deal.merged_into.hubspot_deal_id if deal.merged_into else None,
+        )
 
     @extend_schema_field(DealWritebackSerializer(allow_null=True))
     def get_writeback(self, deal: Deal) -> dict | None:
@@ -131,6 +198,8 @@ class DealAcceptedSerializer(serializers.Serializer):
 
 
 class DealDetailApi(APIView):
+    required_permissions = {"GET": "deals.view_deal"}
+
     @extend_schema(
         summary="A deal with its passes through the pipeline and every run of every stage",
         responses={200: DealDetailSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
@@ -140,6 +209,20 @@ class DealDetailApi(APIView):
         if deal is None:
             raise NotFound(f"No deal with id {deal_id}.")  # the error handler answers 404
         return Response(DealDetailSerializer(deal).data)
+
+
+class PipelineRunDetailApi(APIView):
+    required_permissions = {"GET": "deals.view_pipelinerun"}
+
+    @extend_schema(
+        summary="One run of a stage: its version, params, output and log lines",
+        responses={200: PipelineRunDetailSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
+    )
+    def get(self, request: Request, run_id: uuid.UUID) -> Response:
+        run = pipeline_run_get(run_id=run_id)
+        if run is None:
+            raise NotFound(f"No run with id {run_id}.")
+        return Response(PipelineRunDetailSerializer(run).data)
 
 
 _action_responses = {
@@ -156,6 +239,8 @@ def _accepted(deal: Deal) -> Response:
 
 
 class DealRerunApi(APIView):
+    required_permissions = {"POST": "deals.rerun_deal"}
+
     @extend_schema(
         summary="Re-run the pipeline from scratch, ahead of the backlog (history is kept)",
         request=None,
@@ -177,6 +262,8 @@ class DealRerunUnderOldNameApi(DealRerunApi):
 
 
 class DealRetryApi(APIView):
+    required_permissions = {"POST": "deals.retry_deal"}
+
     @extend_schema(
         summary="Retry a failed deal from the stage that failed, ahead of the backlog",
         request=None,
@@ -184,195 +271,3 @@ class DealRetryApi(APIView):
     )
     def post(self, request: Request, deal_id: uuid.UUID) -> Response:
         return _accepted(deal_retry(deal_id=deal_id, requested_by=request.user.get_username()))
-
-
-# ------------------------------------------------------------------------------
-# The operator queue
-# ------------------------------------------------------------------------------
-class QueueFilterSerializer(serializers.Serializer):
-    """The queue page's filters: its pages (below) and the bulk actions (bulk_apis) take them."""
-
-    status = serializers.ChoiceField(choices=Deal.Status.choices, required=False, allow_blank=True)
-    stage = serializers.ChoiceField(
-        choices=Stage.choices, required=False, allow_blank=True, help_text="The current stage."
-    )
-    q = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=200,
-        help_text="A HubSpot deal id prefix, or a part of the name (any case).",
-    )
-
-
-class QueueQuerySerializer(QueueFilterSerializer):
-    limit = QueryIntegerField(min_value=1, max_value=200, default=50)
-    before = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        help_text="The previous page's `next_before`, verbatim; or a plain ISO timestamp "
-        "(then: the deals updated strictly before it). Empty: the first page.",
-    )
-
-    def validate_before(self, value: str) -> QueueCursor | None:
-        if not value:
-            return None
-        try:
-            return QueueCursor.decode(value)
-        except ValueError as exc:
-            raise serializers.ValidationError(
-                "Not a cursor from `next_before` nor an ISO timestamp."
-            ) from exc
-
-
-class QueueStepSerializer(serializers.Serializer):
-    stage = serializers.ChoiceField(choices=QUEUE_STAGES)
-    status = serializers.ChoiceField(choices=STEP_STATUSES)
-    started_at = serializers.DateTimeField(allow_null=True)
-    ended_at = serializers.DateTimeField(allow_null=True)
-    pipeline_run_id = serializers.UUIDField(allow_null=True)
-    error = serializers.CharField(allow_null=True, help_text="Only when the stage failed.")
-
-
-class QueueDealSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    hubspot_deal_id = serializers.CharField()
-    name = serializers.CharField()
-    status = serializers.ChoiceField(choices=Deal.Status.choices)
-    current_stage = serializers.ChoiceField(choices=Stage.choices)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-    duration_ms = serializers.IntegerField(
-        allow_null=True,
-        help_text="First run's start to the latest run's end, or to now while it runs; "
-        "null before the first run.",
-    )
-    steps = QueueStepSerializer(many=True, help_text="Exactly four, in pipeline order.")
-
-
-class QueuePageSerializer(serializers.Serializer):
-    items = QueueDealSerializer(many=True)
-    next_before = serializers.CharField(
-        allow_null=True, help_text="Pass as `before` for the next page; null on the last page."
-    )
-
-
-# Change rows a counts read may sum before it folds them itself (bounds the read's cost).
-FOLD_AFTER_CHANGES = 1000
-
-
-class QueueCountsSerializer(serializers.Serializer):
-    pending = serializers.IntegerField()
-    running = serializers.IntegerField()
-    done = serializers.IntegerField()
-    failed = serializers.IntegerField()
-    total = serializers.IntegerField()
-    stages = serializers.DictField(
-        child=serializers.IntegerField(),
-        help_text="Deals at each current stage (every stage present, zero when none).",
-    )
-
-
-QueueQueryErrorSerializer = inline_serializer(
-    "QueueQueryError",
-    fields={
-        name: serializers.ListField(child=serializers.CharField(), required=False)  # type: ignore[misc]  # drf-stubs: iterating fields gives names
-        for name in QueueQuerySerializer().fields
-    },
-)
-_etag_header = OpenApiParameter(
-    "ETag",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    response=[200, 304],
-    description="Changes whenever a value on the page changes; send it back as If-None-Match.",
-)
-
-
-def _with_cache_headers(response: HttpResponseBase, etag: str) -> HttpResponseBase:
-    response["ETag"] = etag
-    # Staff-only data: caches may keep it per user but must ask us before reusing it.
-    response["Cache-Control"] = "private, no-cache"
-    return response
-
-
-@functools.lru_cache(maxsize=1024)
-def _queue_query(query_string: str) -> dict:
-    """The page's parameters, validated once per query string: pollers send the same one
-    every 2 s, and building DRF's serializer fields each time costs as much as the SQL.
-    Invalid ones raise (400 naming the field) and are not remembered."""
-    query = QueueQuerySerializer(data=QueryDict(query_string))
-    query.is_valid(raise_exception=True)
-    return query.validated_data  # values immutable: ints, strings, a frozen QueueCursor
-
-
-# Pages built lately, shared by the pollers that ask for the same one (queue_format).
-_recent_pages = RecentPages()
-
-
-class DealQueueViewSet(viewsets.ViewSet):
-    """The operator queue: pages of deals with their stage progress, and counts by status."""
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        self._started = time.perf_counter()  # Server-Timing spans authentication onwards
-        super().initial(request, *args, **kwargs)
-
-    def finalize_response(self, request: Request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if hasattr(self, "_started"):
-            elapsed_ms = (time.perf_counter() - self._started) * 1000
-            response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
-        return response
-
-    @extend_schema(
-        operation_id="queue_deals_page",
-        summary="A page of the operator queue, newest updated first",
-        description="Keyset paging: pass `next_before` back as `before`. Exactly two SQL "
-        "queries per page. Send the ETag back as If-None-Match: 304 while nothing on the "
-        "page changed, decided on the first query alone.",
-        parameters=[
-            QueueQuerySerializer,
-            OpenApiParameter(
-                "If-None-Match",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="The ETag of the page the client has.",
-            ),
-            _etag_header,
-        ],
-        responses={
-            200: QueuePageSerializer,
-            304: OpenApiResponse(description="Not modified: the page is as the client has it."),
-            400: QueueQueryErrorSerializer,
-            **AUTH_ERRORS,
-        },
-    )
-    def page(self, request: Request) -> HttpResponseBase:
-        selection = deal_queue_select(**_queue_query(request.META.get("QUERY_STRING", "")))
-        # Browsers get DRF's browsable page (where it is enabled), clients the JSON.
-        html = request.accepted_renderer.format != "json"
-        etag = queue_etag(selection, variant="html" if html else "")
-        if etag_matches(etag, request.META.get("HTTP_IF_NONE_MATCH", "")):
-            # Decided on the first query alone: no runs read, no body built.
-            return _with_cache_headers(HttpResponseNotModified(), etag)
-        if html:
-            page = deal_queue_page_from(selection=selection)
-            return _with_cache_headers(Response(queue_page_data(page, now=timezone.now())), etag)
-        body = _recent_pages.body(
-            etag, lambda: deal_queue_page_from(selection=selection), now=timezone.now()
-        )
-        return _with_cache_headers(HttpResponse(body, content_type="application/json"), etag)
-
-    @extend_schema(
-        operation_id="queue_counts",
-        summary="How many deals are in each status and at each current stage",
-        description="Counters kept by the database in the same transaction as every "
-        "status or stage change: exact, and one small query whatever the number of deals. "
-        "Kept apart from the pages so a page stays at two queries.",
-        responses={200: QueueCountsSerializer, **AUTH_ERRORS},
-    )
-    def counts(self, request: Request) -> Response:
-        counts = deal_counts()
-        if counts.unfolded >= FOLD_AFTER_CHANGES:
-            deal_counts_fold()  # between two beat folds, a busy pipeline: keep reads small
-        # Plain values already: the serializer documents them, it need not copy them.
-        return Response({**counts.by_status, "total": counts.total, "stages": counts.by_stage})

@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from vcc.api import AUTH_ERRORS, MEDIA_ERRORS
+from vcc.permissions import require_permission
 
-from .apis import QueueFilterSerializer
+from .queue_apis import QueueFilterSerializer
 from .selectors import deals_bulk_preview
 from .services import BULK_LIMIT, deals_bulk_action
 
@@ -46,8 +47,17 @@ class BulkPreviewSerializer(serializers.Serializer):
     )
 
 
+class BulkSkippedSerializer(serializers.Serializer):
+    archived = serializers.IntegerField(help_text="Selected, but deleted in HubSpot.")
+    merged = serializers.IntegerField(help_text="Selected, but merged into another in HubSpot.")
+
+
 class BulkAcceptedSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="How many deals were started again.")
+    skipped = BulkSkippedSerializer(
+        help_text="Deals the filters select that were left alone as they are not active in "
+        "HubSpot (with the default `hubspot_state`, active, none are selected)."
+    )
 
 
 BulkActionErrorSerializer = inline_serializer(
@@ -63,6 +73,12 @@ BulkActionErrorSerializer = inline_serializer(
 
 
 class QueueActionsApi(APIView):
+    # A POST needs the permission of the action it asks for (checked once the body is read).
+    required_permissions = {
+        "GET": "deals.view_deal",
+        "POST": ("deals.rerun_deal", "deals.retry_deal"),
+    }
+
     @extend_schema(
         operation_id="queue_actions_preview",
         summary="How many deals each bulk action would start again, with these filters",
@@ -77,6 +93,7 @@ class QueueActionsApi(APIView):
             status=query.validated_data.get("status", ""),
             stage=query.validated_data.get("stage", ""),
             q=query.validated_data.get("q", ""),
+            hubspot_state=query.validated_data["hubspot_state"],
             limit=BULK_LIMIT,
         )
         return Response(BulkPreviewSerializer({**counts, "limit": BULK_LIMIT}).data)
@@ -85,8 +102,10 @@ class QueueActionsApi(APIView):
         operation_id="queue_actions_start",
         summary="Retry or re-run every deal the filters select, ahead of the backlog",
         description=(
-            "A retry takes the failed deals, a re-run every deal but the running ones. At "
-            f"most {BULK_LIMIT:,} deals a request, and at least one filter. The deals are "
+            "A retry takes the failed deals, a re-run every deal but the running ones; only "
+            "deals active in HubSpot, whatever `hubspot_state` selects (the others are "
+            f"counted in `skipped`). At most {BULK_LIMIT:,} deals a request, and at least one "
+            "filter besides `hubspot_state`. The deals are "
             "pending with a new pass when this answers; workers take them through the "
             "operator lane, a page at a time."
         ),
@@ -101,11 +120,14 @@ class QueueActionsApi(APIView):
     def post(self, request: Request) -> Response:
         body = BulkActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        count = deals_bulk_action(
+        require_permission(request, f"deals.{body.validated_data['action']}_deal")
+        result = deals_bulk_action(
             action=body.validated_data["action"],
             status=body.validated_data.get("status", ""),
             stage=body.validated_data.get("stage", ""),
             q=body.validated_data.get("q", ""),
+            hubspot_state=body.validated_data["hubspot_state"],
             requested_by=request.user.get_username(),
         )
-        return Response(BulkAcceptedSerializer({"count": count}).data, status.HTTP_202_ACCEPTED)
+        answer = BulkAcceptedSerializer({"count": result.count, "skipped": result.skipped})
+        return Response(answer.data, status.HTTP_202_ACCEPTED)

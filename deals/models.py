@@ -77,6 +77,11 @@ class Deal(models.Model):
     class Meta:
         db_table = "deals"
         ordering = ["-updated_at", "-id"]
+        # The operator role's actions (deals/migrations/0015_roles.py: who has them).
+        permissions = [
+            ("rerun_deal", "Can re-run a deal from scratch"),
+            ("retry_deal", "Can retry a deal's failed stage"),
+        ]
         indexes = [
             # The operator queue: newest-updated first, id breaking ties (keyset paging).
             models.Index(fields=["-updated_at", "-id"], name="deals_updated_id_desc"),
@@ -85,6 +90,15 @@ class Deal(models.Model):
             models.Index(fields=["status", "-updated_at", "-id"], name="deals_status_updated_id"),
             models.Index(
                 fields=["current_stage", "-updated_at", "-id"], name="deals_stage_updated_id"
+            ),
+            # The queue of deals deleted or merged in HubSpot (few): in the same order. The
+            # default queue (active deals, nearly all of them) walks the indexes above and
+            # drops the few others as it goes; without this one, asking for the archived
+            # ones would walk nearly every deal.
+            models.Index(
+                fields=["-updated_at", "-id"],
+                name="deals_inactive_updated_id",
+                condition=~Q(hubspot_state="active"),
             ),
             models.Index(fields=["-hubspot_checked_in_at"], name="deals_checked_in_desc"),
             # Queue search (`q`): a part of the name in any case (ILIKE '%q%', by trigrams).
@@ -129,6 +143,7 @@ class PipelinePass(models.Model):
         BULK_RERUN = "bulk_rerun", "Bulk re-run"
         BULK_RETRY = "bulk_retry", "Bulk retry"
         SWEEPER = "sweeper", "Sweeper"
+        MERGE = "merge", "HubSpot merge"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed below with started_at, for a deal's passes newest first.
@@ -184,6 +199,21 @@ class PipelineRun(models.Model):
     attempt = models.PositiveIntegerField()  # 1, 2, ... per deal and stage, across all passes
     # Set when a transient error failed this run and the stage will be tried again then.
     retry_at = models.DateTimeField(null=True, blank=True)
+    # What the stage was (deals/stages.py): its version and configuration at this run, and
+    # what it produced. NULL on runs from before stages recorded them. Read one run at a
+    # time (GET /api/runs/{id}/): the queue and the deal's timeline never load them.
+    stage_version = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    params = models.JSONField(null=True, blank=True)
+    # The stage's return value, at most 64 KB (stages.OUTPUT_LIMIT_BYTES); a larger one is
+    # kept as its first 64 KB of JSON text, flagged.
+    output = models.JSONField(null=True, blank=True)
+    output_truncated = models.BooleanField(default=False, db_default=False)
+    # [{"at": ISO time, "level": "info", "message": "..."}], at most 200 lines or 64 KB;
+    # the lines past that are counted. NULL once PIPELINE_RUN_LOG_RETENTION_DAYS cleared them.
+    log_lines = models.JSONField(null=True, blank=True)
+    # No CHECK (>= 0): adding one to a table of millions of runs scans it under lock.
+    log_lines_dropped = models.IntegerField(default=0, db_default=0)
+    log_lines_cleared = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         db_table = "pipeline_runs"
@@ -201,6 +231,12 @@ class PipelineRun(models.Model):
                 name="pipeline_runs_running_started",
                 condition=Q(status="running"),
             ),
+            # The daily clearing of old log lines finds the runs still holding some.
+            models.Index(
+                fields=["started_at"],
+                name="pipeline_runs_logs_kept",
+                condition=Q(log_lines__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -211,7 +247,7 @@ class DealWriteback(models.Model):
     """A deal's latest outcome (done or failed), waiting for or sent to HubSpot: the
     outbox of the write-back. One row per deal.
 
-    Written in the same statement as the status change (deals/runs.py, deals/writeback.py),
+    Written in the same statement as the status change (deals/services/runs.py, writeback.py),
     so no outcome is ever lost. A new outcome bumps `version` and queues the row again; a
     send in flight settles only the version it claimed, so the newer values are sent next.
     """
@@ -244,6 +280,7 @@ class DealWriteback(models.Model):
     class Meta:
         db_table = "deal_writebacks"
         ordering = ["-updated_at"]
+        permissions = [("retry_writeback", "Can retry sending an outcome to HubSpot now")]
         indexes = [
             # The loop's queue: rows still to send, oldest first (sent rows are most of
             # the table and stay out of this index).
@@ -263,20 +300,29 @@ class DealWriteback(models.Model):
         return f"write-back of {self.outcome_status} ({self.state})"
 
 
+# What a deal counts as: its status while it is active in HubSpot, else its HubSpot state
+# (the counts by status are of active deals only; archived and merged ones apart).
+COUNTED_AS: list[tuple[str, str]] = [
+    *Deal.Status.choices,
+    *((value, label) for value, label in Deal.HubspotState.choices if value != "active"),
+]
+
+
 class DealCount(models.Model):
-    """How many deals are in one status at one current stage, as of the last fold.
+    """How many deals are in one status at one current stage, as of the last fold; a deal
+    archived or merged in HubSpot counts under that state instead of its status (COUNTED_AS).
 
     The exact count is this plus the rows of `deal_count_changes` (+n / -n per status and
     stage), which triggers on `deals` append in the same transaction as every change of a
-    deal's status or stage, whoever makes it: pipeline steps, services, the upsert, bulk
-    updates, a psql session (migration 0007). Appending takes no lock another writer waits
-    for, so concurrent workers never queue or deadlock on a counter; folding the changes
-    in here (services.deal_counts_fold) keeps reading them cheap. Read the sum through
-    selectors.deal_counts; never write here by hand.
+    deal's status, stage or HubSpot state, whoever makes it: pipeline steps, services, the
+    upsert, bulk updates, a psql session (migrations 0007, 0011). Appending takes no lock
+    another writer waits for, so concurrent workers never queue or deadlock on a counter;
+    folding the changes in here (services.deal_counts_fold) keeps reading them cheap. Read
+    the sum through selectors.deal_counts; never write here by hand.
     """
 
     pk = models.CompositePrimaryKey("status", "stage")
-    status = models.CharField(max_length=16, choices=Deal.Status)
+    status = models.CharField(max_length=16, choices=COUNTED_AS)
     stage = models.CharField(max_length=16, choices=Stage)
     deals = models.BigIntegerField()
 
@@ -285,3 +331,14 @@ class DealCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status}/{self.stage}: {self.deals}"
+
+
+# The insights' rollups live in their own module; Django finds models here.
+from .insights_models import (  # noqa: E402, F401
+    BacklogSample,
+    DealEventRollup,
+    InsightBucket,
+    PipelineFailureRollup,
+    PipelineRunRollup,
+    PipelineRunTotal,
+)

@@ -1,44 +1,65 @@
-"""Reads of deals, shaped for the API and the admin."""
+"""Reads of deals, shaped for the API and the admin (the queue's pages: queue_selectors)."""
 
+import json
 import uuid
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypedDict
+from datetime import datetime
+from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Max, Prefetch, QuerySet
+from django.db.models import BooleanField, Count, Max, Prefetch, QuerySet
 from django.db.models.expressions import RawSQL
-from django.utils.dateparse import parse_datetime
-from psycopg.types.datetime import TimestamptzLoader
 
 from .models import RERUN_FROM, RETRY_FROM, Deal, DealWriteback, PipelinePass, PipelineRun, Stage
+from .queue_selectors import ALL_STATES
 
-# The stages the operator queue shows as progress dots; review and done are pipeline
-# internals (a deal's current_stage may still be one of them).
-QUEUE_STAGES: tuple[str, ...] = (
-    Stage.INTAKE,
-    Stage.SEGMENTATION,
-    Stage.CATEGORIZATION,
-    Stage.APPRAISAL,
-)
-STEP_STATUSES: tuple[str, ...] = ("pending", *PipelineRun.Status.values)
+# The columns of a run only its own detail shows: large, and never in a list of runs.
+RUN_DETAIL_FIELDS = ("params", "output", "log_lines")
 
 
 def deal_get_with_runs(*, deal_id: uuid.UUID) -> Deal | None:
-    """The deal with its write-back, every run of every stage, oldest first, and its
-    passes, newest first (three queries)."""
-    runs = PipelineRun.objects.order_by("started_at", "attempt", "id")
+    """The deal with its write-back and the deal it was merged into, every run of every
+    stage, oldest first, its passes, newest first, and the deals merged into it, in the
+    order they were (four queries)."""
+    # What each stage recorded stays out: a run's detail is read on its own (pipeline_run_get).
+    runs = PipelineRun.objects.order_by("started_at", "attempt", "id").defer(*RUN_DETAIL_FIELDS)
     passes = PipelinePass.objects.order_by("-started_at", "-id")
+    merged_from = Deal.objects.only("id", "hubspot_deal_id", "merged_into_id").order_by(
+        "hubspot_state_at", "hubspot_deal_id"
+    )
     return (
         Deal.objects.select_related("writeback", "merged_into")
         .prefetch_related(
-            Prefetch("pipeline_runs", queryset=runs), Prefetch("passes", queryset=passes)
+            Prefetch("pipeline_runs", queryset=runs),
+            Prefetch("passes", queryset=passes),
+            Prefetch("merged_from", queryset=merged_from),
         )
         .filter(id=deal_id)
         .first()
     )
+
+
+def deal_stage_outputs(*, deal_id: uuid.UUID, stages: Sequence[str]) -> dict[str, Any]:
+    """The output of the latest successful run of each of these stages of the deal, by
+    stage (one query; a stage that never succeeded is absent)."""
+    if not stages:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT ON (stage) stage, output FROM pipeline_runs "
+            "WHERE deal_id = %s AND status = 'succeeded' AND stage = ANY(%s) "
+            "ORDER BY stage, started_at DESC, attempt DESC",
+            [deal_id, list(stages)],
+        )
+        rows = cursor.fetchall()
+    # Django has psycopg hand jsonb over as its text.
+    return {stage: None if text is None else json.loads(text) for stage, text in rows}
+
+
+def pipeline_run_get(*, run_id: uuid.UUID) -> PipelineRun | None:
+    """One run with everything its stage recorded (its version, params, output, log lines)."""
+    return PipelineRun.objects.filter(id=run_id).first()
 
 
 def deal_writeback_of(deal: Deal) -> DealWriteback | None:
@@ -57,276 +78,25 @@ def deal_ids_by_hubspot_id(*, hubspot_deal_ids: list[str]) -> dict[str, uuid.UUI
     return dict(rows)
 
 
+def deals_hubspot_states(*, after: str, limit: int) -> list[tuple[str, str]]:
+    """(HubSpot id, hubspot_state) of the next `limit` deals HubSpot may still delete,
+    restore or merge (active and archived ones), by HubSpot id after `after`."""
+    rows = (
+        Deal.objects.filter(
+            hubspot_deal_id__gt=after,
+            hubspot_state__in=[Deal.HubspotState.ACTIVE, Deal.HubspotState.ARCHIVED],
+        )
+        .order_by("hubspot_deal_id")
+        .values_list("hubspot_deal_id", "hubspot_state")[:limit]
+    )
+    return list(rows)
+
+
 def deal_writebacks_remaining() -> int:
     """Outcomes not yet sent: queued (due now or later) or being sent."""
     return DealWriteback.objects.filter(
         state__in=[DealWriteback.State.QUEUED, DealWriteback.State.PROCESSING]
     ).count()
-
-
-@dataclass(frozen=True)
-class QueueCursor:
-    """Where a queue page ends: the (updated_at, id) of its last deal.
-
-    Without an id it is a plain timestamp: every deal updated strictly before it. The id
-    breaks ties, so deals sharing one updated_at (bulk upserts) are neither skipped nor
-    repeated across pages.
-    """
-
-    updated_at: datetime
-    id: uuid.UUID | None = None
-
-    def encode(self) -> str:
-        # Readable on purpose (a log line or a URL shows where a page started); clients
-        # treat it as opaque and pass it back verbatim.
-        stamp = self.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return stamp if self.id is None else f"{stamp}|{self.id}"
-
-    @classmethod
-    def decode(cls, value: str) -> "QueueCursor":
-        """Parse a cursor or a plain ISO timestamp; ValueError when it is neither."""
-        stamp, _, id_part = value.strip().partition("|")
-        updated_at = parse_datetime(stamp)  # ValueError for an impossible date, None for junk
-        if updated_at is None:
-            raise ValueError(f"not an ISO timestamp: {stamp!r}")
-        if updated_at.tzinfo is None:
-            updated_at = updated_at.replace(tzinfo=UTC)
-        return cls(updated_at=updated_at, id=uuid.UUID(id_part) if id_part else None)
-
-
-class QueueStep(TypedDict):
-    """One progress dot: the latest run of one queue stage, or pending when it never ran.
-    A dict in the page's own shape (apis.QueueStepSerializer), written out as it is: built
-    once, not again for the wire. Read-only: the pending ones are shared by every page."""
-
-    stage: str
-    status: str
-    started_at: datetime | None
-    ended_at: datetime | None
-    pipeline_run_id: uuid.UUID | None
-    error: str | None  # only when the stage failed
-
-
-class QueueDeal(NamedTuple):
-    """A deal as the queue shows it."""
-
-    id: uuid.UUID
-    hubspot_deal_id: str
-    name: str
-    status: str
-    current_stage: str
-    created_at: datetime
-    updated_at: datetime
-    first_started_at: datetime | None  # of the deal's first run, any stage
-    last_ended_at: datetime | None  # of its latest run; None while that run is open
-    steps: list[QueueStep]  # exactly one per QUEUE_STAGES, in order
-
-    @property
-    def is_open(self) -> bool:
-        """True while the latest run has not ended: the duration grows with the clock."""
-        return self.first_started_at is not None and self.last_ended_at is None
-
-    def duration_ms(self, *, now: datetime) -> int | None:
-        """From the first run's start to the latest run's end, or to `now` while it runs."""
-        if self.first_started_at is None:
-            return None
-        end = self.last_ended_at or now
-        return max(0, round((end - self.first_started_at).total_seconds() * 1000))
-
-
-# A queue row as read: (id, hubspot_deal_id, name, status, current_stage, created_at,
-# updated_at, version).
-QueueRow = tuple[uuid.UUID, str, str, str, str, datetime, datetime, str]
-
-
-@dataclass(frozen=True)
-class QueueSelection:
-    """A queue page's deals as its first query read them, before their runs are read.
-
-    `rows` are (id, hubspot_deal_id, name, status, current_stage, created_at, updated_at,
-    version): `version` is the row version (PostgreSQL's xmin), new with every committed
-    write of the deal. Everything a page shows is in these rows or in the runs, and every
-    write of a run writes its deal too (deals/runs.py, deals/pipeline.py), so the versions
-    and ids alone tell whether the page changed, before the runs are read (queue_format).
-    """
-
-    rows: list[QueueRow]
-    has_more: bool
-
-
-@dataclass(frozen=True)
-class QueuePage:
-    deals: list[QueueDeal]
-    next_before: QueueCursor | None
-
-
-# Columns in the order QueueDeal takes them, plus the row version.
-_COLUMNS = "id, hubspot_deal_id, name, status, current_stage, created_at, updated_at, version"
-_FROM_DEALS = f"SELECT {_COLUMNS.replace('version', 'xmin::text AS version')} FROM deals"
-_ORDER = "ORDER BY updated_at DESC, id DESC"
-_SELECT_DEALS = f"{_FROM_DEALS} {{where}} {_ORDER} LIMIT %(limit)s"
-# A search looks at the newest deals first and asks an index only when the page is not
-# full there. The planner, left to choose, walks the updated_at index for any term it
-# thinks common enough, and a term whose deals are all old (a HubSpot id prefix, most
-# often) then costs a walk through most of the table.
-SEARCH_WINDOW = 2000
-_SEARCH_DEALS = f"""
-WITH recent AS MATERIALIZED (
-    SELECT * FROM (
-        SELECT *, {{match}} AS hit FROM ({_FROM_DEALS} {{where}} {_ORDER} LIMIT {SEARCH_WINDOW})
-        AS window_
-    ) AS w WHERE hit LIMIT %(limit)s
-)
-SELECT {_COLUMNS} FROM recent WHERE (SELECT count(*) FROM recent) = %(limit)s
-UNION ALL
-SELECT {_COLUMNS} FROM (
-    -- OFFSET 0: planned on its own, without the LIMIT (so by the search indexes), and
-    -- the exact match below is checked on its rows, not used to pick an index.
-    {_FROM_DEALS} {{where_found}} OFFSET 0
-) AS found
-WHERE (SELECT count(*) FROM recent) < %(limit)s AND {{match}}
-{_ORDER} LIMIT %(limit)s
-"""
-# The deal ids go as one array literal ('{id,id,...}'): psycopg quotes a list of UUIDs
-# one element at a time, which cost a fifth of this query's own time.
-_SELECT_RUNS = (
-    "SELECT deal_id, id, stage, status, started_at, ended_at, error FROM pipeline_runs "
-    "WHERE deal_id = ANY(%s::uuid[]) ORDER BY started_at, id"
-)
-
-
-def deal_queue_select(
-    *,
-    limit: int,
-    before: QueueCursor | None = None,
-    status: str | None = None,
-    stage: str | None = None,
-    q: str | None = None,
-) -> QueueSelection:
-    """The first of a queue page's two queries: its deals, newest updated_at first.
-
-    Keyset paging on (updated_at, id) over deals_updated_id_desc (or the status / stage
-    index, filtered): the cost of a page does not grow with its depth. `q` is a HubSpot id
-    prefix or a part of the name in any case: looked for among the newest SEARCH_WINDOW
-    deals first (a common term fills the page there), else through the HubSpot id's pattern
-    index and deals_name_trgm (a rare one), in the same statement. limit + 1 rows, to know
-    whether a next page exists.
-    """
-    conditions: list[str] = []
-    params: dict[str, Any] = {"limit": limit + 1}
-    if before is not None and before.id is not None:
-        # A row comparison: PostgreSQL walks the index from that exact position (an OR of
-        # two conditions is not an index range).
-        conditions.append("(updated_at, id) < (%(before_at)s, %(before_id)s)")
-        params.update(before_at=before.updated_at, before_id=before.id)
-    elif before is not None:
-        conditions.append("updated_at < %(before_at)s")
-        params["before_at"] = before.updated_at
-    if status:
-        conditions.append("status = %(status)s")
-        params["status"] = status
-    if stage:
-        conditions.append("current_stage = %(stage)s")
-        params["stage"] = stage
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    if not q:
-        rows = _fetch(_SELECT_DEALS.format(where=where), params)
-        return QueueSelection(rows=rows[:limit], has_more=len(rows) > limit)
-    like = connection.ops.prep_for_like_query(q)  # %, _ and a backslash match themselves
-    # The index is asked for the longest word of the term, the rarest part as a rule: a
-    # trigram index does much more work for a word every name has ("deal") than for one
-    # few have ("99999"). The whole term is then checked on what it finds.
-    word = max(like.split(), key=len, default=like)
-    params.update(
-        prefix=f"{like}%", part=f"%{like}%", word=f"%{word}%" if len(word) >= 3 else f"%{like}%"
-    )
-    match = "(hubspot_deal_id LIKE %(prefix)s OR name ILIKE %(part)s)"
-    found = "(hubspot_deal_id LIKE %(prefix)s OR name ILIKE %(word)s)"
-    where_found = " AND ".join([*conditions, found])
-    sql = _SEARCH_DEALS.format(match=match, where=where, where_found=f"WHERE {where_found}")
-    rows = _fetch(sql, params)
-    return QueueSelection(rows=rows[:limit], has_more=len(rows) > limit)
-
-
-def deal_queue_page_from(*, selection: QueueSelection) -> QueuePage:
-    """The second query: the runs of the selected deals, folded into their stage steps."""
-    # Keyed by the id's int: UUID.__hash__ is Python code, and it would run for every run.
-    runs_by_deal: dict[int, list[tuple]] = defaultdict(list)
-    if selection.rows:
-        ids = "{" + ",".join([str(row[0]) for row in selection.rows]) + "}"
-        for run in _fetch(_SELECT_RUNS, [ids]):
-            runs_by_deal[run[0].int].append(run)
-    page = [_queue_deal(row, runs_by_deal.get(row[0].int, ())) for row in selection.rows]
-    last = page[-1] if selection.has_more else None
-    cursor = QueueCursor(updated_at=last.updated_at, id=last.id) if last else None
-    return QueuePage(deals=page, next_before=cursor)
-
-
-def deal_queue_page(
-    *,
-    limit: int,
-    before: QueueCursor | None = None,
-    status: str | None = None,
-    stage: str | None = None,
-    q: str | None = None,
-) -> QueuePage:
-    """Deals for the operator queue, newest updated_at first, with their stage progress.
-
-    Exactly two queries, whatever the page size and however many runs a deal has: the
-    deals (deal_queue_select) and the runs of those deals (deal_queue_page_from).
-    """
-    selection = deal_queue_select(limit=limit, before=before, status=status, stage=stage, q=q)
-    return deal_queue_page_from(selection=selection)
-
-
-def _fetch(sql: str, params: Sequence[Any] | Mapping[str, Any]) -> list[tuple]:
-    """Rows of one statement, through Django's cursor (so it is counted and logged as any
-    query), with timestamps read by psycopg's C loader: Django's own (pure Python, to set
-    its time zone) cost more than the query for a page's 700 to 2,800 timestamps. The
-    connection's time zone is UTC (USE_TZ), so the datetimes are the same."""
-    with connection.cursor() as cursor:
-        cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-_NEVER_RUN = {
-    stage: QueueStep(
-        stage=stage,
-        status="pending",
-        started_at=None,
-        ended_at=None,
-        pipeline_run_id=None,
-        error=None,
-    )
-    for stage in QUEUE_STAGES
-}
-_FAILED = PipelineRun.Status.FAILED.value  # a plain str: an enum member's lookup costs more
-
-
-def _queue_deal(row: QueueRow, runs: list[tuple] | tuple) -> QueueDeal:
-    """Build one queue row; `runs` are the deal's (deal_id, id, stage, ...) oldest first."""
-    latest = {run[2]: run for run in runs}  # oldest first: each stage's latest stays
-    steps: list[QueueStep] = []
-    for stage in QUEUE_STAGES:
-        run = latest.get(stage)
-        if run is None:
-            steps.append(_NEVER_RUN[stage])
-            continue
-        _, run_id, _, run_status, started_at, ended_at, error = run
-        steps.append(
-            {
-                "stage": stage,
-                "status": run_status,
-                "started_at": started_at,
-                "ended_at": ended_at,
-                "pipeline_run_id": run_id,
-                "error": error if run_status == _FAILED else None,
-            }
-        )
-    first_started_at = runs[0][4] if runs else None
-    last_ended_at = runs[-1][5] if runs else None
-    return QueueDeal(*row[:7], first_started_at, last_ended_at, steps)
 
 
 def deals_latest_checked_in_at() -> datetime | None:
@@ -336,15 +106,19 @@ def deals_latest_checked_in_at() -> datetime | None:
 
 @dataclass(frozen=True)
 class DealCounts:
-    """How many deals are in each status and at each current stage (every one present,
-    zero when none), and in all; `unfolded`: change rows not yet folded (see DealCount)."""
+    """How many active deals are in each status and at each current stage (every one
+    present, zero when none), and in all; `inactive`: the deals archived or merged in
+    HubSpot, apart ({"archived": n, "merged": m}); `unfolded`: change rows not yet folded
+    (see DealCount)."""
 
     by_status: dict[str, int]
     by_stage: dict[str, int]
     total: int
+    inactive: dict[str, int]
     unfolded: int
 
 
+_INACTIVE: tuple[str, ...] = (Deal.HubspotState.ARCHIVED, Deal.HubspotState.MERGED)
 # sum() of bigints is a numeric (Decimal in Python, 1.0 in JSON): counts are integers.
 _SELECT_COUNTS = """
 SELECT status, stage, sum(deals)::bigint, sum(changes)::bigint FROM (
@@ -358,34 +132,46 @@ SELECT status, stage, sum(deals)::bigint, sum(changes)::bigint FROM (
 def deal_counts() -> DealCounts:
     """The counts the deal_counts triggers keep: one query over 24 counter rows and the
     changes since the last fold, whatever the number of deals (a GROUP BY over the deals
-    grows with them). One statement, one snapshot: exact, even mid-fold."""
+    grows with them). One statement, one snapshot: exact, even mid-fold. A deal archived
+    or merged in HubSpot is counted under that state (DealCount), not its status."""
     by_status = dict.fromkeys(Deal.Status.values, 0)
     by_stage = dict.fromkeys(Stage.values, 0)
+    inactive = dict.fromkeys(_INACTIVE, 0)
     unfolded = 0
     with connection.cursor() as cursor:
         cursor.execute(_SELECT_COUNTS)
-        for status, stage, n, changes in cursor.fetchall():
-            by_status[status] = by_status.get(status, 0) + n
-            by_stage[stage] = by_stage.get(stage, 0) + n
+        for counted_as, stage, n, changes in cursor.fetchall():
             unfolded += changes
+            if counted_as in inactive:
+                inactive[counted_as] += n
+                continue
+            by_status[counted_as] = by_status.get(counted_as, 0) + n
+            by_stage[stage] = by_stage.get(stage, 0) + n
     return DealCounts(
-        by_status=by_status, by_stage=by_stage, total=sum(by_status.values()), unfolded=unfolded
+        by_status=by_status,
+        by_stage=by_stage,
+        total=sum(by_status.values()),
+        inactive=inactive,
+        unfolded=unfolded,
     )
-
-
-def deal_status_counts() -> dict[str, int]:
-    """How many deals are in each status (every status present, zero when none), and total."""
-    counts = deal_counts()
-    return {**counts.by_status, "total": counts.total}
 
 
 # ------------------------------------------------------------------------------
 # Bulk actions
 # ------------------------------------------------------------------------------
-def deals_matching(*, status: str = "", stage: str = "", q: str = "") -> QuerySet[Deal]:
+def deals_matching(
+    *,
+    status: str = "",
+    stage: str = "",
+    q: str = "",
+    hubspot_state: str = Deal.HubspotState.ACTIVE,
+) -> QuerySet[Deal]:
     """The deals the queue page's filters select: the same conditions as deal_queue_select,
-    so "Re-run all N" means the deals the operator is looking at."""
+    so "Re-run all N" means the deals the operator is looking at (a bulk action then takes
+    only the active ones among them)."""
     deals = Deal.objects.order_by()
+    if hubspot_state != ALL_STATES:
+        deals = deals.filter(hubspot_state=hubspot_state)
     if status:
         deals = deals.filter(status=status)
     if stage:
@@ -404,12 +190,105 @@ def deals_matching(*, status: str = "", stage: str = "", q: str = "") -> QuerySe
     return deals
 
 
-def deals_bulk_preview(*, status: str, stage: str, q: str, limit: int) -> dict[str, int]:
-    """How many of the deals the filters select each bulk action would start again,
-    counting no further than limit + 1 (more than the limit: refused anyway), so the cost
-    stays bounded however many deals match (two queries)."""
-    matching = deals_matching(status=status, stage=stage, q=q)
+def deals_inactive_matching(
+    *, status: str, stage: str, q: str, hubspot_state: str
+) -> dict[str, int]:
+    """How many of the deals the filters select are archived or merged in HubSpot (a bulk
+    action leaves them alone): {"archived": n, "merged": m}, in one query, which the
+    partial index of the inactive deals serves (they are few)."""
+    counted = dict.fromkeys(_INACTIVE, 0)
+    rows = (
+        deals_matching(status=status, stage=stage, q=q, hubspot_state=hubspot_state)
+        .exclude(hubspot_state=Deal.HubspotState.ACTIVE)
+        .values_list("hubspot_state")
+        .annotate(n=Count("id"))
+    )
+    for state, n in rows:
+        counted[state] = n
+    return counted
+
+
+def deals_bulk_preview(
+    *, status: str, stage: str, q: str, hubspot_state: str = "active", limit: int
+) -> dict[str, int]:
+    """How many of the deals the filters select each bulk action would start again (active
+    ones only), counting no further than limit + 1 (more than the limit: refused anyway), so
+    the cost stays bounded however many deals match (two queries)."""
+    matching = deals_matching(status=status, stage=stage, q=q, hubspot_state=hubspot_state).filter(
+        hubspot_state=Deal.HubspotState.ACTIVE
+    )
     return {
         action: matching.filter(status__in=from_status)[: limit + 1].count()
         for action, from_status in (("retry", RETRY_FROM), ("rerun", RERUN_FROM))
     }
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Deals active in HubSpot waiting for the pipeline (pending) or in it (running), and
+    when the longest-waiting pending one last moved (queued, retried or stopped)."""
+
+    pending: int
+    running: int
+    oldest_pending_at: datetime | None
+
+
+def pipeline_backlog() -> Backlog:
+    """The backlog from the counters, and its oldest deal from the unfinished deals' index
+    (its first pending row): cheap at any size. Deals deleted or merged in HubSpot wait
+    pending for a restore and are not part of it."""
+    counts = deal_counts()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(updated_at) FROM deals WHERE status = %s AND hubspot_state = %s",
+            [Deal.Status.PENDING, Deal.HubspotState.ACTIVE],
+        )
+        (oldest,) = cursor.fetchone()
+    return Backlog(
+        pending=counts.by_status[Deal.Status.PENDING],
+        running=counts.by_status[Deal.Status.RUNNING],
+        oldest_pending_at=oldest,
+    )
+
+
+@dataclass(frozen=True)
+class PipelineHealthFacts:
+    oldest_pending_at: datetime | None  # as in Backlog
+    writebacks_in_error: int  # outcomes HubSpot never took (retries spent, or refused)
+
+
+def pipeline_health_facts() -> PipelineHealthFacts:
+    """What the health asks of deals, in one statement of two indexed reads (the
+    unfinished deals' index, the write-back errors' one), for every open page's poll."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT min(updated_at) FROM deals WHERE status = %s AND hubspot_state = %s),"
+            " (SELECT count(*) FROM deal_writebacks WHERE state = %s)",
+            [Deal.Status.PENDING, Deal.HubspotState.ACTIVE, DealWriteback.State.ERROR],
+        )
+        oldest, errors = cursor.fetchone()
+    return PipelineHealthFacts(oldest_pending_at=oldest, writebacks_in_error=errors)
+
+
+def deal_counts_by_status_and_stage() -> dict[tuple[str, str], int]:
+    """(status, stage) -> deals, from the counters as deal_counts reads them (a deal
+    archived or merged in HubSpot under that state instead of its status)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_COUNTS)
+        return {(status, stage): n for status, stage, n, _ in cursor.fetchall()}
+
+
+def deal_writebacks_by_state() -> dict[str, int]:
+    """Outcomes queued, being sent and in error (each from its small partial index; sent
+    ones, most of the table, are not counted)."""
+    State = DealWriteback.State
+    counts = dict.fromkeys([State.QUEUED, State.PROCESSING, State.ERROR], 0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT state, count(*) FROM deal_writebacks WHERE state IN (%s, %s) GROUP BY 1"
+            " UNION ALL SELECT %s, count(*) FROM deal_writebacks WHERE state = %s",
+            [State.QUEUED, State.PROCESSING, State.ERROR, State.ERROR],
+        )
+        for state, n in cursor.fetchall():
+            counts[state] = n
+    return {str(state): n for state, n in counts.items()}

@@ -3,9 +3,17 @@ import uuid
 from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from .pipeline import deal_process
-from .services import deal_counts_fold, deals_feed_operator_lane, deals_send_now, deals_sweep_stuck
+from .services import (
+    deal_counts_fold,
+    deals_feed_operator_lane,
+    deals_send_now,
+    deals_sweep_stuck,
+    insights_fold,
+    pipeline_runs_clear_old_logs,
+)
 
 
 @shared_task(
@@ -41,6 +49,12 @@ def fold_deal_counts() -> bool:
 
 
 @shared_task
+def fold_insights() -> list[int] | None:
+    folded = insights_fold(now=timezone.now())
+    return list(folded) if folded else None
+
+
+@shared_task
 def enqueue_deals(deals: list[list[str]], reason: str) -> int:
     """Fan out `process_deal` for a batch of deals (see services.deals_enqueue)."""
     return deals_send_now(
@@ -57,3 +71,9 @@ def feed_operator_lane(bulk_id: str, after: str | None = None) -> int:
         after=uuid.UUID(after) if after else None,
         page_size=settings.PIPELINE_OPERATOR_PAGE_SIZE,
     )
+
+
+@shared_task
+def clear_old_run_logs() -> int:
+    """Daily: the log lines of runs past PIPELINE_RUN_LOG_RETENTION_DAYS."""
+    return pipeline_runs_clear_old_logs()

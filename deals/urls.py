@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis, bulk_apis
+from . import apis, bulk_apis, insights_apis, queue_apis
 
 urlpatterns = [
     path("deals/<uuid:deal_id>/", apis.DealDetailApi.as_view(), name="deal-detail"),
@@ -12,7 +12,11 @@ urlpatterns = [
         name="deal-rerun-process",
     ),
     path("deals/<uuid:deal_id>/retry/", apis.DealRetryApi.as_view(), name="deal-retry"),
-    path("queue/deals/", apis.DealQueueViewSet.as_view({"get": "page"}), name="queue-deals"),
-    path("queue/counts/", apis.DealQueueViewSet.as_view({"get": "counts"}), name="queue-counts"),
+    path("runs/<uuid:run_id>/", apis.PipelineRunDetailApi.as_view(), name="run-detail"),
+    path("queue/deals/", queue_apis.DealQueueViewSet.as_view({"get": "page"}), name="queue-deals"),
+    path(
+        "queue/counts/", queue_apis.DealQueueViewSet.as_view({"get": "counts"}), name="queue-counts"
+    ),
+    path("insights/", insights_apis.InsightsApi.as_view(), name="insights"),
     path("queue/actions/", bulk_apis.QueueActionsApi.as_view(), name="queue-actions"),
 ]

@@ -4,6 +4,7 @@ import re
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -11,6 +12,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from vcc.errors import ApplicationError
+from vcc.permissions import missing_permission_message
 
 from .models import (
     COUNT_FIELDS,
@@ -46,14 +48,15 @@ class SyncRejectionInline(admin.TabularInline):
 class SyncRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/hubspot/syncrun/change_list.html"
     inlines = [SyncRejectionInline]
-    list_display = ["created_at", "trigger", "status", *COUNT_FIELDS, "finished_at"]
-    list_filter = ["status", "trigger"]
+    list_display = ["created_at", "trigger", "kind", "status", "summary", "finished_at"]
+    list_filter = ["status", "trigger", "kind"]
     date_hierarchy = "created_at"
     fieldsets = [
-        (None, {"fields": ["id", "trigger", "status", "error"]}),
+        (None, {"fields": ["id", "trigger", "kind", "status", "summary", "error"]}),
         ("Window", {"fields": ["window_start", "window_end"]}),
         ("Timing", {"fields": ["created_at", "started_at", "heartbeat_at", "finished_at"]}),
         ("Counts", {"fields": COUNT_FIELDS}),
+        ("Reconcile", {"fields": ["archived", "restored", "merged"]}),
         ("Progress", {"fields": ["progress_current", "progress_total", "progress_message"]}),
     ]
     readonly_fields = flatten_fieldsets(fieldsets)
@@ -68,9 +71,20 @@ class SyncRunAdmin(admin.ModelAdmin):
         sync_now = self.admin_site.admin_view(require_POST(self.sync_now_view))
         return [path("sync-now/", sync_now, name="hubspot_syncrun_sync_now"), *super().get_urls()]
 
+    def has_start_sync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("hubspot.start_sync")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # The "Sync now" button shows only to those who may press it.
+        extra_context = {
+            **(extra_context or {}),
+            "can_start_sync": self.has_start_sync_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
     def sync_now_view(self, request: HttpRequest) -> HttpResponseRedirect:
-        if not self.has_view_permission(request):
-            return redirect("admin:index")
+        if not self.has_start_sync_permission(request):
+            raise PermissionDenied(missing_permission_message("hubspot.start_sync"))
         try:
             run, created = sync_run_request(trigger=SyncRun.Trigger.MANUAL)
         except ApplicationError as exc:
@@ -146,7 +160,7 @@ class DealImportAdmin(admin.ModelAdmin):
     def paste_view(self, request: HttpRequest):
         """The "add" page: a form to paste ids, handled by the import service."""
         if not self.has_add_permission(request):
-            return redirect("admin:index")
+            raise PermissionDenied(missing_permission_message("hubspot.add_dealimport"))
         form = ImportIdsForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -172,7 +186,14 @@ class DealImportAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "subscription_type", "hubspot_deal_id", "status", "outcome"]
+    list_display = [
+        "received_at",
+        "subscription_type",
+        "hubspot_deal_id",
+        "status",
+        "outcome",
+        "attempts",
+    ]
     list_filter = ["status", "outcome", "subscription_type"]
     search_fields = ["hubspot_deal_id"]
     show_full_result_count = False
@@ -195,10 +216,13 @@ class DealPayloadAdmin(admin.ModelAdmin):
     readonly_fields = fields
     show_full_result_count = False
 
+    class Media:
+        css = {"all": ["deals/admin.css"]}  # no inline styles: the CSP allows none
+
     @admin.display(description="Payload")
     def pretty(self, obj: DealPayload) -> str:
         text = json.dumps(obj.payload, indent=2, ensure_ascii=False)
-        return format_html("<pre style='white-space: pre-wrap'>{}</pre>", text)
+        return format_html('<pre class="payload">{}</pre>', text)  # styled by admin.css
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

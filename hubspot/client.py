@@ -1,4 +1,4 @@
-"""HubSpot CRM client for deals: search (by check-in or modification), read, batch read and
+"""HubSpot CRM client for deals: search (by check-in or modification), batch read and
 batch update, on HubSpot's date-versioned API (HUBSPOT_API_VERSION).
 
 Public API (see `hubspot/types.py` for the result types):
@@ -7,7 +7,6 @@ Public API (see `hubspot/types.py` for the result types):
     for page in client.search_checked_in(since=..., until=...):   # Iterator[SearchPage]
     for page in client.search_modified(since=..., until=...):     # changed in HubSpot then
         page.deals, page.invalid, page.request_count, page.rate_limited_count
-    client.read_deal("123")         # HubspotDeal | InvalidRecord | None (None: no such deal)
     client.read_deals(["1", "2"])   # BatchReadResult(deals, invalid, missing_ids, ...)
     client.update_deals([("1", {"stage_x": "done"})])  # BatchUpdateResult(updated_ids, ...)
     client.request_count, client.rate_limited_count   # totals over the client's life
@@ -31,13 +30,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import requests
 from django.conf import settings
 
 from .parsing import (
     VALIDATION_ERROR,
+    batch_failed_ids,
     batch_refusals,
     log_batch_errors,
     object_id,
@@ -45,7 +44,8 @@ from .parsing import (
 )
 from .quota import DailyQuota, build_daily_quota
 from .ratelimit import RateLimiter, build_general_rate_limiter, build_search_rate_limiter
-from .search_pages import search_pages
+from .request_counts import build_request_counts
+from .search_pages import search_body, search_pages
 from .transport import HubspotTransport, Reply
 from .types import (
     BatchReadResult,
@@ -55,6 +55,7 @@ from .types import (
     InvalidRecord,
     RefusedUpdate,
     SearchPage,
+    merged_object_ids,
     to_epoch_ms,
 )
 
@@ -69,7 +70,14 @@ def deals_path(version: str, rest: str = "") -> str:
 
 SEARCH_PAGE_SIZE = 200  # HubSpot's maximum
 BATCH_SIZE = 100  # HubSpot's maximum inputs per batch call
-BASE_PROPERTIES = ("dealname", "amount", "dealstage", "createdate", "hs_lastmodifieddate")
+BASE_PROPERTIES = (
+    "dealname",
+    "amount",
+    "dealstage",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_merged_object_ids",  # a merge's survivor names the deals it absorbed
+)
 
 
 class HubspotClient:
@@ -116,6 +124,7 @@ class HubspotClient:
             rng=rng,
             session=session,
             quota=build_daily_quota() if quota is None else quota,
+            request_counts=build_request_counts(),
         )
         self.checked_in_property = checked_in_property or settings.HUBSPOT_CHECKED_IN_PROPERTY
         self.api_version = api_version or settings.HUBSPOT_API_VERSION
@@ -200,8 +209,17 @@ class HubspotClient:
             raise ValueError("since must not be after until")
 
         def send(after_id: int | None, after: str | None) -> Reply:
-            body = self._search_body(
-                window_property, since_ms, until_ms, also=also, after_id=after_id, after=after
+            filters = [
+                {"propertyName": window_property, "operator": "GTE", "value": str(since_ms)},
+                {"propertyName": window_property, "operator": "LTE", "value": str(until_ms)},
+                *also,
+            ]
+            body = search_body(
+                filters=filters,
+                properties=self.properties,
+                page_size=self.page_size,
+                after_id=after_id,
+                after=after,
             )
             # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/search-deals
             return self.transport.call(
@@ -213,27 +231,19 @@ class HubspotClient:
 
         return search_pages(send=send, parse=self._parse_deal, page_size=self.page_size)
 
-    def read_deal(self, deal_id: str) -> HubspotDeal | InvalidRecord | None:
-        """One deal by id; None when HubSpot has no such deal (404)."""
-        path = deals_path(self.api_version, "/" + quote(str(deal_id), safe=""))
-        # Reference: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/deals/basic/get-deal
-        reply = self.transport.call(
-            "GET",
-            path,
-            params={"properties": ",".join(self.properties)},
-            limiter=self.general_limiter,
-            not_found_ok=True,
-        )
-        if reply.status == 404 or reply.data is None:
-            return None
-        return self._parse_deal(reply.data)
-
     def read_deals(self, ids: Iterable[str]) -> BatchReadResult:
-        """Many deals by id, 100 per request; ids HubSpot does not return are `missing_ids`."""
+        """Many deals by id, 100 per request; ids HubSpot does not return are `missing_ids`.
+
+        HubSpot answers a merged-away id with the deal it was merged into, under that
+        deal's id: such ids are `merged` (id -> survivor), the survivor returned once.
+        """
         unique_ids = list(dict.fromkeys(str(deal_id) for deal_id in ids))
         deals: list[HubspotDeal] = []
         invalid: list[InvalidRecord] = []
         missing: list[str] = []
+        merged: dict[str, str] = {}
+        failed: list[str] = []
+        seen: set[str] = set()
         request_count = rate_limited_count = 0
         for chunk in _chunks(unique_ids, BATCH_SIZE):
             body = {
@@ -252,21 +262,38 @@ class HubspotClient:
             rate_limited_count += reply.rate_limited_count
             data = reply.data or {}
             returned: set[str] = set()
+            absorbed_by: dict[str, str] = {}
             for obj in data.get("results") or []:
                 parsed = self._parse_deal(obj)
                 returned.add(parsed.hubspot_deal_id)
+                for absorbed in merged_object_ids(parsed.properties):
+                    absorbed_by[absorbed] = parsed.hubspot_deal_id
+                if parsed.hubspot_deal_id in seen:
+                    continue  # a survivor answering several merged-away ids
+                seen.add(parsed.hubspot_deal_id)
                 if isinstance(parsed, HubspotDeal):
                     deals.append(parsed)
                 else:
                     invalid.append(parsed)
             log_batch_errors(data, operation="batch_read")
-            missing.extend(deal_id for deal_id in chunk if deal_id not in returned)
+            unknown = batch_failed_ids(data)
+            for deal_id in chunk:
+                if deal_id in returned:
+                    continue
+                if deal_id in absorbed_by:
+                    merged[deal_id] = absorbed_by[deal_id]
+                elif deal_id in unknown:
+                    failed.append(deal_id)
+                else:
+                    missing.append(deal_id)
         return BatchReadResult(
             deals=deals,
             invalid=invalid,
             missing_ids=missing,
             request_count=request_count,
             rate_limited_count=rate_limited_count,
+            merged=merged,
+            failed_ids=failed,
         )
 
     def update_deals(
@@ -343,36 +370,6 @@ class HubspotClient:
             else:
                 outcome.missing.append(deal_id)
         return None
-
-    def _search_body(
-        self,
-        window_property: str,
-        since_ms: int,
-        until_ms: int,
-        *,
-        also: Sequence[dict[str, str]],
-        after_id: int | None,
-        after: str | None,
-    ) -> dict[str, Any]:
-        # HubSpot's search takes datetime filter values as epoch-millisecond strings.
-        filters = [
-            {"propertyName": window_property, "operator": "GTE", "value": str(since_ms)},
-            {"propertyName": window_property, "operator": "LTE", "value": str(until_ms)},
-            *also,
-        ]
-        if after_id is not None:
-            filters.append(
-                {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)}
-            )
-        body: dict[str, Any] = {
-            "filterGroups": [{"filters": filters}],
-            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-            "properties": self.properties,
-            "limit": self.page_size,
-            # Required by HubSpot's spec (PublicObjectSearchRequest): "0" is the first page.
-            "after": "0" if after is None else after,
-        }
-        return body
 
     def _parse_deal(self, obj: Any) -> HubspotDeal | InvalidRecord:
         return parse_deal(obj, checked_in_property=self.checked_in_property)

@@ -4,7 +4,7 @@ imports all come in through `hubspot_deals_upsert`."""
 from collections.abc import Sequence
 from datetime import datetime
 
-from deals.services import DealFromHubspot, UpsertResult, deals_upsert_from_hubspot
+from deals.services import UpsertResult, deals_upsert_from_hubspot
 
 from .types import HubspotDeal
 
@@ -13,18 +13,4 @@ def hubspot_deals_upsert(
     *, deals: Sequence[HubspotDeal], now: datetime, source: str
 ) -> UpsertResult:
     """Upsert these deals by HubSpot id; new ones enter the pipeline after commit."""
-    return deals_upsert_from_hubspot(
-        deals=[
-            DealFromHubspot(
-                hubspot_deal_id=deal.hubspot_deal_id,
-                name=deal.name,
-                amount=deal.amount,
-                deal_stage=deal.deal_stage,
-                hubspot_created_at=deal.created_at,
-                hubspot_checked_in_at=deal.checked_in_at,
-            )
-            for deal in deals
-        ],
-        now=now,
-        source=source,
-    )
+    return deals_upsert_from_hubspot(deals=deals, now=now, source=source)

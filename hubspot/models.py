@@ -14,7 +14,7 @@ COUNT_FIELDS = (
     "fetched",
     "new",
     "updated",
-    "rerun",
+    "restarted",
     "unchanged",
     "invalid",
     "pages",
@@ -39,6 +39,9 @@ class SyncRun(models.Model):
         # the daily re-read).
         CHANGES = "changes"
         CHECKED_IN = "checked_in"
+        # Not a window: our deals' ids read back, for deletions, restores and merges
+        # HubSpot made without a webhook reaching us (hubspot/services/reconcile.py).
+        RECONCILE = "reconcile"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -63,9 +66,13 @@ class SyncRun(models.Model):
     new = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)
     # ...of which failed (or done) deals the change sent round the pipeline again
-    rerun = models.PositiveIntegerField(default=0)
+    restarted = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
     invalid = models.PositiveIntegerField(default=0)  # records rejected (see rejections)
+    # A reconcile's findings (`fetched` counts the deals it checked).
+    archived = models.PositiveIntegerField(default=0)
+    restored = models.PositiveIntegerField(default=0)
+    merged = models.PositiveIntegerField(default=0)
     pages = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)  # HubSpot requests, retries included
     rate_limited = models.PositiveIntegerField(default=0)  # 429 answers met
@@ -77,6 +84,7 @@ class SyncRun(models.Model):
     class Meta:
         db_table = "sync_runs"
         ordering = ["-created_at", "-id"]
+        permissions = [("start_sync", "Can start a sync now")]
         indexes = [models.Index(fields=["-created_at", "-id"], name="sync_runs_created_desc")]
 
     def __str__(self) -> str:
@@ -84,9 +92,14 @@ class SyncRun(models.Model):
 
     @property
     def summary(self) -> str:
+        if self.kind == self.Kind.RECONCILE:
+            return (
+                f"checked={self.fetched} archived={self.archived} restored={self.restored} "
+                f"merged={self.merged} requests={self.requests}"
+            )
         return (
             f"fetched={self.fetched} new={self.new} updated={self.updated} "
-            f"rerun={self.rerun} unchanged={self.unchanged} invalid={self.invalid}"
+            f"restarted={self.restarted} unchanged={self.unchanged} invalid={self.invalid}"
         )
 
 
@@ -100,6 +113,9 @@ class WebhookEvent(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # the deal is still to be read from HubSpot
         DONE = "done"
+        # HubSpot refused to read it HUBSPOT_WEBHOOK_MAX_ATTEMPTS times for a reason that
+        # is not transient (see `error`); kept out of the way of the events after it.
+        FAILED = "failed"
 
     class Outcome(models.TextChoices):
         IMPORTED = "imported"  # a new deal, handed to the pipeline
@@ -107,6 +123,7 @@ class WebhookEvent(models.Model):
         INVALID = "invalid"  # not usable (no or a bad checked-in time...: see `error`)
         NOT_FOUND = "not_found"  # HubSpot no longer has the deal
         ARCHIVED = "archived"  # a deletion: ours archived (or already, or not ours)
+        MERGED = "merged"  # HubSpot merged the deal away: its survivor was read instead
 
     id = models.BigAutoField(primary_key=True)
     dedupe_key = models.CharField(max_length=64, unique=True, editable=False)
@@ -131,6 +148,10 @@ class WebhookEvent(models.Model):
             # The queue of events still to process: small, whatever the history.
             models.Index(
                 fields=["id"], name="webhook_events_pending", condition=models.Q(status="pending")
+            ),
+            # The events given up, counted by the health on every poll: as small.
+            models.Index(
+                fields=["id"], name="webhook_events_failed", condition=models.Q(status="failed")
             ),
         ]
 
@@ -183,6 +204,9 @@ class DealImportItem(models.Model):
     status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
     error = models.TextField(blank=True, default="")
     deal_id = models.UUIDField(null=True, blank=True)  # our deal, once it exists
+    # HubSpot merged this deal away: the survivor's id, imported (or found) instead, whose
+    # deal deal_id is.
+    merged_into = models.TextField(blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -244,3 +268,23 @@ class SyncRejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hubspot_deal_id}: {self.reason}"
+
+
+class SyncRunTotal(models.Model):
+    """Every sync run that ever ended (the metrics' counters: sync runs are deleted after
+    HUBSPOT_SYNC_RUN_RETENTION_DAYS, these never), per kind, outcome and duration bin
+    (deals.insights_models.DURATION_BOUNDS). Kept by a trigger on sync_runs (migration
+    0007); never write here by hand."""
+
+    pk = models.CompositePrimaryKey("kind", "status", "bin")
+    kind = models.CharField(max_length=16, choices=SyncRun.Kind)
+    status = models.CharField(max_length=16, choices=SyncRun.Status)
+    bin = models.SmallIntegerField()
+    runs = models.BigIntegerField()
+    seconds = models.FloatField()
+
+    class Meta:
+        db_table = "sync_run_totals"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status}: {self.runs}"

@@ -14,6 +14,7 @@ from .types import (
     HubspotDeal,
     InvalidRecord,
     RefusedUpdate,
+    merged_object_ids,
     parse_amount,
     parse_hubspot_datetime,
 )
@@ -47,11 +48,12 @@ def parse_deal(obj: Any, *, checked_in_property: str) -> HubspotDeal | InvalidRe
         name=properties.get("dealname") or "",
         amount=parse_amount(properties.get("amount")),
         deal_stage=properties.get("dealstage") or None,
-        created_at=parse_hubspot_datetime(properties.get("createdate"))
+        hubspot_created_at=parse_hubspot_datetime(properties.get("createdate"))
         or parse_hubspot_datetime(obj.get("createdAt")),
         updated_at=parse_hubspot_datetime(properties.get("hs_lastmodifieddate"))
         or parse_hubspot_datetime(obj.get("updatedAt")),
-        checked_in_at=checked_in_at,
+        hubspot_checked_in_at=checked_in_at,
+        merged_from=merged_object_ids(properties),
         properties=properties,
         raw=obj,
     )
@@ -106,6 +108,17 @@ def log_batch_errors(data: dict[str, Any], *, operation: str) -> None:
 
 VALIDATION_ERROR = "VALIDATION_ERROR"
 NOT_FOUND = "OBJECT_NOT_FOUND"
+
+
+def batch_failed_ids(data: dict[str, Any]) -> set[str]:
+    """The ids a batch answer's `errors[]` name for any reason but not found."""
+    failed: set[str] = set()
+    for error in data.get("errors") or []:
+        if isinstance(error, dict) and error.get("category") != NOT_FOUND:
+            context = error.get("context")
+            ids = context.get("ids") if isinstance(context, dict) else None
+            failed.update(str(i) for i in ids or [])
+    return failed
 
 
 def batch_refusals(data: dict[str, Any]) -> list[RefusedUpdate]:

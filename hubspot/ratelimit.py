@@ -25,6 +25,7 @@ reached, each process spaces its own requests (RedisRateLimiter's fallback).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -58,7 +59,7 @@ if start < now then start = now end
 local new_tat = tat + interval
 local ttl_ms = math.ceil((new_tat - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
-return string.format('%.0f', start - now)
+return {string.format('%.0f', start - now), string.format('%.0f', start)}
 """
 
 
@@ -133,10 +134,17 @@ class RedisRateLimiter:
         self._retry_redis_at = 0.0
 
     def acquire(self) -> float:
+        wait, _ = self.reserve()
+        return wait
+
+    def reserve(self) -> tuple[float, int | None]:
+        """Reserve the next slot: (seconds to wait, the slot's time in microseconds on
+        Redis's clock, or None while Redis is away). Every process reads one clock, so the
+        slots can be checked exactly, however slow the callers are."""
         if self._redis_down and time.monotonic() < self._retry_redis_at:
-            return self._fallback.acquire()
+            return self._fallback.acquire(), None
         try:
-            wait_us = self._script(keys=[self.key], args=self._args)
+            wait_us, slot_us = self._script(keys=[self.key], args=self._args)
         except redis.RedisError as exc:
             self._retry_redis_at = time.monotonic() + self._outage_seconds
             if not self._redis_down:
@@ -145,11 +153,11 @@ class RedisRateLimiter:
                     "hubspot_rate_limiter_redis_unavailable",
                     extra={"key": self.key, "error": type(exc).__name__},
                 )
-            return self._fallback.acquire()
+            return self._fallback.acquire(), None
         if self._redis_down:
             self._redis_down = False
             logger.info("hubspot_rate_limiter_redis_back", extra={"key": self.key})
-        return int(wait_us) / 1_000_000
+        return int(wait_us) / 1_000_000, int(slot_us)
 
     def follow(self, *, limit: int, interval_ms: int) -> None:
         """Follow the account's limit as HubSpot's answers state it (X-HubSpot-RateLimit-Max
@@ -196,12 +204,18 @@ def build_general_rate_limiter(
 
 def shared_redis(redis_url: str | None = None) -> redis.Redis:
     """The Redis HubSpot's shared limits live in (the limiters, the daily stop): short
-    timeouts and no retries, so an outage never stalls a HubSpot call (each falls back)."""
+    timeouts and no retries, so an outage never stalls a HubSpot call (each falls back).
+    One client per process and URL: a new one per call opened a connection per request
+    (bench/queue_tabs.py)."""
+    return _redis_client(settings.REDIS_URL if redis_url is None else redis_url)
+
+
+@functools.cache
+def _redis_client(url: str) -> redis.Redis:
+    # Thread-safe, and its pool starts afresh in a forked worker; a connection Redis closed
+    # (a restart) fails one call, which falls back, and is opened again on the next.
     return redis.Redis.from_url(
-        settings.REDIS_URL if redis_url is None else redis_url,
-        socket_timeout=1.0,
-        socket_connect_timeout=1.0,
-        retry=Retry(NoBackoff(), 0),
+        url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
     )
 
 

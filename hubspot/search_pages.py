@@ -26,6 +26,32 @@ logger = logging.getLogger(__name__)
 
 SEARCH_RESULT_CAP = 10_000  # HubSpot answers 400 when paging past this many results per query
 
+
+def search_body(
+    *,
+    filters: list[dict[str, str]],
+    properties: list[str],
+    page_size: int,
+    after_id: int | None,
+    after: str | None,
+) -> dict[str, Any]:
+    """One search request's body: `filters` (datetime values as epoch-ms strings, as HubSpot
+    takes them), plus the query's `hs_object_id GT` bound, sorted by id, from offset `after`."""
+    if after_id is not None:
+        filters = [
+            *filters,
+            {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)},
+        ]
+    return {
+        "filterGroups": [{"filters": filters}],
+        "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+        "properties": properties,
+        "limit": page_size,
+        # Required by HubSpot's spec (PublicObjectSearchRequest): "0" is the first page.
+        "after": "0" if after is None else after,
+    }
+
+
 # Sends one search request: the query's `hs_object_id GT` bound and the page's offset.
 Send = Callable[[int | None, str | None], Reply]
 

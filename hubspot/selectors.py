@@ -8,7 +8,9 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django_celery_beat.models import PeriodicTask
 
-from .models import DealImport, DealImportItem, SyncRun
+from deals.selectors import pipeline_health_facts
+
+from .models import DealImport, DealImportItem, SyncRun, SyncRunTotal, WebhookEvent
 from .quota import DailyStatus, build_daily_quota, limit_reached_message
 
 
@@ -47,11 +49,41 @@ def deal_import_items(*, import_id: uuid.UUID, offset: int, limit: int) -> list[
     return list(items[offset : offset + limit])
 
 
+class Severity:
+    DEGRADED = "degraded"  # something needs a look; deals still flow
+    FAILING = "failing"  # deals stop coming in or moving: the alerts' business
+
+
+# Every reason health may give, by code (the API's enum; alerts are throttled per code).
+HEALTH_CODES = (
+    "sync_failed",
+    "sync_stale",
+    "reconcile_failed",
+    "daily_limit_reached",
+    "daily_limit_low",
+    "backlog_old",
+    "writebacks_error",
+    "webhook_events_failed",
+)
+
+
+@dataclass(frozen=True)
+class HealthReason:
+    """One thing wrong: a stable code (alerts are throttled per code), how bad, and what
+    it is in an operator's words."""
+
+    code: str
+    severity: str
+    message: str
+
+
 @dataclass(frozen=True)
 class SyncHealth:
     """Ingestion at a glance, for the queue page's strip (see sync_health)."""
 
     last_sync: SyncRun | None
+    # The latest finished reconcile (deletions, restores, merges read back).
+    last_reconcile: SyncRun | None
     last_success_at: datetime | None
     next_due_at: datetime | None
     schedule: str
@@ -59,9 +91,20 @@ class SyncHealth:
     problem: str | None
     # HubSpot's daily API limit as its answers last said it, and the stop once reached.
     daily: DailyStatus
+    # Webhook events HubSpot kept refusing to read, marked failed (admin: filter on status).
+    failed_webhook_events: int = 0
+    # The system's health: every reason, worst first; ok when there is none.
+    reasons: tuple[HealthReason, ...] = ()
+
+    @property
+    def status(self) -> str:
+        severities = {reason.severity for reason in self.reasons}
+        if Severity.FAILING in severities:
+            return Severity.FAILING
+        return Severity.DEGRADED if severities else "ok"
 
 
-# The beat entry of the scheduled sync (CELERY_BEAT_SCHEDULE in vcc/settings.py).
+# The beat entry of the scheduled sync (hubspot-poll in vcc/settings/hubspot.py).
 POLL_TASK_NAME = "hubspot-poll"
 
 # The newest run of each kind the strip needs, in one statement: the latest that ran or is
@@ -73,25 +116,29 @@ _LATEST_RUNS = " UNION ALL ".join(
     f"(SELECT '{kind}' AS latest_of, * FROM {SyncRun._meta.db_table} WHERE {where} "
     "ORDER BY created_at DESC, id DESC LIMIT 1)"
     for kind, where in [
-        ("last", "status <> %(skipped)s"),
-        ("finished", "status IN (%(succeeded)s, %(failed)s)"),
-        ("success", "status = %(succeeded)s"),
-        ("scheduled", "trigger = %(scheduled)s"),
+        ("last", "status <> %(skipped)s AND kind <> %(reconcile)s"),
+        ("finished", "status IN (%(succeeded)s, %(failed)s) AND kind <> %(reconcile)s"),
+        ("success", "status = %(succeeded)s AND kind <> %(reconcile)s"),
+        ("scheduled", "trigger = %(scheduled)s AND kind <> %(reconcile)s"),
+        # The reconcile's runs share the table, and the strip reports the latest apart.
+        ("reconcile", "kind = %(reconcile)s AND status IN (%(succeeded)s, %(failed)s)"),
     ]
 )
 
 
 def sync_health(*, now: datetime) -> SyncHealth:
     """The latest sync, when the next is due, and whether ingestion is failing: HubSpot's
-    daily limit is reached, the last sync failed, or none has succeeded in three poll
-    intervals. Two queries on small
-    tables, so every open queue page can poll it."""
+    daily limit is reached, the last sync failed, none has succeeded in three poll
+    intervals, or the last reconcile failed (`problem`). And the whole system's health:
+    every reason, ingestion's and the pipeline's (`reasons`, `status`). A few indexed
+    queries, so every open queue page can poll it."""
     interval = timedelta(minutes=settings.HUBSPOT_POLL_INTERVAL_MINUTES)
     params = {
         "skipped": SyncRun.Status.SKIPPED.value,
         "succeeded": SyncRun.Status.SUCCEEDED.value,
         "failed": SyncRun.Status.FAILED.value,
         "scheduled": SyncRun.Trigger.SCHEDULED.value,
+        "reconcile": SyncRun.Kind.RECONCILE.value,
     }
     runs = SyncRun.objects.raw(_LATEST_RUNS, params)
     latest = {run.latest_of: run for run in runs}  # type: ignore[attr-defined]  # the query's
@@ -99,30 +146,85 @@ def sync_health(*, now: datetime) -> SyncHealth:
     last_success_at = (success.finished_at or success.created_at) if success else None
     stale_after = 3 * interval
     problem = None
+    reasons: list[HealthReason] = []
     if finished is not None and finished.status == SyncRun.Status.FAILED:
         reason = (finished.error or "no reason was recorded").strip().rstrip(".")
         problem = f"The last sync failed: {reason}."
+        reasons.append(HealthReason("sync_failed", Severity.FAILING, problem))
     elif last_success_at is not None and now - last_success_at > stale_after:
         problem = f"No sync has succeeded in the last {_minutes(now - last_success_at)}."
+        reasons.append(HealthReason("sync_stale", Severity.FAILING, problem))
     elif last_success_at is None and last is not None and now - last.created_at > stale_after:
         problem = "No sync has succeeded yet."
+        reasons.append(HealthReason("sync_stale", Severity.FAILING, problem))
+    reconcile = latest.get("reconcile")
+    if reconcile is not None and reconcile.status == SyncRun.Status.FAILED:
+        reason = (reconcile.error or "no reason was recorded").strip().rstrip(".")
+        message = f"The last reconcile failed: {reason}."
+        problem = problem or message
+        reasons.append(HealthReason("reconcile_failed", Severity.DEGRADED, message))
     daily = build_daily_quota().status()
     if daily.stopped_until is not None:
         # Before any other reason: nothing reaches HubSpot until then.
         problem = limit_reached_message(daily.stopped_until) + "."
+        reasons.insert(0, HealthReason("daily_limit_reached", Severity.FAILING, problem))
+    elif daily.limit and daily.remaining is not None and daily.remaining < daily.limit / 10:
+        message = (
+            f"HubSpot's daily API limit is nearly spent: {daily.remaining:,} of "
+            f"{daily.limit:,} calls left today."
+        )
+        reasons.append(HealthReason("daily_limit_low", Severity.DEGRADED, message))
+    failed_webhooks = webhook_events_failed()
+    reasons += _pipeline_reasons(now=now, failed_webhooks=failed_webhooks)
+    reasons.sort(key=lambda r: r.severity != Severity.FAILING)  # stable: worst first
     scheduled = latest.get("scheduled")
     next_due_at, schedule = _next_due(
         scheduled.created_at if scheduled else None, interval=interval
     )
     return SyncHealth(
         last_sync=last,
+        last_reconcile=reconcile,
         last_success_at=last_success_at,
         next_due_at=next_due_at,
         schedule=schedule,
         failing=problem is not None,
         problem=problem,
         daily=daily,
+        failed_webhook_events=failed_webhooks,
+        reasons=tuple(reasons),
     )
+
+
+def webhook_events_failed() -> int:
+    """Webhook events HubSpot kept refusing to read, given up (admin: filter on status):
+    the small partial index of failed events."""
+    return WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED).count()
+
+
+def _pipeline_reasons(*, now: datetime, failed_webhooks: int) -> list[HealthReason]:
+    """The backlog's oldest deal waiting too long, write-backs in error, webhook events
+    whose reads failed (deals' side of the health, through deals' selectors)."""
+    reasons = []
+    facts = pipeline_health_facts()
+    oldest = facts.oldest_pending_at
+    alert_after = timedelta(minutes=settings.PIPELINE_BACKLOG_ALERT_MINUTES)
+    if oldest is not None and now - oldest > alert_after:
+        message = (
+            f"The oldest pending deal has waited {_minutes(now - oldest)} (alert after "
+            f"{settings.PIPELINE_BACKLOG_ALERT_MINUTES} minutes): the pipeline is behind."
+        )
+        reasons.append(HealthReason("backlog_old", Severity.FAILING, message))
+    errors = facts.writebacks_in_error
+    if errors:
+        message = f"{errors:,} write-back(s) to HubSpot in error: retry them in the admin."
+        reasons.append(HealthReason("writebacks_error", Severity.DEGRADED, message))
+    if failed_webhooks:
+        message = (
+            f"{failed_webhooks:,} webhook event(s) given up: HubSpot kept refusing to read "
+            "their deal (admin: Webhook events, status failed)."
+        )
+        reasons.append(HealthReason("webhook_events_failed", Severity.DEGRADED, message))
+    return reasons
 
 
 def _next_due(scheduled_at: datetime | None, *, interval: timedelta) -> tuple[datetime | None, str]:
@@ -153,3 +255,8 @@ def _minutes(delta: timedelta) -> str:
     if minutes < 90:
         return "minute" if minutes == 1 else f"{minutes} minutes"
     return f"{round(minutes / 60)} hours"
+
+
+def sync_run_totals() -> list[tuple[str, str, int, int, float]]:
+    """(kind, status, duration bin, runs, seconds) of every sync run that ever ended."""
+    return list(SyncRunTotal.objects.values_list("kind", "status", "bin", "runs", "seconds"))

@@ -2,12 +2,16 @@ import uuid
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from .models import SyncRun
 from .services import (
     deal_import_run,
     deal_imports_resume_stalled,
     deal_payloads_delete_old,
+    health_alerts_send,
+    reconcile_run_execute,
+    reconcile_run_start,
     sync_run_claim,
     sync_run_execute,
     sync_run_start,
@@ -42,6 +46,15 @@ def _sync_here(trigger: str) -> str:
     run = sync_run_start(trigger=trigger)
     if run.status == SyncRun.Status.RUNNING:
         sync_run_execute(run=run)
+    return run.status
+
+
+@shared_task(**_SYNC_TASK)
+def reconcile_hubspot() -> str:
+    """The beat-scheduled reconcile: deletions, restores and merges no webhook told us."""
+    run = reconcile_run_start(trigger=SyncRun.Trigger.SCHEDULED)
+    if run.status == SyncRun.Status.RUNNING:
+        run = reconcile_run_execute(run=run)
     return run.status
 
 
@@ -98,3 +111,10 @@ def delete_old_payloads() -> dict:
         "payloads": deal_payloads_delete_old(),
         "webhook_events": webhook_events_delete_old(),
     }
+
+
+@shared_task
+def send_health_alerts() -> dict | None:
+    """Mail ADMINS when health turns failing or recovers (throttled; off without ADMINS)."""
+    result = health_alerts_send(now=timezone.now())
+    return None if result is None else {"failing": result.failing, "recovered": result.recovered}

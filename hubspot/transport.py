@@ -29,6 +29,7 @@ import requests
 from .answers import int_header, missing_scopes, retry_after_seconds
 from .quota import DAILY_LIMIT, DailyQuota, limit_reached_message
 from .ratelimit import RateLimiter
+from .request_counts import RequestCounts, endpoint_kind
 from .types import HubspotError
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class HubspotTransport:
         rng: random.Random | None = None,
         session: requests.Session | None = None,
         quota: DailyQuota | None = None,
+        request_counts: RequestCounts | None = None,
     ) -> None:
         """`max_retries` counts retries after the first attempt. `sleep` and `rng` are
         injectable so tests never wait. With a `quota`, the daily limit's stop is shared
@@ -106,6 +108,7 @@ class HubspotTransport:
         self._session.auth = _BearerAuth(access_token)
         self._session.headers.update({"Accept": "application/json"})
         self.quota = quota
+        self.request_counts = request_counts  # shared, for the metrics (request_counts.py)
         self.request_count = 0
         self.rate_limited_count = 0
 
@@ -137,6 +140,11 @@ class HubspotTransport:
             request_count += 1
             self.request_count += 1
             outcome = self._attempt(method, path, json_body=json_body, params=params)
+            if self.request_counts is not None:
+                self.request_counts.record(
+                    kind=endpoint_kind(method, path),
+                    rate_limited=isinstance(outcome, _Failure) and outcome.rate_limited,
+                )
             if isinstance(outcome, Reply | _Failure) and outcome.headers:
                 self._follow_headers(outcome.headers, limiter)
             if isinstance(outcome, Reply):

@@ -2,7 +2,8 @@
 
 Plain dataclasses, so the sync service can use them without knowing HubSpot's JSON:
 
-- `HubspotDeal`: a deal with a usable checked-in time, its main fields typed.
+- `HubspotDeal`: a deal with a usable checked-in time, its main fields typed: the `deals`
+  app's DealFromHubspot, plus what only this app reads.
 - `InvalidRecord`: a deal HubSpot returned that we cannot use (no or an unparsable checked-in
   value). Returned next to the good ones, never raised: one bad record must not stop a sync.
 - `SearchPage`, `BatchReadResult`, `BatchUpdateResult`: one call's results plus the number of
@@ -20,23 +21,29 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from deals.services import DealFromHubspot
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 BODY_EXCERPT_CHARS = 500
 
 
-@dataclass(frozen=True)
-class HubspotDeal:
-    hubspot_deal_id: str
-    name: str
-    amount: Decimal | None
-    deal_stage: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
-    checked_in_at: datetime
+@dataclass(frozen=True, kw_only=True)
+class HubspotDeal(DealFromHubspot):
+    """A deal read from HubSpot: what the `deals` table keeps (DealFromHubspot, the same
+    names, handed to the upsert as it is), and what only this app reads."""
+
+    hubspot_checked_in_at: datetime  # always there: a deal without one is an InvalidRecord
+    updated_at: datetime | None = None
     # Every property HubSpot sent, as strings (or None), for anything not typed above.
-    properties: dict[str, str | None] = field(repr=False)
+    properties: dict[str, str | None] = field(default_factory=dict, repr=False)
     # The object as HubSpot sent it (kept for debugging: hubspot.services.payloads).
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def merged_object_ids(properties: dict[str, str | None]) -> tuple[str, ...]:
+    """HubSpot's `hs_merged_object_ids` ("123;456"): the ids a merge survivor absorbed."""
+    text = properties.get("hs_merged_object_ids") or ""
+    return tuple(dict.fromkeys(i.strip() for i in text.split(";") if i.strip().isdigit()))
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,11 @@ class BatchReadResult:
     missing_ids: list[str]  # asked for, not returned (HubSpot's OBJECT_NOT_FOUND)
     request_count: int
     rate_limited_count: int
+    # Asked-for ids HubSpot answered with another deal: merged away, id -> the survivor's
+    # id (the survivor is among `deals` or `invalid`, once).
+    merged: dict[str, str] = field(default_factory=dict)
+    # Asked-for ids a 207 named with an error other than not found: unknown, not missing.
+    failed_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,10 @@ class BatchUpdateResult:
     request_count: int
     rate_limited_count: int
     refused: list[RefusedUpdate] = field(default_factory=list)
+
+
+# HubSpot's record ids fit a signed 64-bit integer; a longer one is no HubSpot id.
+MAX_DEAL_ID = 2**63 - 1
 
 
 class HubspotError(Exception):
@@ -204,6 +220,7 @@ __all__ = [
     "InvalidRecord",
     "RefusedUpdate",
     "SearchPage",
+    "merged_object_ids",
     "parse_amount",
     "parse_hubspot_datetime",
     "to_epoch_ms",

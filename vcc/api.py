@@ -7,6 +7,7 @@ from django.http import Http404
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -14,10 +15,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from . import errors
 
 ErrorSerializer = inline_serializer("Error", fields={"detail": serializers.CharField()})
-# Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff.
+# Every endpoint is staff only: 401 without credentials, 403 for a user who is not staff or
+# lacks the permission the operation needs (the message names it; vcc/permissions.py).
 AUTH_ERRORS = {401: ErrorSerializer, 403: ErrorSerializer}
 # A request body of a media type the view does not parse (views that read one).
-MEDIA_ERRORS = {415: ErrorSerializer}
+# And one over the size limit (vcc/limits.py), refused before it is read.
+MEDIA_ERRORS = {413: ErrorSerializer, 415: ErrorSerializer}
 # A malformed `limit` (StrictCursorPagination): what is wrong with it.
 PagingErrorSerializer = inline_serializer(
     "PagingError", fields={"limit": serializers.ListField(child=serializers.CharField())}
@@ -42,15 +45,39 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return drf_exception_handler(exc, context)
 
 
+# The largest id HubSpot hands out fits a signed 64-bit integer, as our columns do.
+MAX_INT64 = 2**63 - 1
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's JSON parser, with nesting too deep for Python's parser a 400, not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+
+
 class QueryIntegerField(serializers.IntegerField):
     """An integer query parameter. DRF reads a blank value from a form as "not given" (so
     `?limit=` would get the default); in a query string it is a bad value: 400 naming it,
     as the schema (an integer) says."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_value", MAX_INT64)  # past it PostgreSQL would refuse it: a 500
+        super().__init__(**kwargs)
+
     def get_value(self, dictionary: Any) -> Any:
         if dictionary.get(self.field_name) == "":
             return ""  # to_internal_value refuses it: "A valid integer is required."
         return super().get_value(dictionary)
+
+    def to_internal_value(self, data: Any) -> int:
+        # Python's int() reads any script's digits ("١٢"); a query string has ASCII ones.
+        if isinstance(data, str) and not data.strip().isascii():
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class StrictCursorPagination(CursorPagination):

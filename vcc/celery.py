@@ -9,7 +9,7 @@ from vcc.queues import BACKLOG_QUEUE, CONTROL_QUEUE, OPERATOR_QUEUE, SERVED_IN_O
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vcc.settings")
 
 app = Celery("vcc")
-# Every CELERY_* setting in vcc/settings.py configures this app.
+# Every CELERY_* setting (vcc/settings/celery_conf.py) configures this app.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -34,15 +34,22 @@ class KeyValueFormatter(logging.Formatter):
         ]
         if record.exc_info:
             parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
-        return _redact(" ".join(parts))
+        return redact(" ".join(parts))
 
 
-def _redact(line: str) -> str:
+def redact(line: str) -> str:
     # The last line of defence, on the finished line (message, fields and traceback): no
-    # secret from settings reaches a log, whoever logged it and however.
+    # secret from settings reaches a log, whoever logged it and however (a run's log lines
+    # too: deals/stages.py).
     from django.conf import settings
 
-    for name in ("HUBSPOT_ACCESS_TOKEN", "HUBSPOT_CLIENT_SECRET", "HUBSPOT_CLIENT_SECRET_PREVIOUS"):
+    for name in (
+        "HUBSPOT_ACCESS_TOKEN",
+        "HUBSPOT_CLIENT_SECRET",
+        "HUBSPOT_CLIENT_SECRET_PREVIOUS",
+        "METRICS_TOKEN",
+        "EMAIL_HOST_PASSWORD",
+    ):
         secret = getattr(settings, name, "")
         if secret:
             line = line.replace(secret, "[redacted]")

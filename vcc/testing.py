@@ -69,6 +69,38 @@ def wait_while_progressing(
         time.sleep(interval)
 
 
+def run_in_threads(
+    work: Callable[[list], None], parts: list[list], *, timeout: float = 120
+) -> None:
+    """Run `work(part)` for each part in a thread of its own, all released at once (a
+    barrier), each on its own database connection; re-raises the first exception any of
+    them raised, and fails when one has not ended within `timeout`."""
+    import threading
+
+    from django.db import connections
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(parts))
+
+    def run(part: list) -> None:
+        try:
+            start.wait()
+            work(part)
+        except BaseException as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(part,)) for part in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    if errors:
+        raise errors[0]
+    assert not any(thread.is_alive() for thread in threads), "a thread did not end"
+
+
 def subprocess_database_url() -> str:
     """DATABASE_URL naming the database the tests run against (pytest-django's test_<name>),
     for processes the tests start: the same server, role, password and options."""
@@ -153,3 +185,15 @@ class CeleryWorker:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
         self._log.close()
+
+
+def role_user(username: str, role: str, *, password: str | None = None, **fields):
+    """A staff account in one of the roles (viewer, operator, admin: deals/services/roles.py)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(
+        username, password=password, is_staff=True, **fields
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user

@@ -1,14 +1,17 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import defaults
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from deals.views import queue_page
 
 from .health import healthz, readyz
+from .metrics import metrics
+from .token_admin import token_admin_install
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
@@ -24,6 +27,7 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 admin.site.site_header = "VCC deal intake"
 admin.site.site_title = "VCC deal intake admin"
 admin.site.enable_nav_sidebar = False
+token_admin_install(admin.site)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue"), name="home"),
@@ -35,7 +39,16 @@ urlpatterns = [
     path("api/", include("deals.urls")),
     path("api/", include("hubspot.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves its script as a file (?script): no inline script, for the CSP.
+    path(
+        "api/docs/",
+        # Swagger UI sets inline styles as it draws (never inline script): the docs alone.
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="schema")
+        ),
+        name="swagger-ui",
+    ),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]

@@ -11,29 +11,16 @@ from django.utils import timezone
 from vcc.errors import Conflict, NotFound
 from vcc.queues import OPERATOR_QUEUE
 
-from ..models import RERUN_FROM, RETRY_FROM, Deal, PipelinePass, Stage
-from ..passes import deal_pass_start
+from ..models import Deal, PipelinePass, Stage
+from ..rules import Action, deal_action_refusal
 from .enqueue import deal_enqueue
-
-# Why an action is refused, by the deal's status: in the operator's words.
-_REFUSED: dict[str, str] = {
-    Deal.Status.RUNNING: "The deal is being processed; try again when it has finished.",
-    Deal.Status.PENDING: "The deal is waiting for a worker; only a failed deal can be retried.",
-    Deal.Status.DONE: "The deal is done; only a failed deal can be retried.",
-}
-
-
-def _not_in_hubspot(deal: Deal) -> str:
-    when = f" on {deal.hubspot_state_at:%Y-%m-%d %H:%M} UTC" if deal.hubspot_state_at else ""
-    if deal.hubspot_state == Deal.HubspotState.MERGED:
-        return f"The deal was merged into another in HubSpot{when}; act on that one."
-    return f"The deal was deleted in HubSpot{when}; restore it there first."
+from .passes import deal_pass_start
 
 
 def _restart(
     deal_id: uuid.UUID,
     *,
-    from_status: tuple[str, ...],
+    action: Action,
     stage: str | None,
     trigger: str,
     requested_by: str,
@@ -42,15 +29,26 @@ def _restart(
         now = timezone.now()
         deal = (
             Deal.objects.filter(id=deal_id)
-            .only("status", "current_stage", "hubspot_state", "hubspot_state_at")
+            .select_related("merged_into")
+            .only(
+                "status",
+                "current_stage",
+                "hubspot_state",
+                "hubspot_state_at",
+                "merged_into__hubspot_deal_id",
+            )
             .first()
         )
         if deal is None:
             raise NotFound(f"No deal with id {deal_id}.")
-        if deal.hubspot_state != Deal.HubspotState.ACTIVE:
-            raise Conflict(_not_in_hubspot(deal))
-        if deal.status not in from_status:
-            raise Conflict(_REFUSED.get(deal.status, f"The deal is {deal.status}."))
+        refusal = deal_action_refusal(
+            action=action,
+            status=deal.status,
+            hubspot_state=deal.hubspot_state,
+            merged_into=deal.merged_into.hubspot_deal_id if deal.merged_into else None,
+        )
+        if refusal is not None:
+            raise Conflict(refusal.reason)
         changes = {"status": Deal.Status.PENDING, "enqueued_at": now, "updated_at": now}
         if stage is not None:
             changes["current_stage"] = stage
@@ -83,7 +81,7 @@ def deal_rerun(*, deal_id: uuid.UUID, requested_by: str) -> Deal:
     history, under their own passes."""
     return _restart(
         deal_id,
-        from_status=RERUN_FROM,
+        action="rerun",
         stage=Stage.INTAKE,
         trigger=PipelinePass.Trigger.RERUN,
         requested_by=requested_by,
@@ -94,7 +92,7 @@ def deal_retry(*, deal_id: uuid.UUID, requested_by: str) -> Deal:
     """Resume a failed deal at the stage that failed, ahead of the backlog."""
     return _restart(
         deal_id,
-        from_status=RETRY_FROM,
+        action="retry",
         stage=None,
         trigger=PipelinePass.Trigger.RETRY,
         requested_by=requested_by,

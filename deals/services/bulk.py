@@ -1,5 +1,8 @@
 """Bulk actions: re-run or retry every deal a filter selects (or an admin's selection).
 
+Only deals active in HubSpot are started again: archived and merged ones are skipped and
+counted (`skipped`, under their HubSpot state), whatever the filter says.
+
 Up to BULK_LIMIT deals a request. The deals are started again in batches, one statement
 each (its own short transaction: workers and other operators are never held up by one long
 one): each deal back to pending with a new pass, all passes of the request sharing a
@@ -29,7 +32,7 @@ from vcc.queues import OPERATOR_QUEUE
 
 from ..broker import SENT_AT_HEADER
 from ..models import RERUN_FROM, RETRY_FROM, Deal, PipelinePass, Stage
-from ..selectors import deals_matching
+from ..selectors import deals_inactive_matching, deals_matching
 from .enqueue import deal_send_now
 
 logger = logging.getLogger(__name__)
@@ -54,17 +57,30 @@ ACTIONS = {
 }
 
 
+_ACTIVE = Deal.HubspotState.ACTIVE
+
+
 @dataclass(frozen=True)
 class SelectionResult:
     count: int  # deals started again
-    skipped: dict[str, int]  # deals the action does not apply to, by their status
+    # Deals the action did not take: an active one by its status, an archived or merged
+    # one by that state (as the counts have them). By filter: the archived and merged
+    # ones the filter selects, both keys always there; a selection: only what was skipped.
+    skipped: dict[str, int]
 
 
 def deals_bulk_action(
-    *, action: str, status: str = "", stage: str = "", q: str = "", requested_by: str
-) -> int:
-    """Start again every deal the queue filters select that `action` applies to (a retry:
-    the failed ones; a re-run: all but the running ones); returns how many.
+    *,
+    action: str,
+    status: str = "",
+    stage: str = "",
+    q: str = "",
+    hubspot_state: str = _ACTIVE,
+    requested_by: str,
+) -> SelectionResult:
+    """Start again every active deal the queue filters select that `action` applies to (a
+    retry: the failed ones; a re-run: all but the running ones); says how many, and how
+    many archived and merged ones the filters selected and were left alone.
 
     Raises InvalidInput without a filter (a slip would otherwise re-run everything) and
     when more than BULK_LIMIT deals would be started.
@@ -75,13 +91,21 @@ def deals_bulk_action(
             "Choose a status, a stage or a search first: a bulk action applies to the "
             "deals a filter selects."
         )
+    filters = {"status": status, "stage": stage, "q": q, "hubspot_state": hubspot_state}
     ids = list(
-        deals_matching(status=status, stage=stage, q=q)
-        .filter(status__in=spec.from_status)
+        deals_matching(**filters)
+        .filter(hubspot_state=_ACTIVE, status__in=spec.from_status)
         .values_list("id", flat=True)[: BULK_LIMIT + 1]  # in no order: sorting costs
     )
     _check_limit(len(ids))
-    return _restart_many(ids, spec=spec, trigger=spec.trigger, requested_by=requested_by)
+    count = _restart_many(ids, spec=spec, trigger=spec.trigger, requested_by=requested_by)
+    # The default view holds active deals only: nothing to count there.
+    skipped: dict[str, int] = (
+        deals_inactive_matching(**filters)
+        if hubspot_state != _ACTIVE
+        else {Deal.HubspotState.ARCHIVED.value: 0, Deal.HubspotState.MERGED.value: 0}
+    )
+    return SelectionResult(count=count, skipped=skipped)
 
 
 def deals_restart_selected(
@@ -91,15 +115,24 @@ def deals_restart_selected(
     applies to, the same way as a bulk action; says how many and which were skipped."""
     spec = _action(action)
     _check_limit(len(deal_ids))
-    selected = list(Deal.objects.filter(id__in=deal_ids).values_list("id", "status"))
-    ids = [deal_id for deal_id, status in selected if status in spec.from_status]
+    selected = list(
+        Deal.objects.filter(id__in=deal_ids).values_list("id", "status", "hubspot_state")
+    )
+    ids = [
+        deal_id
+        for deal_id, status, state in selected
+        if state == _ACTIVE and status in spec.from_status
+    ]
     trigger = spec.one_by_one_trigger
     count = _restart_many(ids, spec=spec, trigger=trigger, requested_by=requested_by)
     skipped: dict[str, int] = {}
-    for _, status in selected:
-        if status not in spec.from_status:
-            skipped[status] = skipped.get(status, 0) + 1
-    if count < len(ids):  # started running (or again by someone else) meanwhile
+    for _, status, state in selected:
+        reason = status if state == _ACTIVE else state
+        if state != _ACTIVE or status not in spec.from_status:
+            skipped[reason] = skipped.get(reason, 0) + 1
+    # Started running (or again by someone else) meanwhile; or, rarer, deleted or merged in
+    # HubSpot since it was read: counted as running, the likelier.
+    if count < len(ids):
         skipped[Deal.Status.RUNNING] = skipped.get(Deal.Status.RUNNING, 0) + len(ids) - count
     return SelectionResult(count=count, skipped=skipped)
 
@@ -127,6 +160,7 @@ WITH moved AS (
     SET status = 'pending', current_stage = COALESCE(%(stage)s, current_stage),
         current_pass_id = gen_random_uuid(), enqueued_at = %(now)s, updated_at = %(now)s
     WHERE id = ANY(%(ids)s::uuid[]) AND status = ANY(%(from_status)s::text[])
+        AND hubspot_state = 'active'
     RETURNING id, current_pass_id, current_stage
 )
 INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at, from_stage, bulk_id)
@@ -144,7 +178,8 @@ def _restart_many(
     for start in range(0, len(ids), _BATCH):
         params: dict[str, Any] = {
             "ids": list(ids[start : start + _BATCH]),
-            # Conditional: a deal a worker claimed since we listed it is left alone.
+            # Conditional: a deal a worker claimed since we listed it is left alone (and one
+            # deleted or merged in HubSpot since).
             "from_status": list(spec.from_status),
             "stage": spec.stage,
             "now": now,

@@ -7,7 +7,9 @@ pass ("new from HubSpot"). A change to a failed deal is how people fix it (fill 
 missing amount in HubSpot), so it puts the deal back to pending at the stage that failed,
 as a new pass ("HubSpot change"); a done deal is left alone unless
 PIPELINE_RERUN_DONE_ON_CHANGE, and then starts over at intake. Pending and running deals
-keep their pipeline state.
+keep their pipeline state. A deal that names the deals HubSpot merged into it
+(`merged_from`) starts its first pass as "HubSpot merge", and those deals become merged
+into it, in the same transaction (lifecycle.py).
 
 Each row is offered with a fresh deal id and a fresh pass id; RETURNING gives back the ids
 the row ended up with, which tells a new deal (its offered id) and a (re)started one (its
@@ -27,6 +29,8 @@ from django.db import connection
 
 from ..models import Deal, PipelinePass, Stage
 from .enqueue import deals_enqueue
+from .insights import SOURCES as ARRIVAL_SOURCE
+from .lifecycle import deals_merge
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,8 @@ class DealFromHubspot:
     deal_stage: str | None
     hubspot_created_at: datetime | None
     hubspot_checked_in_at: datetime | None
+    # The deals HubSpot merged into this one: they become `merged` into it (lifecycle.py).
+    merged_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class UpsertResult:
     rejected: list[RejectedDeal]
     # (deal id, HubSpot id) of each failed (or done) deal the change sent round again
     restarted: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    merged: int = 0  # deals of ours that a deal of this batch absorbed (now merged into it)
 
 
 def _storable(deal: DealFromHubspot) -> DealFromHubspot | RejectedDeal:
@@ -138,7 +145,9 @@ def deals_upsert_from_hubspot(
         params += [f.get_db_prep_save(v, connection) for f, v in zip(_FIELDS, values, strict=True)]
     offered_deals = [deal_id for deal_id, _ in offered.values()]
     offered_passes = [pass_id for _, pass_id in offered.values()]
-    params += [offered_deals, now, offered_passes]
+    survivors = [offered[h][0] for h, deal in by_hubspot_id.items() if deal.merged_from]
+    params += [offered_deals, survivors, now, offered_passes]
+    params += [now, ARRIVAL_SOURCE.get(source, source)[:16], offered_deals]
 
     with connection.cursor() as cursor:
         sql = _upsert_sql(len(offered), rerun_done=settings.PIPELINE_RERUN_DONE_ON_CHANGE)
@@ -151,6 +160,11 @@ def deals_upsert_from_hubspot(
         for deal_id, hid, pass_id in returned
         if pass_id == offered[hid][1] and deal_id != offered[hid][0]
     ]
+    merged = sum(
+        deals_merge(survivor_hubspot_id=hubspot_id, merged_hubspot_ids=deal.merged_from, at=now)
+        for hubspot_id, deal in by_hubspot_id.items()
+        if deal.merged_from
+    )
     deals_enqueue(deals=created, reason=source)
     deals_enqueue(deals=restarted, reason=f"{source}: HubSpot change")
     if restarted:
@@ -161,18 +175,22 @@ def deals_upsert_from_hubspot(
         unchanged=len(offered) - len(returned),
         rejected=rejected,
         restarted=restarted,
+        merged=merged,
     )
 
 
-# The existing row's values (deals.x) decide; EXCLUDED holds what was offered.
-_RESTART = f"""(deals.status = '{Deal.Status.FAILED}'
-    OR (deals.status = '{Deal.Status.DONE}' AND {{rerun_done}}))"""
+# The existing row's values (deals.x) decide; EXCLUDED holds what was offered. A deal
+# deleted or merged away in HubSpot is not sent round again (a stale search still finds it).
+_RESTART = f"""(deals.hubspot_state = '{Deal.HubspotState.ACTIVE}' AND (
+    deals.status = '{Deal.Status.FAILED}'
+    OR (deals.status = '{Deal.Status.DONE}' AND {{rerun_done}})))"""
 
 
 def _upsert_sql(rows: int, *, rerun_done: bool) -> str:
     """The batch as one statement: the upsert, then the passes of the deals it created or
-    sent round again (those whose current_pass_id is one offered here). Parameters: the
-    rows' values, the offered deal ids, now, the offered pass ids."""
+    sent round again (those whose current_pass_id is one offered here), and the count of
+    new deals for the insights. Parameters: the rows' values, the offered deal ids, those
+    of merge survivors, now, the offered pass ids; now, the source, the offered deal ids."""
     # A setting, not input: written into the statement as a literal.
     restart = _RESTART.format(rerun_done="TRUE" if rerun_done else "FALSE")
     changed = " OR ".join(f"deals.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in HUBSPOT_OWNED)
@@ -192,10 +210,16 @@ WITH upserted AS (
 ), passes AS (
     INSERT INTO pipeline_passes (id, deal_id, trigger, requested_by, started_at, from_stage)
     SELECT current_pass_id, id,
-           CASE WHEN id = ANY(%s::uuid[]) THEN '{PipelinePass.Trigger.NEW}'
-                ELSE '{PipelinePass.Trigger.HUBSPOT_CHANGE}' END,
+           CASE WHEN id <> ALL(%s::uuid[]) THEN '{PipelinePass.Trigger.HUBSPOT_CHANGE}'
+                WHEN id = ANY(%s::uuid[]) THEN '{PipelinePass.Trigger.MERGE}'
+                ELSE '{PipelinePass.Trigger.NEW}' END,
            '', %s, current_stage
     FROM upserted WHERE current_pass_id = ANY(%s::uuid[])
+), arrived AS (
+    -- The insights' count of new deals by source (deals/services/insights.py).
+    INSERT INTO deal_event_changes (at, event, source, deals)
+    SELECT %s, 'arrived', %s, count(*) FROM upserted
+    WHERE id = ANY(%s::uuid[]) HAVING count(*) > 0
 )
 SELECT id, hubspot_deal_id, current_pass_id FROM upserted
 """

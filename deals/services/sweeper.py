@@ -21,9 +21,9 @@ from django.utils import timezone
 from ..broker import oldest_waiting_sent_at
 from ..locks import deal_lock
 from ..models import Deal, PipelinePass, PipelineRun
-from ..passes import deal_pass_start
-from ..pipeline import deal_close_lost_runs
 from .enqueue import deals_enqueue
+from .passes import deal_pass_start
+from .runs import deal_close_lost_runs
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,9 @@ def deals_sweep_stuck(*, batch_size: int = 1000) -> SweepResult:
     lost = Deal.objects.alias(last_sent=Coalesce("enqueued_at", "created_at")).filter(
         last_sent__lt=cutoff
     )
-    enqueued = _resend_pending(lost.filter(status=Deal.Status.PENDING), now, batch_size)
+    # A deal deleted or merged away in HubSpot waits pending on purpose (a restore sends it).
+    waiting = lost.filter(status=Deal.Status.PENDING, hubspot_state=Deal.HubspotState.ACTIVE)
+    enqueued = _resend_pending(waiting, now, batch_size)
     # Running and idle, or its dead worker's runs just closed above (which moved its
     # updated_at: the queue shows them).
     abandoned = lost.filter(Q(updated_at__lt=cutoff) | Q(id__in=reopened))

@@ -1,6 +1,12 @@
-"""The write-back outbox (`deal_writebacks`), as the loop that sends outcomes to HubSpot
-sees it: claim a batch, then settle each claimed row as sent or failed. Staff retry rows
-that gave up. Outcomes are queued by the pipeline itself (deals/writeback.py).
+"""The write-back outbox (`deal_writebacks`): outcomes queued as the pipeline ends, then
+claimed and settled by the loop that sends them to HubSpot (hubspot/services/writeback.py).
+Staff retry rows that gave up.
+
+Queuing: `QUEUE_OUTCOME_SQL` is one INSERT ... ON CONFLICT, embedded in the statement that
+ends a pipeline run (runs.py) and run on its own by `deal_writeback_queue` inside the
+caller's transaction: the outcome commits with the status or not at all. A new outcome
+replaces the values, bumps `version`, resets the retries and queues the row again. With
+HUBSPOT_WRITEBACK_ENABLED off nothing is queued (`queue_outcome` is false).
 
 Who races here, and why it is safe:
 - Two loops (two beat ticks, the command beside beat): a claim takes rows with
@@ -21,11 +27,57 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
-from ..models import DealWriteback
+from ..models import Deal, DealWriteback
 
 State = DealWriteback.State
+
+QUEUE_OUTCOME_SQL = """
+INSERT INTO deal_writebacks (
+    deal_id, outcome_status, outcome_stage, finished_at, state, version, retry_count,
+    last_error, queued_at, updated_at
+)
+SELECT %(deal_id)s, %(deal_status)s, %(stage)s, %(now)s, 'queued', 1, 0, '', %(now)s, %(now)s
+WHERE %(queue_outcome)s
+    -- Never for a deal deleted or merged away in HubSpot (a restore queues it then).
+    AND EXISTS (SELECT 1 FROM deals WHERE id = %(deal_id)s AND hubspot_state = 'active')
+ON CONFLICT (deal_id) DO UPDATE SET
+    outcome_status = EXCLUDED.outcome_status,
+    outcome_stage = EXCLUDED.outcome_stage,
+    finished_at = EXCLUDED.finished_at,
+    state = 'queued',
+    version = deal_writebacks.version + 1,
+    retry_count = 0,
+    next_retry_at = NULL,
+    last_error = '',
+    queued_at = CASE WHEN deal_writebacks.state IN ('queued', 'processing')
+        THEN deal_writebacks.queued_at ELSE EXCLUDED.queued_at END,
+    updated_at = EXCLUDED.updated_at
+"""
+
+FINAL_STATUSES = (Deal.Status.DONE, Deal.Status.FAILED)
+
+
+def queue_outcome(deal_status: str) -> bool:
+    """Whether a status change to `deal_status` queues the outcome for HubSpot."""
+    return settings.HUBSPOT_WRITEBACK_ENABLED and deal_status in FINAL_STATUSES
+
+
+def deal_writeback_queue(
+    *, deal_id: uuid.UUID, deal_status: str, stage: str, now: datetime
+) -> None:
+    """Queue this outcome; call inside the transaction that sets the deal's status."""
+    params: dict[str, Any] = {
+        "deal_id": deal_id,
+        "deal_status": deal_status,
+        "stage": stage,
+        "now": now,
+        "queue_outcome": queue_outcome(deal_status),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(QUEUE_OUTCOME_SQL, params)
 
 
 @dataclass(frozen=True)
@@ -46,13 +98,16 @@ class Claim:
 
 _CLAIM_SQL = """
 WITH due AS (
-    SELECT deal_id FROM deal_writebacks
-    WHERE state IN ('queued', 'processing')
-      AND (next_retry_at IS NULL OR next_retry_at <= %(now)s)
-      AND (claimed_at IS NULL OR claimed_at < %(lease_cutoff)s)
-    ORDER BY queued_at
+    SELECT w.deal_id FROM deal_writebacks AS w JOIN deals AS d ON d.id = w.deal_id
+    WHERE w.state IN ('queued', 'processing')
+      AND (w.next_retry_at IS NULL OR w.next_retry_at <= %(now)s)
+      AND (w.claimed_at IS NULL OR w.claimed_at < %(lease_cutoff)s)
+      -- Never to a deal deleted or merged away in HubSpot: one queued as its last stage
+      -- ended waits for a restore (lifecycle.py drops the others).
+      AND d.hubspot_state = 'active'
+    ORDER BY w.queued_at
     LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF w SKIP LOCKED
 )
 UPDATE deal_writebacks AS w
 SET state = 'processing', claim_token = %(token)s, claimed_at = %(now)s,
@@ -97,6 +152,16 @@ WHERE claim_token = %(token)s AND deal_id = ANY(%(deal_ids)s)
 """
 
 
+# A claim whose sender died mid-send, on a deal since deleted or merged away in HubSpot:
+# the claim above never takes it again, so it goes, as the deletion's or the merge's drop
+# would have taken it had it not been in flight (a restore queues the outcome again).
+_DROP_LAPSED_SQL = """
+DELETE FROM deal_writebacks AS w USING deals AS d
+WHERE d.id = w.deal_id AND d.hubspot_state <> 'active'
+  AND w.state = 'processing' AND w.claimed_at < %(lease_cutoff)s
+"""
+
+
 def deal_writebacks_claim(*, limit: int, now: datetime, lease_seconds: float) -> Claim:
     """Take up to `limit` outcomes due for sending, oldest first, for this caller alone."""
     token = uuid.uuid4()
@@ -107,6 +172,7 @@ def deal_writebacks_claim(*, limit: int, now: datetime, lease_seconds: float) ->
         "token": token,
     }
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_DROP_LAPSED_SQL, params)
         cursor.execute(_CLAIM_SQL, params)
         rows = cursor.fetchall()
     outcomes = [

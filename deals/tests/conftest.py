@@ -1,18 +1,83 @@
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
 from deals import stages
+from deals.models import Deal
+from deals.tests.factories import DealFactory
+from vcc.testing import role_user
 
 
 @pytest.fixture
-def use_stage(monkeypatch) -> Callable[[str, stages.StageFunction], None]:
-    """Swap a stage's implementation for this test only."""
+def use_stage(monkeypatch) -> Callable[..., None]:
+    """Swap a stage's implementation for this test only: use_stage(name, function,
+    version="test", params=None); the function takes a StageContext."""
 
-    def use(stage: str, function: stages.StageFunction) -> None:
-        monkeypatch.setitem(stages._registry, stage, function)
+    def use(
+        stage: str,
+        function: stages.StageFunction,
+        *,
+        version: str = "test",
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        registered = stages.registered_stage(stage, function, version=version, params=params)
+        monkeypatch.setitem(stages._registry, stage, registered)
 
     return use
+
+
+@pytest.fixture
+def api(django_user_model) -> APIClient:
+    """An operator's API client authenticated without a query, so the queries a test counts
+    are the endpoint's own."""
+    client = APIClient()
+    robot = role_user("robot", "operator")
+    robot.get_all_permissions()  # read once, on this object: the queries counted are the page's
+    client.force_authenticate(robot)
+    return client
+
+
+@pytest.fixture
+def failed_in_three_states() -> dict[str, Deal]:
+    """A failed deal active in HubSpot, one deleted there, one merged into another."""
+    survivor = DealFactory.create(status="done", current_stage="done")
+    return {
+        state: DealFactory.create(
+            status="failed",
+            current_stage="appraisal",
+            hubspot_state=state,
+            merged_into=survivor if state == "merged" else None,
+        )
+        for state in ("active", "archived", "merged")
+    }
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """What one stage's call gave: its output as a run stores it, and its log."""
+
+    output: Any
+    truncated: bool
+    log: stages.RunLog
+
+
+@pytest.fixture
+def run_stage() -> Callable[..., StageRun]:
+    """Run one registered stage against a deal, as the runner calls it, without recording a
+    run: run_stage("segmentation", deal, outputs={"intake": {...}}). Raises what the stage
+    raises (StageError, RetryableStageError)."""
+
+    def run(stage: str, deal: Deal, *, outputs: Mapping[str, Any] | None = None) -> StageRun:
+        log = stages.RunLog()
+        output = stages.stage_call(
+            stage=stages.stage_get(stage), deal=deal, outputs=dict(outputs or {}), log=log
+        )
+        return StageRun(output=output.value, truncated=output.truncated, log=log)
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +113,9 @@ def page(browser, live_server, settings) -> Iterator:
     yield page
     context.close()
     assert errors == [], "the page script threw"
+
+
+@pytest.fixture
+def operator(django_user_model):
+    """The staff account the browser tests log in with (deals.tests.browser.log_in)."""
+    return role_user("operator", "operator", password="pw")

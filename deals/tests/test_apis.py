@@ -1,12 +1,15 @@
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from deals.models import STAGE_ORDER, Deal
 from deals.pipeline import deal_process
 from deals.tests.factories import DealFactory, PipelineRunFactory
+from vcc.testing import role_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
 
@@ -123,7 +126,7 @@ def test_a_logged_in_non_staff_user_is_forbidden(client, django_user_model):
 
 
 def test_api_clients_authenticate_with_a_token(django_user_model):
-    user = django_user_model.objects.create_user("robot", is_staff=True)
+    user = role_user("robot", "operator")
     token = Token.objects.create(user=user)
     deal = DealFactory.create()
     api = APIClient()
@@ -137,7 +140,7 @@ def test_session_posts_need_the_csrf_token(django_user_model):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(django_user_model.objects.create_user("op", is_staff=True))
+    client.force_login(role_user("op", "operator"))
     deal = DealFactory.create(status="failed")
     response = client.post(f"/api/deals/{deal.id}/rerun/")
     assert response.status_code == 403
@@ -155,3 +158,85 @@ def test_a_deal_shows_its_write_back_to_hubspot(staff_client, settings):
     assert before["writeback"] is None
     assert after["writeback"]["state"] == "queued"
     assert (after["writeback"]["outcome_status"], after["writeback"]["retry_count"]) == ("done", 0)
+
+
+def test_a_survivor_lists_the_deals_merged_into_it_and_each_names_it(
+    django_user_model, django_assert_num_queries
+):
+    api = APIClient()  # authenticated without a query: the ones counted are the deal's
+    robot = role_user("robot", "operator")
+    robot.get_all_permissions()  # read once; the request asks the same user object
+    api.force_authenticate(robot)
+    survivor = DealFactory.create(hubspot_deal_id="720001")
+    at = timezone.now() - timedelta(hours=2)
+    merged = [
+        DealFactory.create(
+            hubspot_deal_id=hubspot_deal_id,
+            hubspot_state="merged",
+            hubspot_state_at=at + timedelta(minutes=minutes),
+            merged_into=survivor,
+        )
+        for hubspot_deal_id, minutes in (("720003", 0), ("720002", 5))
+    ]
+
+    with django_assert_num_queries(4):  # the deal, its runs, its passes, the merged ones
+        survivor_body = api.get(f"/api/deals/{survivor.id}/").json()
+    merged_body = api.get(f"/api/deals/{merged[0].id}/").json()
+
+    # In the order they were merged: each with its id, for its own drawer.
+    assert survivor_body["merged_from"] == [
+        {"id": str(deal.id), "hubspot_deal_id": deal.hubspot_deal_id} for deal in merged
+    ]
+    assert (survivor_body["hubspot_state"], survivor_body["merged_into_id"]) == ("active", None)
+    assert merged_body["hubspot_state"] == "merged"
+    assert merged_body["merged_into_id"] == str(survivor.id)
+    assert merged_body["merged_into_hubspot_deal_id"] == "720001"
+    assert merged_body["merged_from"] == []
+
+
+# ------------------------------------------------------------------------------ a run's detail
+def test_a_run_answers_with_its_version_params_output_and_log_lines(staff_client):
+    deal = DealFactory.create()
+    deal_process(deal_id=deal.id)
+    run = deal.pipeline_runs.get(stage="segmentation")
+
+    response = staff_client.get(f"/api/runs/{run.id}/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["deal_id"]) == (str(run.id), str(deal.id))
+    assert body["stage"] == "segmentation"
+    assert (body["status"], body["attempt"], body["error"]) == ("succeeded", 1, None)
+    assert body["stage_version"] == "1"
+    assert body["params"]["bands"][0] == [0, "small"]
+    assert body["output"] == {"segment": "small", "amount": "1250.00", "band_from": 0}
+    assert body["output_truncated"] is False
+    [line] = body["log_lines"]
+    assert line["level"] == "info" and "small" in line["message"]
+    assert (body["log_lines_dropped"], body["log_lines_cleared"]) == (0, False)
+
+
+def test_the_deals_timeline_leaves_what_the_runs_recorded_to_each_runs_detail(staff_client):
+    deal = DealFactory.create()
+    deal_process(deal_id=deal.id)
+
+    body = staff_client.get(f"/api/deals/{deal.id}/").json()
+
+    assert len(body["runs"]) == len(STAGE_ORDER)
+    assert not {"output", "log_lines", "params"} & set(body["runs"][0])
+
+
+def test_an_unknown_run_answers_404(staff_client):
+    missing = uuid.uuid4()
+
+    response = staff_client.get(f"/api/runs/{missing}/")
+
+    assert response.status_code == 404
+    assert str(missing) in response.json()["detail"]
+
+
+def test_a_run_is_for_staff_only(client, django_user_model):
+    run = PipelineRunFactory.create()
+    assert client.get(f"/api/runs/{run.id}/").status_code == 401
+    client.force_login(django_user_model.objects.create_user("visitor", password="pw"))
+    assert client.get(f"/api/runs/{run.id}/").status_code == 403

@@ -1,22 +1,16 @@
 """Bulk actions by filter (POST /api/queue/actions/) and the admin's selections: which deals
 start again, their passes, the limit, and how the operator lane is fed, page by page."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
-from deals.broker import SENT_AT_HEADER
 from deals.models import Deal, PipelinePass
-from deals.services import deals_bulk_action, deals_feed_operator_lane, deals_sweep_stuck
 from deals.tests.counts import assert_deal_counts_exact
 from deals.tests.factories import DealFactory
-from vcc.celery import app as celery_app
-from vcc.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/queue/actions/"
+NONE_SKIPPED = {"archived": 0, "merged": 0}
 
 
 @pytest.fixture
@@ -43,7 +37,7 @@ def test_retry_all_failed_takes_the_failed_deals_the_filters_select(staff_client
 
     response = _post(staff_client, action="retry", stage="intake")
 
-    assert (response.status_code, response.json()) == (202, {"count": 3})
+    assert (response.status_code, response.json()) == (202, {"count": 3, "skipped": NONE_SKIPPED})
     restarted = Deal.objects.filter(id__in=[d.id for d in at_intake])
     assert set(restarted.values_list("status", "current_stage")) == {("pending", "intake")}
     passes = PipelinePass.objects.filter(deal__in=at_intake, bulk_id__isnull=False)
@@ -68,7 +62,7 @@ def test_rerun_all_takes_every_matching_deal_but_the_running_ones(staff_client, 
 
     response = _post(staff_client, action="rerun", q="acme")
 
-    assert response.json() == {"count": 3}
+    assert response.json() == {"count": 3, "skipped": NONE_SKIPPED}
     assert set(
         Deal.objects.filter(id__in=[d.id for d in acme]).values_list("status", "current_stage")
     ) == {("pending", "intake")}
@@ -83,7 +77,7 @@ def test_a_filter_matching_nothing_starts_nothing(staff_client, sent, _post):
 
     response = _post(staff_client, action="retry", status="done")
 
-    assert (response.status_code, response.json()) == (202, {"count": 0})
+    assert (response.status_code, response.json()) == (202, {"count": 0, "skipped": NONE_SKIPPED})
     assert not PipelinePass.objects.filter(bulk_id__isnull=False).exists()
     assert sent == []
     assert_deal_counts_exact()
@@ -124,7 +118,7 @@ def test_ten_thousand_deals_start_in_batches_each_its_own_statement(
     with django_assert_max_num_queries(20):
         response = _post(staff_client, action="retry", status="failed")
 
-    assert response.json() == {"count": 10_000}
+    assert response.json() == {"count": 10_000, "skipped": NONE_SKIPPED}
     assert Deal.objects.filter(status="pending").count() == 10_000
     assert len(set(sent)) == 10_000
     assert_deal_counts_exact()
@@ -166,89 +160,45 @@ def test_the_preview_stops_counting_past_the_limit(staff_client, monkeypatch):
     }
 
 
-# ------------------------------------------------------------------------------ the lane
-def _bulk_id():
-    """The bulk action's id (every deal's first pass, from the factory, has none)."""
-    return PipelinePass.objects.exclude(bulk_id=None).values_list("bulk_id", flat=True).first()
+# ------------------------------------------------------------------------------ HubSpot states
+@pytest.mark.parametrize(
+    ("view", "count", "skipped"),
+    [
+        ({}, 1, NONE_SKIPPED),  # the default view: active deals only, none to skip
+        ({"hubspot_state": "all"}, 1, {"archived": 1, "merged": 1}),
+        ({"hubspot_state": "archived"}, 0, {"archived": 1, "merged": 0}),
+    ],
+)
+def test_a_bulk_action_starts_active_deals_only_and_counts_the_others_it_skips(
+    staff_client, sent, _post, failed_in_three_states, view, count, skipped
+):
+    response = _post(staff_client, action="retry", status="failed", **view)
 
-
-def test_the_lane_is_fed_a_page_at_a_time_skipping_deals_started_again_since(enqueued, monkeypatch):
-    deals = DealFactory.create_batch(5, status="failed")
-    deals_bulk_action(action="retry", status="failed", requested_by="op")  # not yet fed
-    bulk_id = _bulk_id()
-    by_id = sorted(str(d.id) for d in deals)
-    # Meanwhile one of them was retried on its own, and another finished already.
-    Deal.objects.filter(id=by_id[1]).update(
-        current_pass=PipelinePass.objects.create(
-            deal_id=by_id[1], trigger="retry", started_at=timezone.now()
+    assert (response.status_code, response.json()) == (202, {"count": count, "skipped": skipped})
+    states = dict(
+        Deal.objects.filter(id__in=[d.id for d in failed_in_three_states.values()]).values_list(
+            "hubspot_state", "status"
         )
     )
-    Deal.objects.filter(id=by_id[2]).update(status="done")
-    feeders = []
-    monkeypatch.setattr(
-        "deals.tasks.feed_operator_lane.apply_async",
-        lambda args, **options: feeders.append(args[1]),
-    )
-
-    sent = [deals_feed_operator_lane(bulk_id=bulk_id, after=None, page_size=2)]
-    first_page = list(enqueued)
-    sent.append(deals_feed_operator_lane(bulk_id=bulk_id, after=feeders[-1], page_size=2))
-    sent.append(deals_feed_operator_lane(bulk_id=bulk_id, after=feeders[-1], page_size=2))
-
-    assert first_page == [by_id[0]]
-    assert list(enqueued) == [by_id[0], by_id[3], by_id[4]]
-    assert sent == [1, 1, 1]
-    assert feeders == [by_id[1], by_id[3]]  # none after the last page
-    assert set(enqueued.lanes.values()) == {"operator"}
+    assert states == {
+        "active": "pending" if count else "failed",
+        "archived": "failed",  # left alone, whatever the view
+        "merged": "failed",
+    }
+    assert len(sent) == count
+    assert_deal_counts_exact()
 
 
-def test_the_feeder_queues_itself_behind_each_page(enqueued, monkeypatch, settings):
-    from deals.tasks import feed_operator_lane
+def test_the_preview_counts_active_deals_only(staff_client, failed_in_three_states):
+    every = staff_client.get(URL, {"status": "failed", "hubspot_state": "all"}).json()
+    archived = staff_client.get(URL, {"status": "failed", "hubspot_state": "archived"}).json()
 
-    settings.PIPELINE_OPERATOR_PAGE_SIZE = 2
-    DealFactory.create_batch(3, status="failed")
-    deals_bulk_action(action="retry", status="failed", requested_by="op")
-    bulk_id = str(_bulk_id())
-    queued = []
-    monkeypatch.setattr(
-        "deals.tasks.feed_operator_lane.apply_async",
-        lambda args, **options: queued.append((args, options["queue"], len(enqueued))),
-    )
-
-    feed_operator_lane.run(bulk_id)
-
-    assert len(enqueued) == 2
-    [((same_bulk, after), lane, sent_before)] = queued
-    assert (same_bulk, lane, sent_before) == (bulk_id, "operator", 2)  # behind its page
-    feed_operator_lane.run(bulk_id, after)
-    assert (len(enqueued), len(queued)) == (3, 1)  # the last page queues no more
+    assert (every["retry"], every["rerun"]) == (1, 1)
+    assert (archived["retry"], archived["rerun"]) == (0, 0)
 
 
-def test_it_refuses_without_a_filter_in_the_service_too():
-    with pytest.raises(InvalidInput, match="Choose a status"):
-        deals_bulk_action(action="retry", requested_by="op")
+def test_a_bulk_action_with_an_unknown_hubspot_state_answers_400_naming_it(staff_client, _post):
+    response = _post(staff_client, action="retry", status="failed", hubspot_state="gone")
 
-
-def test_the_sweeper_leaves_a_bulk_actions_deals_to_its_feeder_however_long_it_takes(
-    enqueued, settings, django_capture_on_commit_callbacks
-):
-    settings.PIPELINE_STUCK_AFTER_SECONDS = 600
-    long_ago = timezone.now() - timedelta(minutes=20)
-    DealFactory.create_batch(3, status="failed")
-    deals_bulk_action(action="retry", status="failed", requested_by="op")
-    Deal.objects.filter(status="pending").update(enqueued_at=long_ago)
-    bulk_id = _bulk_id()
-    lost = DealFactory.create(status="pending", enqueued_at=long_ago - timedelta(minutes=5))
-    # The feeder waits in the lane behind a long page: it stands for the three.
-    celery_app.send_task(
-        "deals.tasks.feed_operator_lane",
-        args=[str(bulk_id), None],
-        queue="operator",
-        headers={SENT_AT_HEADER: long_ago.isoformat()},
-    )
-
-    with django_capture_on_commit_callbacks(execute=True):
-        result = deals_sweep_stuck()
-
-    assert (result.deals_enqueued, list(enqueued)) == (1, [str(lost.id)])
-    celery_app.control.purge()
+    assert response.status_code == 400
+    assert list(response.json()) == ["hubspot_state"]

@@ -18,6 +18,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.views import APIView
 
 from deals.tests.factories import DealFactory, PipelineRunFactory
+from vcc.testing import role_user
 
 pytestmark = pytest.mark.django_db
 
@@ -183,6 +184,20 @@ def test_real_deal_answers_match_their_documented_bodies(schema, staff_client, n
     _assert_documented(schema, "get", "/api/deals/{deal_id}/", staff_client.get(missing))
 
 
+def test_real_run_answers_match_their_documented_bodies(schema, staff_client):
+    from deals.pipeline import deal_process
+
+    deal = DealFactory.create()
+    deal_process(deal_id=deal.id)
+    truncated = PipelineRunFactory.create(output="x" * 10, output_truncated=True, log_lines=None)
+    path = "/api/runs/{run_id}/"
+
+    for run in [*deal.pipeline_runs.all(), truncated]:
+        _assert_documented(schema, "get", path, staff_client.get(f"/api/runs/{run.id}/"))
+    missing = "/api/runs/00000000-0000-0000-0000-000000000000/"
+    _assert_documented(schema, "get", path, staff_client.get(missing))
+
+
 @pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/"])
 def test_the_schema_and_the_docs_are_for_staff_only(client, django_user_model, url):
     assert client.get(url).status_code == 401
@@ -190,7 +205,7 @@ def test_the_schema_and_the_docs_are_for_staff_only(client, django_user_model, u
     client.force_login(django_user_model.objects.create_user("visitor"))
     assert client.get(url).status_code == 403
 
-    client.force_login(django_user_model.objects.create_user("operator", is_staff=True))
+    client.force_login(role_user("operator", "operator"))
     assert client.get(url).status_code == 200
 
 

@@ -10,31 +10,28 @@ from django.utils import timezone
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.test import APIClient
 
-from deals.apis import DealQueueViewSet, QueuePageSerializer
 from deals.models import Deal, PipelineRun
-from deals.pipeline import WORKER_LOST, deal_close_lost_runs
+from deals.queue_apis import DealQueueViewSet, QueuePageSerializer
 from deals.queue_format import queue_page_data
-from deals.runs import pipeline_run_end, pipeline_run_start
-from deals.selectors import deal_queue_page_from, deal_queue_select
+from deals.queue_selectors import deal_queue_page_from, deal_queue_select
 from deals.services import (
     DealFromHubspot,
     deal_rerun,
     deal_retry,
     deals_upsert_from_hubspot,
 )
+from deals.services.runs import (
+    WORKER_LOST,
+    deal_close_lost_runs,
+    pipeline_run_end,
+    pipeline_run_start,
+)
+from deals.stages import stage_get
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/queue/deals/"
-
-
-@pytest.fixture
-def api(django_user_model) -> APIClient:
-    """Authenticated without a query, so the queries counted are the page's own."""
-    client = APIClient()
-    client.force_authenticate(django_user_model.objects.create_user("robot", is_staff=True))
-    return client
 
 
 class Poller:
@@ -133,7 +130,7 @@ def test_every_change_on_the_page_answers_200_and_nothing_else_does(api, enqueue
     assert not changed()
     Deal.objects.filter(id=deal.id).update(status="running", updated_at=timezone.now())
     assert changed(), "a status"
-    run = pipeline_run_start(deal=deal, stage="intake", now=timezone.now())
+    run = pipeline_run_start(deal=deal, stage=stage_get("intake"), now=timezone.now())
     assert changed(), "a new run"
     pipeline_run_end(
         deal=deal,

@@ -1,4 +1,6 @@
-"""The queue page at /queue/: who may see it, and, in a real Chromium, what operators do on it.
+"""The queue page at /queue/: who may see it, and, in a real Chromium, what operators do on
+its table (the drawer: test_queue_page_drawer; the strips and bulk actions:
+test_queue_page_strips).
 
 The browser tests run the whole stack: Django on pytest-django's live server, real Celery
 worker processes on the test database and Redis, Debian's Chromium through Playwright.
@@ -7,23 +9,25 @@ they must show that nothing happens (Live off), they drive the page's clock inst
 """
 
 import re
-import uuid
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 
 from deals.models import Deal
-from deals.pipeline import deal_process
-from deals.services import deal_enqueue
-from deals.tests.browser import ARTIFACTS, browser_test
-from deals.tests.browser import log_in as _log_in
-from deals.tests.factories import DealFactory, PipelinePassFactory, PipelineRunFactory
-from hubspot.models import SyncRun
+from deals.tests.browser import (
+    ARTIFACTS,
+    SLOW_STAGES,
+    browser_test,
+    dots,
+    enqueue,
+    log_in,
+    processed,
+    row,
+)
+from deals.tests.factories import DealFactory
+from vcc.testing import role_user
 
-# Slow enough stages that a poll every 2 s sees a deal running (6 stages: 6 s).
-SLOW_STAGES = {"PIPELINE_DEMO_STAGE_SECONDS": "1"}
 TOOK = re.compile(r"^\d+(\.\d)? m?s$|^\d+ m \d\d s$")  # the duration column: "12 ms", "6.1 s"
 
 
@@ -47,76 +51,70 @@ def test_a_user_who_is_not_staff_is_refused_with_a_page_that_says_why(client, dj
 
 @pytest.mark.django_db
 def test_staff_get_the_page_with_its_script_and_styles_from_this_site(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("operator", is_staff=True))
+    client.force_login(role_user("operator", "operator"))
 
     html = client.get("/queue/").content.decode()
 
     assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
-    assert sorted(assets) == ["/static/deals/queue.css", "/static/deals/queue.js"]
+    assert sorted(assets) == [
+        "/static/deals/insights.js",
+        "/static/deals/queue.css",
+        "/static/deals/queue.js",
+        "/static/vendor/uplot/uPlot.min.css",  # vendored, with its license
+    ]
     assert 'data-page-url="/api/queue/deals/"' in html
     assert "http://" not in html and "https://" not in html  # nothing from a CDN
+    assert 'data-allowed-actions="rerun retry"' in html
+
+
+@pytest.mark.django_db
+def test_a_viewer_gets_the_page_with_no_action_allowed_and_others_are_told_what_they_lack(
+    client, django_user_model
+):
+    client.force_login(role_user("vera", "viewer"))
+    as_viewer = client.get("/queue/").content.decode()
+    client.force_login(django_user_model.objects.create_user("nobody", is_staff=True))
+    as_nobody = client.get("/queue/")
+
+    assert 'data-allowed-actions=""' in as_viewer
+    assert as_nobody.status_code == 403
+    assert "lacks the permission deals.view_deal" in as_nobody.content.decode()
 
 
 # ------------------------------------------------------------------------------ the browser
-@pytest.fixture
-def operator(django_user_model):
-    return django_user_model.objects.create_user("operator", password="pw", is_staff=True)
-
-
-def _row(page: Page, deal: Deal):
-    return page.locator(f'#rows tr[data-id="{deal.id}"]')
-
-
-def _dots(page: Page, deal: Deal) -> list[str | None]:
-    return [dot.get_attribute("data-status") for dot in _row(page, deal).locator(".dot").all()]
-
-
-def _processed(**fields) -> Deal:
-    deal = DealFactory.create(**fields)
-    deal_process(deal_id=deal.id)  # in this process: no demo pause, done at once
-    deal.refresh_from_db()
-    return deal
-
-
-def _enqueue(deal: Deal) -> None:
-    deal_enqueue(deal_id=deal.id, hubspot_deal_id=deal.hubspot_deal_id, reason="test")
-
-
 @browser_test
 @pytest.mark.worker
 @pytest.mark.usefixtures("operator")
 def test_an_operator_logs_in_and_watches_a_deal_go_from_pending_to_done(page, celery_worker):
     celery_worker(concurrency=2, env=SLOW_STAGES)
-    earlier = _processed(name="Earlier Ltd")
+    earlier = processed(name="Earlier Ltd")
 
-    _log_in(page)
+    log_in(page)
 
-    expect(_row(page, earlier)).to_be_visible()
-    expect(_row(page, earlier).locator(".pill")).to_have_text("done")
+    expect(row(page, earlier)).to_be_visible()
+    expect(row(page, earlier).locator(".pill")).to_have_text("done")
     # A done deal: a green dot per step and how long it took (not hollow dots and "—").
-    assert _dots(page, earlier) == ["succeeded"] * 4
-    expect(_row(page, earlier).locator("td.duration")).to_have_text(TOOK)
+    assert dots(page, earlier) == ["succeeded"] * 4
+    expect(row(page, earlier).locator("td.duration")).to_have_text(TOOK)
     expect(page.get_by_role("switch", name="Live")).to_be_checked()
     expect(page.locator("#last-updated")).to_have_text(re.compile(r"Last updated \d"))
 
     arriving = DealFactory.create(name="Arriving Co")
-    expect(_row(page, arriving).locator(".pill")).to_have_text("pending")  # the next poll
-    assert _dots(page, arriving) == ["pending"] * 4
+    expect(row(page, arriving).locator(".pill")).to_have_text("pending")  # the next poll
+    assert dots(page, arriving) == ["pending"] * 4
 
-    _enqueue(arriving)
+    enqueue(arriving)
 
-    expect(_row(page, arriving).locator(".pill")).to_have_text("running", timeout=30_000)
-    expect(_row(page, arriving).locator(".pill")).to_have_text("done", timeout=30_000)
-    assert _dots(page, arriving) == ["succeeded"] * 4
-    expect(_row(page, arriving).locator("td.duration")).to_have_text(TOOK)
+    expect(row(page, arriving).locator(".pill")).to_have_text("running", timeout=30_000)
+    expect(row(page, arriving).locator(".pill")).to_have_text("done", timeout=30_000)
+    assert dots(page, arriving) == ["succeeded"] * 4
+    expect(row(page, arriving).locator("td.duration")).to_have_text(TOOK)
     expect(page.locator("#rows tr").first).to_have_attribute("data-id", str(arriving.id))
-    expect(_row(page, arriving).locator(".dot").first).to_have_attribute(
+    expect(row(page, arriving).locator(".dot").first).to_have_attribute(
         "title", re.compile(r"^intake: succeeded \(started .+, ended .+\)$")
     )
     expect(page.locator("#count-done")).to_have_text("2", timeout=30_000)  # every 5th poll
-    expect(_row(page, arriving).locator("td.updated")).to_have_text(
-        re.compile(r"updated \d+ s ago")
-    )
+    expect(row(page, arriving).locator("td.updated")).to_have_text(re.compile(r"updated \d+ s ago"))
     page.screenshot(path=ARTIFACTS / "queue-page.png", full_page=True)
 
 
@@ -126,12 +124,12 @@ def test_filters_and_search_narrow_the_rows_and_stay_in_the_url(page):
     roof = DealFactory.create(name="Acme Roof", status="failed", current_stage="appraisal")
     windows = DealFactory.create(name="Acme Windows")
     bolt = DealFactory.create(name="Bolt Inc", status="done", current_stage="done")
-    _log_in(page)
+    log_in(page)
     expect(page.locator("#rows tr")).to_have_count(3)
 
     page.get_by_label("Status", exact=True).select_option("failed")
     expect(page.locator("#rows tr")).to_have_count(1)
-    expect(_row(page, roof)).to_be_visible()
+    expect(row(page, roof)).to_be_visible()
     expect(page).to_have_url(re.compile(r"\?status=failed$"))
 
     page.get_by_label("Status", exact=True).select_option("")
@@ -140,8 +138,8 @@ def test_filters_and_search_narrow_the_rows_and_stay_in_the_url(page):
     expect(page).to_have_url(re.compile(r"\?q=acme$"))
     page.get_by_label("Stage", exact=True).select_option("appraisal")
     expect(page.locator("#rows tr")).to_have_count(1)
-    expect(_row(page, roof)).to_be_visible()
-    assert not _row(page, windows).count()
+    expect(row(page, roof)).to_be_visible()
+    assert not row(page, windows).count()
 
     page.get_by_label("Search", exact=True).fill(bolt.hubspot_deal_id[:-1] + "x")
     expect(page.locator("#rows tr")).to_have_count(0)
@@ -151,7 +149,39 @@ def test_filters_and_search_narrow_the_rows_and_stay_in_the_url(page):
     page.goto("/queue/?status=done")
     expect(page.get_by_label("Status", exact=True)).to_have_value("done")
     expect(page.locator("#rows tr")).to_have_count(1)
-    expect(_row(page, bolt)).to_be_visible()
+    expect(row(page, bolt)).to_be_visible()
+
+
+@browser_test
+@pytest.mark.usefixtures("operator")
+def test_the_hubspot_filter_shows_deleted_and_merged_deals_with_a_badge_counted_apart(page):
+    survivor = DealFactory.create(hubspot_deal_id="8100001", name="Survivor", status="done")
+    gone = DealFactory.create(name="Gone Ltd", status="failed", hubspot_state="archived")
+    absorbed = DealFactory.create(name="Absorbed", hubspot_state="merged", merged_into=survivor)
+    log_in(page)
+
+    # Active deals by default: the others are only counted, apart from the statuses.
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(row(page, survivor)).to_be_visible()
+    expect(row(page, survivor).locator(".badge")).to_have_count(0)
+    expect(page.locator("#count-total")).to_have_text("1")
+    expect(page.locator("#count-failed")).to_have_text("0")
+    expect(page.locator("#count-archived")).to_have_text("1")
+    expect(page.locator("#count-merged")).to_have_text("1")
+
+    page.get_by_label("In HubSpot", exact=True).select_option("all")
+    expect(page.locator("#rows tr")).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"\?hubspot_state=all$"))
+    expect(row(page, gone).locator(".badge")).to_have_text("deleted in HubSpot")
+    expect(row(page, absorbed).locator(".badge")).to_have_text("merged into 8100001")
+    page.screenshot(path=ARTIFACTS / "queue-hubspot-states.png")
+
+    page.get_by_label("In HubSpot", exact=True).select_option("archived")
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(row(page, gone)).to_be_visible()
+    page.reload()  # the view is in the URL
+    expect(page.get_by_label("In HubSpot", exact=True)).to_have_value("archived")
+    expect(page.locator("#rows tr")).to_have_count(1)
 
 
 @browser_test
@@ -161,7 +191,7 @@ def test_load_more_follows_next_before_to_the_last_deal(page):
         Deal(hubspot_deal_id=f"61{n:04d}", name=f"Bulk {n}") for n in range(260)
     )
     Deal.objects.update(updated_at=timezone.now())  # one bulk upsert: all tied
-    _log_in(page)
+    log_in(page)
     expect(page.locator("#rows tr")).to_have_count(50)
 
     # Up to 200 rows the live poll just asks for more; past that, pages follow next_before.
@@ -200,7 +230,7 @@ def test_live_off_pauses_polling_and_a_hidden_tab_does_not_poll(page):
         };
         """
     )
-    _log_in(page)
+    log_in(page)
     expect(page.locator("#rows tr")).to_have_count(1)
     fetches = lambda: page.evaluate("window.queueFetches")  # noqa: E731
 
@@ -221,148 +251,12 @@ def test_live_off_pauses_polling_and_a_hidden_tab_does_not_poll(page):
     assert fetches() == start + 3  # back in view: at once
 
 
-def _passes(page: Page) -> list[list]:
-    """The drawer's timeline: each pass's trigger, with the stages of its runs."""
-    return page.locator("#timeline li.pass").evaluate_all(
-        """passes => passes.map(p => [p.dataset.trigger,
-             [...p.querySelectorAll("li.run")].map(r => r.dataset.stage)])"""
-    )
-
-
-@browser_test
-@pytest.mark.worker
-@pytest.mark.usefixtures("operator")
-def test_the_drawer_opens_by_click_and_by_url_and_a_rerun_runs_the_deal_again(page, celery_worker):
-    celery_worker(concurrency=1, env=SLOW_STAGES)
-    deal = _processed(name="Rerun Me")
-    DealFactory.create(name="Someone Else")
-    _log_in(page)
-
-    _row(page, deal).locator("td.name").click()
-
-    drawer = page.get_by_role("dialog")
-    expect(drawer).to_be_visible()
-    expect(page).to_have_url(re.compile(rf"[?&]deal={deal.id}"))
-    expect(drawer.get_by_role("heading", level=2)).to_have_text(f"{deal.hubspot_deal_id} Rerun Me")
-    expect(drawer.locator("#timeline li.run")).to_have_count(6)  # review and done included
-    stages = ["intake", "segmentation", "categorization", "appraisal", "review", "done"]
-    assert _passes(page) == [["new", stages]]
-    expect(drawer.locator(".pass-head")).to_have_text(
-        re.compile(r"^New from HubSpot · from intake")
-    )
-    page.screenshot(path=ARTIFACTS / "queue-drawer.png")
-
-    # A done deal cannot be retried: the button says so before anyone clicks.
-    retry = drawer.get_by_role("button", name="Retry failed stage")
-    expect(retry).to_be_disabled()
-    reason = "The deal is done; only a failed deal can be retried."
-    expect(retry).to_have_attribute("title", reason)
-    expect(page.locator("#retry-wrap")).to_have_attribute("title", reason)
-
-    # Confirm first: dismissing sends nothing.
-    page.once("dialog", lambda dialog: dialog.dismiss())
-    drawer.get_by_role("button", name="Re-run from scratch").click()
-    expect(drawer.get_by_role("status")).to_have_text("")
-    assert Deal.objects.get(id=deal.id).status == "done"
-
-    page.once("dialog", lambda dialog: dialog.accept())
-    drawer.get_by_role("button", name="Re-run from scratch").click()
-    expect(drawer.get_by_role("status")).to_have_text(
-        "Re-run started: the deal starts again at intake, ahead of the backlog."
-    )
-    expect(_row(page, deal).locator(".pill")).to_have_text("running", timeout=30_000)
-    expect(_row(page, deal).locator(".where")).to_have_text(
-        re.compile("^(intake|segmentation|categorization|appraisal|review|done)$")
-    )
-    # While it runs, neither action is offered.
-    expect(drawer.get_by_role("button", name="Re-run from scratch")).to_be_disabled(timeout=30_000)
-    expect(drawer.locator("#action-reason")).to_have_text(
-        "The deal is being processed; wait until it has finished."
-    )
-    expect(_row(page, deal).locator(".pill")).to_have_text("done", timeout=30_000)
-    expect(drawer.locator("#timeline li.run")).to_have_count(12)
-    # The new pass on top, saying who asked; the first one below it.
-    assert _passes(page) == [["rerun", stages], ["new", stages]]
-    expect(drawer.locator(".pass-head").first).to_have_text(
-        re.compile(r"^Operator re-run by operator · from intake · ")
-    )
-    assert not re.search(r"HTTP|\((?:202|409)\)", drawer.inner_text())  # no status codes
-
-    # The same drawer from a shared link.
-    other = page.context.new_page()
-    other.goto(f"/queue/?deal={deal.id}")
-    expect(other.get_by_role("dialog")).to_be_visible()
-    expect(other.locator("#timeline li.run")).to_have_count(12)
-    # A link to a deal that is not there says so in the drawer; the table is fine.
-    other.goto(f"/queue/?deal={uuid.uuid4()}")
-    expect(other.locator("#drawer-error")).to_have_text(
-        "Cannot load this deal: there is no deal with this id."
-    )
-    expect(other.locator("#rows tr")).to_have_count(2)
-    expect(other.locator("#banner")).to_be_hidden()
-    other.close()
-
-
-@browser_test
-@pytest.mark.usefixtures("operator")
-def test_the_buttons_match_the_deals_state_and_say_what_happened_in_plain_words(page):
-    running = PipelinePassFactory.create(deal__status="running", deal__current_stage="review").deal
-    PipelineRunFactory.create(deal=running, stage="review", status="running", ended_at=None)
-    failed = PipelinePassFactory.create(deal__status="failed", deal__current_stage="appraisal").deal
-    PipelineRunFactory.create(
-        deal=failed, stage="appraisal", status="failed", error="no comparables"
-    )
-    _log_in(page)
-
-    # The running row says where the deal is, by name.
-    expect(_row(page, running).locator("td.status")).to_have_text("running review")
-    expect(_row(page, failed).locator("td.status")).to_have_text("failed appraisal")
-
-    page.goto(f"/queue/?deal={running.id}")
-    drawer = page.get_by_role("dialog")
-    busy = "The deal is being processed; wait until it has finished."
-    for name in ("Re-run from scratch", "Retry failed stage"):
-        expect(drawer.get_by_role("button", name=name)).to_be_disabled()
-        expect(drawer.get_by_role("button", name=name)).to_have_attribute("title", busy)
-    expect(drawer.locator("#action-reason")).to_have_text(busy)
-
-    page.goto(f"/queue/?deal={failed.id}")
-    retry = drawer.get_by_role("button", name="Retry failed stage")
-    expect(retry).to_be_enabled()
-    expect(retry).to_have_attribute("title", "Resume at appraisal, ahead of the backlog.")
-    # Someone else retried it meanwhile (the page has not polled since: Live is off): the
-    # refusal comes in the service's own words, and the drawer catches up.
-    live = page.get_by_role("switch", name="Live")
-    live.dispatch_event("click")  # under the drawer: clicked the way a keyboard would
-    expect(live).not_to_be_checked()
-    Deal.objects.filter(id=failed.id).update(status="pending")
-    page.once("dialog", lambda dialog: dialog.accept())
-    retry.click()
-    expect(drawer.get_by_role("status")).to_have_text(
-        "The deal is waiting for a worker; only a failed deal can be retried."
-    )
-    expect(retry).to_be_disabled()
-
-    Deal.objects.filter(id=failed.id).update(status="failed")
-    live.dispatch_event("click")
-    expect(retry).to_be_enabled()
-    page.once("dialog", lambda dialog: dialog.accept())
-    retry.click()
-    expect(drawer.get_by_role("status")).to_have_text(
-        "Retry started: the deal resumes at appraisal, ahead of the backlog."
-    )
-    retried = Deal.objects.get(id=failed.id).current_pass
-    assert retried is not None
-    assert retried.requested_by == "operator"
-    page.screenshot(path=ARTIFACTS / "queue-buttons.png")
-
-
 @browser_test
 @pytest.mark.usefixtures("operator")
 def test_every_control_is_labelled_and_reachable_by_keyboard(page):
     deal = DealFactory.create(name="Keyboard Co")
-    _log_in(page)
-    expect(_row(page, deal)).to_be_visible()
+    log_in(page)
+    expect(row(page, deal)).to_be_visible()
 
     reached = []
     for _ in range(12):
@@ -402,7 +296,7 @@ def test_every_control_is_labelled_and_reachable_by_keyboard(page):
 @pytest.mark.usefixtures("operator")
 def test_when_the_api_fails_a_banner_says_so_and_the_last_rows_stay(page):
     deals = DealFactory.create_batch(2)
-    _log_in(page)
+    log_in(page)
     expect(page.locator("#rows tr")).to_have_count(2)
     banner = page.locator("#banner")
 
@@ -416,7 +310,7 @@ def test_when_the_api_fails_a_banner_says_so_and_the_last_rows_stay(page):
     assert "500" not in banner.inner_text()
     expect(page.locator("#rows tr")).to_have_count(2)
     for deal in deals:
-        expect(_row(page, deal)).to_be_visible()
+        expect(row(page, deal)).to_be_visible()
     page.screenshot(path=ARTIFACTS / "queue-api-down.png")
 
     page.unroute("**/api/queue/**")
@@ -426,89 +320,3 @@ def test_when_the_api_fails_a_banner_says_so_and_the_last_rows_stay(page):
     expect(banner).to_have_text(re.compile(r"the server cannot be reached; check the connection"))
     page.unroute("**/api/queue/**")
     expect(banner).to_be_hidden()
-
-
-# ------------------------------------------------------------------------------ ingestion
-def _sync_run(status: str, minutes_ago: float, **fields) -> SyncRun:
-    at = timezone.now() - timedelta(minutes=minutes_ago)
-    return SyncRun.objects.create(
-        trigger="scheduled", status=status, created_at=at, started_at=at, finished_at=at, **fields
-    )
-
-
-@browser_test
-@pytest.mark.usefixtures("operator")
-def test_the_strip_shows_the_last_sync_and_a_banner_when_syncs_fail(page, settings):
-    settings.HUBSPOT_POLL_INTERVAL_MINUTES = 5
-    _sync_run("succeeded", 1, new=3, updated=5, rerun=1, invalid=2)
-    _log_in(page)
-
-    strip = page.get_by_role("region", name="Ingestion from HubSpot")
-    expect(strip.locator("#sync-last")).to_have_text(
-        re.compile(
-            r"^Last sync succeeded at \d.*: 3 new deals, 5 updated, "
-            r"1 re-run after a change, 2 rejected\.$"
-        )
-    )
-    expect(strip.locator("#sync-next")).to_have_text(
-        re.compile(r"^Next sync due at \d.* \(every 5 minutes\)\.$")
-    )
-    expect(page.locator("#sync-banner")).to_be_hidden()
-
-    _sync_run("failed", 0, error="HubSpot refused the access token; check HUBSPOT_ACCESS_TOKEN")
-    page.reload()
-
-    banner = page.locator("#sync-banner")
-    expect(banner).to_be_visible()
-    expect(banner).to_have_text(
-        re.compile(
-            r"^HubSpot sync is failing\. The last sync failed: HubSpot refused the access token; "
-            r"check HUBSPOT_ACCESS_TOKEN\. New deals and changes from HubSpot are not coming in\. "
-            r"The last successful sync finished at "
-        )
-    )
-    expect(strip.locator("#sync-last")).to_have_text(re.compile(r"^Last sync failed at "))
-    page.screenshot(path=ARTIFACTS / "queue-sync-failing.png")
-
-
-# ------------------------------------------------------------------------------ bulk actions
-@browser_test
-@pytest.mark.usefixtures("operator")
-def test_bulk_actions_by_filter_confirm_with_the_count_and_say_what_started(page):
-    at_intake = DealFactory.create_batch(3, status="failed", current_stage="intake")
-    DealFactory.create(status="failed", current_stage="appraisal")
-    DealFactory.create(status="done", current_stage="done")
-    _log_in(page)
-
-    bulk = page.get_by_role("group", name="Bulk actions on the deals these filters select")
-    expect(bulk).to_be_hidden()  # nothing is offered for "everything"
-
-    page.get_by_label("Stage", exact=True).select_option("intake")
-    retry_all = bulk.get_by_role("button", name="Retry all 3 failed")
-    expect(retry_all).to_be_enabled()
-    expect(bulk.get_by_role("button", name="Re-run all 3")).to_be_enabled()
-
-    questions: list[str] = []
-
-    def answer(dialog: Dialog) -> None:
-        questions.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", answer)
-    retry_all.click()
-
-    expect(bulk.get_by_role("status")).to_have_text(
-        "Retry started for 3 deals, ahead of the backlog."
-    )
-    assert questions[0].startswith("Retry all 3 failed deals these filters select?")
-    assert set(
-        Deal.objects.filter(id__in=[d.id for d in at_intake]).values_list("status", flat=True)
-    ) == {"pending"}
-    # Nothing failed is left here now: the button says so, and why it is off.
-    retry_none = bulk.get_by_role("button", name="Retry all 0 failed")
-    expect(retry_none).to_be_disabled()
-    expect(retry_none).to_have_attribute("title", "No failed deal matches these filters.")
-
-    page.get_by_label("Search", exact=True).fill("nothing like this")
-    expect(bulk.get_by_role("button", name="Re-run all 0")).to_be_disabled()
-    page.screenshot(path=ARTIFACTS / "queue-bulk.png")

@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 
 from deals.models import Deal
-from deals.selectors import QueueCursor, deal_queue_page
+from deals.queue_selectors import QueueCursor
+from deals.tests.queue_pages import deal_queue_page
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deals.models import STAGE_ORDER, Deal
-from deals.selectors import QueueCursor, deal_queue_page, deal_status_counts
+from deals.queue_selectors import QueueCursor
+from deals.selectors import deal_counts
 from deals.tests.factories import DealFactory, PipelineRunFactory
+from deals.tests.queue_pages import deal_queue_page
 
 pytestmark = pytest.mark.django_db
 
@@ -238,9 +240,10 @@ def test_status_counts_cover_every_status_in_one_query(django_assert_num_queries
     DealFactory.create(status="running")
 
     with django_assert_num_queries(1):
-        counts = deal_status_counts()
+        counts = deal_counts()
 
-    assert counts == {"pending": 0, "running": 1, "done": 0, "failed": 2, "total": 3}
+    assert counts.by_status == {"pending": 0, "running": 1, "done": 0, "failed": 2}
+    assert counts.total == 3
 
 
 @pytest.mark.parametrize(

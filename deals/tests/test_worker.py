@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 
 from deals.models import STAGE_ORDER, Deal, PipelineRun
-from deals.pipeline import WORKER_LOST
 from deals.services import deal_enqueue, deals_sweep_stuck
+from deals.services.runs import WORKER_LOST
 from deals.tests.factories import DealFactory
 from vcc.celery import app as celery_app
 from vcc.testing import wait_until, wait_while_progressing

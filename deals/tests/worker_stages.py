@@ -12,14 +12,14 @@ import time
 from deals import stages
 
 
-def slow(deal) -> None:
+def slow(context) -> None:
     time.sleep(float(os.environ.get("TEST_STAGE_SECONDS", "2")))
 
 
-def kill(deal) -> None:
+def kill(context) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 for pair in filter(None, os.environ.get("TEST_STAGES", "").split(",")):
     stage, behaviour = pair.split("=")
-    stages.register(stage)({"slow": slow, "kill": kill}[behaviour])
+    stages.register(stage, version=f"test-{behaviour}")({"slow": slow, "kill": kill}[behaviour])

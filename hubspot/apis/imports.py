@@ -5,13 +5,19 @@ import uuid
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from vcc.api import AUTH_ERRORS, MEDIA_ERRORS, ErrorSerializer, QueryIntegerField
+from vcc.api import (
+    AUTH_ERRORS,
+    MEDIA_ERRORS,
+    ErrorSerializer,
+    QueryIntegerField,
+    StrictJSONParser,
+)
 from vcc.errors import InvalidInput, NotFound
 
 from ..models import DealImport, DealImportItem
@@ -55,7 +61,7 @@ class ImportTotalsSerializer(serializers.Serializer):
 class ImportItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = DealImportItem
-        fields = ["hubspot_deal_id", "status", "error", "deal_id"]
+        fields = ["hubspot_deal_id", "status", "error", "deal_id", "merged_into"]
 
 
 class ImportSerializer(serializers.ModelSerializer):
@@ -105,7 +111,8 @@ class ImportPageQuerySerializer(serializers.Serializer):
 
 
 class DealImportListApi(APIView):
-    parser_classes = [JSONParser, MultiPartParser]
+    required_permissions = {"POST": "hubspot.add_dealimport"}
+    parser_classes = [StrictJSONParser, MultiPartParser]
 
     @extend_schema(
         summary="Import deals by HubSpot id (1 to 1,000); processed in the background",
@@ -141,6 +148,8 @@ class DealImportListApi(APIView):
 
 
 class DealImportDetailApi(APIView):
+    required_permissions = {"GET": "hubspot.view_dealimport"}
+
     @extend_schema(
         summary="An import: its totals, and its items a page at a time (request order)",
         parameters=[

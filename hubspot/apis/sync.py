@@ -16,7 +16,7 @@ from vcc.errors import NotFound
 
 from ..models import COUNT_FIELDS, REJECTIONS_KEPT, SyncRun
 from ..quota import DailyStatus
-from ..selectors import sync_health, sync_run_get, sync_runs_recent
+from ..selectors import HEALTH_CODES, sync_health, sync_run_get, sync_runs_recent
 from ..services import sync_run_request
 
 
@@ -83,6 +83,7 @@ class SyncRunPagination(StrictCursorPagination):
 
 
 class SyncRunListApi(generics.ListAPIView):
+    required_permissions = {"GET": "hubspot.view_syncrun", "POST": "hubspot.start_sync"}
     serializer_class = SyncRunSerializer
     pagination_class = SyncRunPagination
 
@@ -114,6 +115,8 @@ class SyncRunListApi(generics.ListAPIView):
 
 
 class SyncRunDetailApi(APIView):
+    required_permissions = {"GET": "hubspot.view_syncrun"}
+
     @extend_schema(
         summary="One sync, with its progress and the records it rejected",
         responses={200: SyncRunDetailSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
@@ -133,10 +136,25 @@ class LastSyncSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     new = serializers.IntegerField()
     updated = serializers.IntegerField()
-    rerun = serializers.IntegerField()
+    restarted = serializers.IntegerField(
+        help_text="Failed or done deals a HubSpot change sent round the pipeline again."
+    )
     invalid = serializers.IntegerField()
     error = serializers.CharField()
     progress = ProgressSerializer(source="*")
+
+
+class LastReconcileSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    trigger = serializers.ChoiceField(choices=SyncRun.Trigger.choices)
+    status = serializers.ChoiceField(choices=SyncRun.Status.choices)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    checked = serializers.IntegerField(source="fetched")
+    archived = serializers.IntegerField()
+    restored = serializers.IntegerField()
+    merged = serializers.IntegerField()
+    requests = serializers.IntegerField()
+    error = serializers.CharField()
 
 
 class DailyLimitSerializer(serializers.Serializer):
@@ -160,9 +178,25 @@ class DailyLimitSerializer(serializers.Serializer):
         return status.stopped_until is not None
 
 
+class HealthReasonSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=HEALTH_CODES)
+    severity = serializers.ChoiceField(choices=["degraded", "failing"])
+    message = serializers.CharField()
+
+
 class SyncHealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["ok", "degraded", "failing"],
+        help_text="The system's health: failing when any reason is, degraded when any is.",
+    )
+    reasons = HealthReasonSerializer(many=True, help_text="What is wrong, worst first.")
     last_sync = LastSyncSerializer(
         allow_null=True, help_text="The latest sync that ran or is running (skips left out)."
+    )
+    last_reconcile = LastReconcileSerializer(
+        allow_null=True,
+        help_text="The latest finished reconcile (reconcile_hubspot): deletions, restores "
+        "and merges found by reading our deals back.",
     )
     last_success_at = serializers.DateTimeField(
         allow_null=True, help_text="When the latest successful sync finished."
@@ -172,16 +206,23 @@ class SyncHealthSerializer(serializers.Serializer):
     )
     schedule = serializers.CharField(help_text="The schedule, in words.")
     failing = serializers.BooleanField(
-        help_text="HubSpot's daily limit is reached, the last sync failed, or none "
-        "succeeded in three poll intervals."
+        help_text="HubSpot's daily limit is reached, the last sync failed, none "
+        "succeeded in three poll intervals, or the last reconcile failed."
     )
     problem = serializers.CharField(allow_null=True, help_text="What is wrong, when failing.")
     daily_limit = DailyLimitSerializer(source="daily", help_text="HubSpot's daily API limit.")
+    failed_webhook_events = serializers.IntegerField(
+        help_text="Webhook events HubSpot refused to read too often, marked failed with the "
+        "reason (admin: webhook events, status failed)."
+    )
 
 
 class SyncHealthApi(APIView):
+    required_permissions = {"GET": "hubspot.view_syncrun"}
+
     @extend_schema(
-        summary="Ingestion at a glance: the last sync, the next one due, and whether it is failing",
+        summary="The system's health (ok, degraded, failing, with each reason) and "
+        "ingestion at a glance: the last sync, the next one due",
         description="Cheap enough to poll with the queue page (a few indexed reads).",
         responses={200: SyncHealthSerializer, **AUTH_ERRORS},
     )

@@ -19,29 +19,41 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from vcc.api import ErrorSerializer
+from vcc.api import MAX_INT64, ErrorSerializer
 from vcc.errors import InvalidInput, Unavailable
 
 from ..services import webhook_events_record
 from ..signatures import SignatureError, verify_signature_v3
 
 MAX_EVENTS = 1_000  # HubSpot sends at most 100 a request
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31: later is no time PostgreSQL or Python has
+MAX_MERGED = 250  # HubSpot merges two records at a time; the ids a merge names stay few
 
 
 class WebhookEventSerializer(serializers.Serializer):
     """One event as HubSpot sends it (HubSpot's field names); other fields are accepted."""
 
-    eventId = serializers.IntegerField(min_value=0)
+    eventId = serializers.IntegerField(min_value=0, max_value=MAX_INT64)
     subscriptionType = serializers.CharField(max_length=64)
-    objectId = serializers.IntegerField(min_value=1)
-    occurredAt = serializers.IntegerField(min_value=0, help_text="epoch ms")
-    portalId = serializers.IntegerField(required=False)
-    appId = serializers.IntegerField(required=False)
-    subscriptionId = serializers.IntegerField(required=False)
-    attemptNumber = serializers.IntegerField(required=False)
+    objectId = serializers.IntegerField(min_value=1, max_value=MAX_INT64)
+    occurredAt = serializers.IntegerField(min_value=0, max_value=MAX_EPOCH_MS, help_text="epoch ms")
+    portalId = serializers.IntegerField(required=False, max_value=MAX_INT64)
+    appId = serializers.IntegerField(required=False, max_value=MAX_INT64)
+    subscriptionId = serializers.IntegerField(required=False, max_value=MAX_INT64)
+    attemptNumber = serializers.IntegerField(required=False, max_value=MAX_INT64)
     propertyName = serializers.CharField(required=False, allow_blank=True)
     propertyValue = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     changeSource = serializers.CharField(required=False, allow_blank=True)
+    # deal.merge: the primary and the deals merged into it, and the new deal holding them.
+    primaryObjectId = serializers.IntegerField(min_value=1, max_value=MAX_INT64, required=False)
+    mergedObjectIds = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_INT64),
+        required=False,
+        max_length=MAX_MERGED,
+    )
+    newObjectId = serializers.IntegerField(
+        min_value=1, max_value=MAX_INT64, required=False, allow_null=True
+    )
 
 
 class HubspotWebhookApi(APIView):
@@ -55,7 +67,8 @@ class HubspotWebhookApi(APIView):
         return 'HubSpot-Signature-v3 realm="webhooks"'
 
     @extend_schema(
-        summary="HubSpot webhook events (deal.creation, deal.propertyChange)",
+        summary="HubSpot webhook events (deal.creation, deal.propertyChange, deal.deletion, "
+        "deal.restore, deal.merge)",
         description="Signed by HubSpot (X-HubSpot-Signature-v3 over method, URL, body and "
         "timestamp, keyed with the app's client secret). Deal events are recorded and "
         "processed in the background; 200 once recorded.",
@@ -80,6 +93,7 @@ class HubspotWebhookApi(APIView):
             ),
             400: ErrorSerializer,
             401: ErrorSerializer,
+            413: ErrorSerializer,
             503: ErrorSerializer,
         },
     )
@@ -107,7 +121,7 @@ class HubspotWebhookApi(APIView):
 def _events(body: bytes) -> list[dict]:
     try:
         events = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput("The body is not JSON: expected an array of events.") from None
     if not isinstance(events, list) or not events:
         raise InvalidInput("The body must be a non-empty JSON array of events.")

@@ -1,7 +1,9 @@
 """Bulk import by HubSpot deal id: staff name up to 1,000 deals; a job reads them from
 HubSpot 100 per call, upserts them through the one door (hubspot/ingest.py) and records how
 each ended: imported (new, handed to the pipeline), already_present, not_found or failed
-(with its error). One bad id or one failed batch never sinks the rest.
+(with its error). An id HubSpot merged away is answered with its survivor: the item names
+it (`merged_into`) and ends as the survivor did, never as a second deal. One bad id or
+one failed batch never sinks the rest.
 
 The import and its items are created in one transaction, before anything is read: a bad
 request creates nothing. The job takes 100 pending items at a time with SELECT ... FOR
@@ -31,7 +33,7 @@ from vcc.errors import InvalidInput
 from ..client import HubspotClient
 from ..ingest import hubspot_deals_upsert
 from ..models import DealImport, DealImportItem
-from ..types import HubspotError
+from ..types import MAX_DEAL_ID, HubspotError
 from .payloads import deal_payloads_store
 
 logger = logging.getLogger(__name__)
@@ -46,9 +48,10 @@ Item = DealImportItem.Status
 
 _SETTLE_SQL = """
 UPDATE hubspot_deal_import_items AS item
-SET status = settled.status, error = settled.error, deal_id = settled.deal_id, finished_at = %s
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::uuid[])
-    AS settled(id, status, error, deal_id)
+SET status = settled.status, error = settled.error, deal_id = settled.deal_id,
+    merged_into = settled.merged_into, finished_at = %s
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::uuid[], %s::text[])
+    AS settled(id, status, error, deal_id, merged_into)
 WHERE item.id = settled.id
 """
 
@@ -68,11 +71,18 @@ def import_ids_validate(values: object, *, field: str = "hubspot_deal_ids") -> l
     ids: list[str] = []
     bad: list[str] = []
     for value in values:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_DEAL_ID:
             ids.append(str(value))
             continue
         text = value.strip() if isinstance(value, str) else None
-        if text and text.isascii() and text.isdigit() and len(text) <= 30 and int(text) > 0:
+        digits = text.lstrip("0") if text else ""
+        if (
+            text
+            and text.isascii()
+            and text.isdigit()
+            and len(digits) <= 19
+            and 0 < int(text) <= MAX_DEAL_ID
+        ):
             ids.append(str(int(text)))  # "0042" is deal 42, as HubSpot reads it
         else:
             bad.append(repr(value) if not isinstance(value, str) else repr(value[:40]))
@@ -101,6 +111,8 @@ def import_ids_from_file(upload: UploadedFile) -> list[Any]:
     if stripped[0] in "[{":
         try:
             data = json.loads(stripped)
+        except RecursionError:
+            raise InvalidInput("The file's JSON is nested too deeply.", field="file") from None
         except ValueError as exc:
             raise InvalidInput(f"The file is not valid JSON: {exc}.", field="file") from None
         if isinstance(data, dict):
@@ -221,9 +233,12 @@ def _settle_batch(items: list[DealImportItem], client: HubspotClient) -> None:
         problems = {record.hubspot_deal_id: record.reason for record in result.invalid}
         problems.update({r.hubspot_deal_id: r.reason for r in upsert.rejected})
         missing = set(result.missing_ids)
-        existing = deal_ids_by_hubspot_id(hubspot_deal_ids=ids)
+        existing = deal_ids_by_hubspot_id(hubspot_deal_ids=[*ids, *result.merged.values()])
         for item in items:
             deal_id = item.hubspot_deal_id
+            if deal_id in result.merged:
+                # Merged away in HubSpot: the item is about its survivor, never a second deal.
+                deal_id = item.merged_into = result.merged[deal_id]
             item.deal_id = existing.get(deal_id)
             if deal_id in problems:
                 item.status, item.error = Item.FAILED, problems[deal_id]
@@ -231,6 +246,7 @@ def _settle_batch(items: list[DealImportItem], client: HubspotClient) -> None:
                 item.status, item.error = Item.NOT_FOUND, ""
             elif deal_id in created:
                 item.status = Item.IMPORTED
+                created.pop(deal_id)  # one item imports a survivor several ids merged into
             elif item.deal_id is not None:
                 item.status = Item.ALREADY_PRESENT
             else:
@@ -245,6 +261,7 @@ def _settle_batch(items: list[DealImportItem], client: HubspotClient) -> None:
                 [item.status for item in items],
                 [item.error for item in items],
                 [item.deal_id for item in items],
+                [item.merged_into for item in items],
             ],
         )
 

@@ -173,7 +173,7 @@ def sync_plan(*, now: datetime, trigger: str) -> tuple[str, datetime, datetime]:
     """
     if trigger == SyncRun.Trigger.REREAD:
         return SyncRun.Kind.CHECKED_IN, *sync_window(now=now)
-    polls = SyncRun.objects.filter(trigger__in=_POLLS)
+    polls = SyncRun.objects.filter(trigger__in=_POLLS).exclude(kind=SyncRun.Kind.RECONCILE)
     last = (
         polls.filter(status=SyncRun.Status.SUCCEEDED, window_end__isnull=False)
         .order_by("-started_at")
@@ -203,7 +203,7 @@ def sync_window(*, now: datetime) -> tuple[datetime, datetime]:
         since = now - timedelta(days=settings.HUBSPOT_BOOTSTRAP_DAYS)
     else:
         since = min(latest, now) - timedelta(days=settings.HUBSPOT_LOOKBACK_DAYS)
-    incremental = SyncRun.objects.filter(trigger__in=_POLLS)
+    incremental = SyncRun.objects.filter(trigger__in=_POLLS).exclude(kind=SyncRun.Kind.RECONCILE)
     last_success = incremental.filter(status=SyncRun.Status.SUCCEEDED).aggregate(
         at=Max("started_at")
     )["at"]
@@ -278,7 +278,7 @@ def _write_page(run: SyncRun, page: SearchPage) -> None:
         run.fetched += len(page.deals) + len(page.invalid)
         run.new += len(result.created)
         run.updated += result.updated
-        run.rerun += len(result.restarted)
+        run.restarted += len(result.restarted)
         run.unchanged += result.unchanged
         run.invalid += len(rejected)
         run.requests += page.request_count

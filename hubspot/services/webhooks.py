@@ -8,8 +8,11 @@ was lost (broker restarted empty, HubSpot down) are processed later, never dropp
 
 Events recorded: deal.creation and deal.propertyChange of the checked-in property
 (HUBSPOT_CHECKED_IN_PROPERTY), which bring a deal in; deal.deletion, which archives ours
-(deals.services.deals_archive); deal.restore, which makes it active again and reads it.
-Others are accepted and ignored.
+(deals.services.deals_archive); deal.restore, which makes it active again and reads it;
+deal.merge, recorded under its surviving deal (the new one), which is read and upserted:
+the upsert marks the deals it absorbed (its hs_merged_object_ids, and the event's own ids)
+merged into it. Reading a merged-away id answers its survivor, which is upserted instead
+(outcome `merged`). Others are accepted and ignored.
 """
 
 import hashlib
@@ -25,7 +28,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deals.services import deals_archive, deals_restore
+from deals.selectors import deal_ids_by_hubspot_id
+from deals.services import deals_archive, deals_merge, deals_restore
 
 from ..client import HubspotClient
 from ..ingest import hubspot_deals_upsert
@@ -49,13 +53,15 @@ RETURNING id
 """
 
 
-DELETION, RESTORE = "deal.deletion", "deal.restore"
+DELETION, RESTORE, MERGE = "deal.deletion", "deal.restore", "deal.merge"
+MERGED_IDS = "mergedObjectIds"  # property_name of a merge event: its ids in property_value
+MERGE_READ_ATTEMPTS = 5  # passes (a minute apart) a merge waits for its survivor's record
 
 
 def brings_a_deal_in(event: Mapping[str, Any]) -> bool:
     """Whether the event is one we record (the name is from when all of them did)."""
     kind = event.get("subscriptionType")
-    if kind in ("deal.creation", DELETION, RESTORE):
+    if kind in ("deal.creation", DELETION, RESTORE, MERGE):
         return True
     return (
         kind == "deal.propertyChange"
@@ -88,9 +94,9 @@ def webhook_events_record(
         keys,
         [int(event["eventId"]) for event in rows],
         [str(event["subscriptionType"]) for event in rows],
-        [str(event["objectId"]) for event in rows],
-        [str(event.get("propertyName") or "") for event in rows],
-        [str(event.get("propertyValue") or "")[:1000] for event in rows],
+        [_deal_of(event) for event in rows],
+        [_property_of(event) for event in rows],
+        [_value_of(event) for event in rows],
         [_EPOCH + timedelta(milliseconds=int(event["occurredAt"])) for event in rows],
     ]
     with transaction.atomic(), connection.cursor() as cursor:
@@ -100,6 +106,28 @@ def webhook_events_record(
             transaction.on_commit(_send_process_job)
     logger.info("hubspot_webhook_events", extra={"received": len(events), "new": new})
     return new
+
+
+def _is_merge(event: Mapping[str, Any]) -> bool:
+    return event.get("subscriptionType") == MERGE
+
+
+def _deal_of(event: Mapping[str, Any]) -> str:
+    """The deal an event is about: for a merge, the survivor (the new deal, else the primary)."""
+    if _is_merge(event):
+        return str(event.get("newObjectId") or event.get("primaryObjectId") or event["objectId"])
+    return str(event["objectId"])
+
+
+def _property_of(event: Mapping[str, Any]) -> str:
+    return MERGED_IDS if _is_merge(event) else str(event.get("propertyName") or "")
+
+
+def _value_of(event: Mapping[str, Any]) -> str:
+    if _is_merge(event):
+        absorbed = [event.get("primaryObjectId"), *(event.get("mergedObjectIds") or [])]
+        return ";".join(str(i) for i in absorbed if i)
+    return str(event.get("propertyValue") or "")[:1000]
 
 
 def _send_process_job() -> None:
@@ -132,18 +160,22 @@ def webhook_events_process(
     # Few retries: the events stay locked meanwhile; the next run tries again anyway.
     client = client or HubspotClient(max_retries=2)
     settled = imported = 0
+    held: set[int] = set()  # merges left for a later pass (their survivor not read yet)
     for _ in range(max_batches):
         with transaction.atomic():
             events = list(
                 WebhookEvent.objects.select_for_update(skip_locked=True)
                 .filter(status=WebhookEvent.Status.PENDING)
+                .exclude(id__in=held)
                 .order_by("id")[:BATCH_SIZE]
             )
             if not events:
                 break
             try:
-                created = _read_and_upsert(events, client)
+                created = _settle(events, client, held=held)
             except HubspotError as exc:
+                # Transient (HubSpot down, rate limited): the whole batch waits for a later
+                # pass, uncapped, as every other event would meet the same failure now.
                 WebhookEvent.objects.filter(id__in=[e.id for e in events]).update(
                     attempts=F("attempts") + 1, error=str(exc)[:2000]
                 )
@@ -155,7 +187,41 @@ def webhook_events_process(
     return WebhookProcessResult(events=settled, imported=imported)
 
 
-def _read_and_upsert(events: list[WebhookEvent], client: HubspotClient) -> int:
+def _settle(events: list[WebhookEvent], client: HubspotClient, *, held: set[int]) -> int:
+    """One batch; when HubSpot refuses it for a reason of the input (not transient), each
+    event alone, so the one at fault is found and the others go on. Transient errors raise."""
+    try:
+        with transaction.atomic():
+            return _read_and_upsert(events, client, held=held)
+    except HubspotError as exc:
+        if exc.transient:
+            raise
+        if len(events) > 1:
+            return sum(_settle([event], client, held=held) for event in events)
+        _count_refusal(events[0], exc, held=held)
+        return 0
+
+
+def _count_refusal(event: WebhookEvent, exc: HubspotError, *, held: set[int]) -> None:
+    """HubSpot refused this event's read for a reason that will not pass: counted, left for
+    a later pass, and marked failed with the reason after HUBSPOT_WEBHOOK_MAX_ATTEMPTS."""
+    attempts = event.attempts + 1
+    failed = attempts >= settings.HUBSPOT_WEBHOOK_MAX_ATTEMPTS
+    WebhookEvent.objects.filter(id=event.id).update(
+        attempts=attempts,
+        error=str(exc)[:2000],
+        **(
+            {"status": WebhookEvent.Status.FAILED, "processed_at": timezone.now()} if failed else {}
+        ),
+    )
+    held.add(event.id)  # not again in this pass
+    logger.warning(
+        "webhook_event_failed" if failed else "webhook_event_refused",
+        extra={"event": event.id, "attempts": attempts, "error": str(exc)[:200]},
+    )
+
+
+def _read_and_upsert(events: list[WebhookEvent], client: HubspotClient, *, held: set[int]) -> int:
     """Read, upsert and settle one batch of locked events; returns the deals created."""
     now = timezone.now()
     Outcome = WebhookEvent.Outcome
@@ -176,6 +242,14 @@ def _read_and_upsert(events: list[WebhookEvent], client: HubspotClient) -> int:
     result = client.read_deals(deal_ids) if deal_ids else BatchReadResult([], [], [], 0, 0)
     upsert = hubspot_deals_upsert(deals=result.deals, now=now, source="hubspot_webhook")
     deal_payloads_store(records=[*result.deals, *result.invalid], source="webhook", now=now)
+    for event in events:
+        if event.subscription_type == MERGE:
+            # The event's own ids too: HubSpot's record may not list them all yet.
+            deals_merge(
+                survivor_hubspot_id=event.hubspot_deal_id,
+                merged_hubspot_ids=event.property_value.split(";"),
+                at=event.occurred_at,
+            )
 
     created = {hubspot_id for _, hubspot_id in upsert.created}
     for deal in result.deals:
@@ -189,9 +263,22 @@ def _read_and_upsert(events: list[WebhookEvent], client: HubspotClient) -> int:
         outcomes[rejected.hubspot_deal_id] = (Outcome.INVALID, rejected.reason)
     for missing in result.missing_ids:
         outcomes[missing] = (Outcome.NOT_FOUND, "HubSpot has no deal with this id")
+    for merged_id, survivor in result.merged.items():
+        outcomes[merged_id] = (Outcome.MERGED, f"merged into {survivor} in HubSpot")
 
+    # A merge whose survivor HubSpot could not give us yet: read again on a later pass.
+    ours = deal_ids_by_hubspot_id(hubspot_deal_ids=[e.hubspot_deal_id for e in events])
+    retry = [
+        e.id
+        for e in events
+        if e.subscription_type == MERGE
+        and e.hubspot_deal_id not in ours
+        and e.attempts < MERGE_READ_ATTEMPTS
+    ]
+    WebhookEvent.objects.filter(id__in=retry).update(attempts=F("attempts") + 1)
+    held.update(retry)
     by_outcome: dict[tuple[str, str], list[int]] = {}
-    for event in events:
+    for event in (e for e in events if e.id not in retry):
         key = outcomes.get(event.hubspot_deal_id, (Outcome.NOT_FOUND, "not returned"))
         by_outcome.setdefault(key, []).append(event.id)
     for (outcome, error), ids in by_outcome.items():
@@ -207,6 +294,6 @@ def webhook_events_delete_old(*, now: datetime | None = None) -> int:
     days = settings.HUBSPOT_WEBHOOK_EVENT_RETENTION_DAYS
     cutoff = (now or timezone.now()) - timedelta(days=days)
     deleted, _ = WebhookEvent.objects.filter(
-        status=WebhookEvent.Status.DONE, received_at__lt=cutoff
+        status__in=[WebhookEvent.Status.DONE, WebhookEvent.Status.FAILED], received_at__lt=cutoff
     ).delete()
     return deleted

@@ -1,7 +1,7 @@
 """Write-back: deals' outcomes sent to their HubSpot deals, 100 per batch update.
 
 The pipeline queues each outcome (done or failed) in the same write as the status change
-(deals/writeback.py), into an outbox `deals` owns. A pass, run by beat every
+(deals/services/writeback.py), into an outbox `deals` owns. A pass, run by beat every
 HUBSPOT_WRITEBACK_INTERVAL_SECONDS or by `manage.py hubspot_writeback`, claims up to 100
 due outcomes at a time (deals.services: FOR UPDATE SKIP LOCKED, so two passes never take
 the same ones), sends them in one batch update and settles each: complete; retried with

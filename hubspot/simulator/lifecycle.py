@@ -10,7 +10,8 @@ deletion (archiving), restore within 90 days, and merges, steered by control end
                                          the absorbed deals leave search, reads of their ids
                                          answer the new deal; answers {"id": new id}
 
-With a webhook URL, each sends its webhook: deal.deletion, deal.restore, deal.merge.
+With a webhook URL, each sends its webhook: deal.deletion, deal.restore, deal.merge; a body
+{"webhook": false} (merge: a "webhook" field) makes it a delivery HubSpot lost.
 """
 
 from __future__ import annotations
@@ -48,21 +49,21 @@ class Lifecycle:
         self.new_id = new_id
         self.webhooks = webhooks
 
-    def delete(self, deal_id: int) -> dict[str, Any]:
+    def delete(self, deal_id: int, *, webhook: bool = True) -> dict[str, Any]:
         archived = self.store.archive(deal_id, archived_at=_now())
         if archived is None:
             raise DealNotFound(f"No deal {deal_id} to delete.")
-        if self.webhooks is not None:
+        if self.webhooks is not None and webhook:
             self.webhooks.deal_deleted(archived.record)
         return {"id": str(deal_id), "archived": True, "archivedAt": archived.archived_at}
 
-    def restore(self, deal_id: int) -> dict[str, Any]:
+    def restore(self, deal_id: int, *, webhook: bool = True) -> dict[str, Any]:
         record = self.store.restore(
             deal_id, modified_at=_now(), index_lag=self.config.index_lag_seconds
         )
         if record is None:
             raise DealNotFound(f"No deal {deal_id} deleted in the last 90 days.")
-        if self.webhooks is not None:
+        if self.webhooks is not None and webhook:
             self.webhooks.deal_restored(record)
         return {
             "id": str(deal_id),
@@ -70,7 +71,7 @@ class Lifecycle:
             "hs_lastmodifieddate": record.properties.get("hs_lastmodifieddate"),
         }
 
-    def merge(self, *, primary: int, merged: list[int]) -> str:
+    def merge(self, *, primary: int, merged: list[int], webhook: bool = True) -> str:
         """Merge `merged` into `primary` as HubSpot does: into a new deal; its id."""
         if not merged or len(merged) > MAX_MERGED:
             raise BadRequest(f"merged must list 1 to {MAX_MERGED} deal ids.")
@@ -103,7 +104,7 @@ class Lifecycle:
         )
         if not self.store.merge(new, absorbed, index_lag=self.config.index_lag_seconds):
             raise DealNotFound("A deal merged was deleted or merged meanwhile.")
-        if self.webhooks is not None:
+        if self.webhooks is not None and webhook:
             self.webhooks.deals_merged(new, primary=primary, merged=merged)
         return str(new_id)
 
@@ -119,15 +120,18 @@ def handle_lifecycle(lifecycle: Lifecycle, method: str, path: str, body: bytes) 
             if not isinstance(merged, list):
                 raise BadRequest('merged must be a list of deal ids: {"primary", "merged"}.')
             new_id = lifecycle.merge(
-                primary=_deal_id(data.get("primary")), merged=[_deal_id(i) for i in merged]
+                primary=_deal_id(data.get("primary")),
+                merged=[_deal_id(i) for i in merged],
+                webhook=data.get("webhook") is not False,
             )
             return Answer(payload={"id": new_id})
         parts = path.split("/")  # "", "_simulator", "deals", id, action
         if len(parts) == 5 and parts[2] == "deals" and parts[3].isdigit():
+            webhook = json_object(body).get("webhook") is not False
             if parts[4] == "delete":
-                return Answer(payload=lifecycle.delete(int(parts[3])))
+                return Answer(payload=lifecycle.delete(int(parts[3]), webhook=webhook))
             if parts[4] == "restore":
-                return Answer(payload=lifecycle.restore(int(parts[3])))
+                return Answer(payload=lifecycle.restore(int(parts[3]), webhook=webhook))
     except DealNotFound as exc:
         return error_answer(404, "OBJECT_NOT_FOUND", str(exc))
     return None

@@ -89,17 +89,19 @@ class RunningSimulator:
         """The deal's properties now, and the batch updates written to it (oldest first)."""
         return self._control("GET", f"/_simulator/deals/{deal_id}")
 
-    def delete_deal(self, deal_id: str) -> dict[str, Any]:
-        """Delete (archive) a deal, as HubSpot's user would: {"id", "archived", "archivedAt"}."""
-        return self._control("POST", f"/_simulator/deals/{deal_id}/delete")
+    def delete_deal(self, deal_id: str, *, webhook: bool = True) -> dict[str, Any]:
+        """Delete (archive) a deal, as HubSpot's user would: {"id", "archived", "archivedAt"}.
+        `webhook=False`: its webhook is lost."""
+        return self._control("POST", f"/_simulator/deals/{deal_id}/delete", {"webhook": webhook})
 
-    def restore_deal(self, deal_id: str) -> dict[str, Any]:
+    def restore_deal(self, deal_id: str, *, webhook: bool = True) -> dict[str, Any]:
         """Restore a deal deleted in the last 90 days (hs_lastmodifieddate bumped)."""
-        return self._control("POST", f"/_simulator/deals/{deal_id}/restore")
+        path = f"/_simulator/deals/{deal_id}/restore"
+        return self._control("POST", path, {"webhook": webhook})
 
-    def merge_deals(self, *, primary: str, merged: Sequence[str]) -> str:
+    def merge_deals(self, *, primary: str, merged: Sequence[str], webhook: bool = True) -> str:
         """Merge deals as HubSpot does: into a NEW deal, whose id this returns."""
-        body = {"primary": str(primary), "merged": [str(i) for i in merged]}
+        body = {"primary": str(primary), "merged": [str(i) for i in merged], "webhook": webhook}
         return self._control("POST", "/_simulator/merge", body)["id"]
 
     def updates(self) -> dict[str, list[dict[str, Any]]]:

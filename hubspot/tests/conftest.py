@@ -5,12 +5,14 @@
 - `hubspot_simulator`: a small simulator (300 deals, search limit off), one per test.
 - `no_wait_limiter`, `sleeps`: a rate limiter that never waits, and a fake `sleep` that
   records what the client would have slept.
+- `account_at_noon`: the HubSpot account's time zone set where it is about noon now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -32,6 +34,24 @@ class RecordedSleeps(list):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+@pytest.fixture
+def run_jobs(monkeypatch) -> list[str]:
+    """Import jobs are recorded (their import ids), never sent to the broker."""
+    sent: list[str] = []
+    monkeypatch.setattr("hubspot.tasks.run_import.delay", sent.append)
+    return sent
+
+
+@pytest.fixture
+def account_at_noon(settings) -> None:
+    """For tests that reach the daily limit: the stop lasts until the account's midnight,
+    so run a moment before it, it would end mid-test. Where it is about noon it lasts 11
+    hours or more, whenever the test runs."""
+    offset = 12 - datetime.now(UTC).hour  # UTC+offset is about noon: -11 to +12
+    # Etc/GMT's signs are POSIX's, inverted: Etc/GMT-5 is UTC+5.
+    settings.HUBSPOT_ACCOUNT_TIME_ZONE = f"Etc/GMT{-offset:+d}" if offset else "UTC"
 
 
 @pytest.fixture

@@ -4,15 +4,10 @@ import pytest
 from django.utils import timezone
 
 from hubspot.models import DealImport, DealPayload, WebhookEvent
+from vcc.testing import role_user
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def run_jobs(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr("hubspot.tasks.run_import.delay", sent.append)
-    return sent
+# Imports started from the admin are recorded, never sent.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_jobs")]
 
 
 def test_pasted_ids_start_an_import_and_its_page_shows_each_item(
@@ -70,3 +65,38 @@ def test_payloads_and_webhook_events_are_shown_read_only(admin_user_client):
     assert b"&quot;dealname&quot;: &quot;Acme &lt;b&gt;&quot;" in payload.content  # escaped
     assert b'name="payload"' not in payload.content  # read-only
     assert events.status_code == 200 and b"4242" in events.content
+
+
+def test_sync_now_shows_and_answers_only_to_those_who_may_start_a_sync(client, monkeypatch):
+    started: list[str] = []
+    monkeypatch.setattr("hubspot.tasks.run_sync.delay", started.append)
+    client.force_login(role_user("vera", "viewer"))
+    viewer_list = client.get("/admin/hubspot/syncrun/")
+    viewer_press = client.post("/admin/hubspot/syncrun/sync-now/")
+    client.force_login(role_user("olga", "operator"))
+    operator_list = client.get("/admin/hubspot/syncrun/")
+
+    assert viewer_list.status_code == 200 and b"Sync now" not in viewer_list.content
+    assert viewer_press.status_code == 403 and started == []
+    assert b"Sync now" in operator_list.content
+
+
+def test_a_viewer_may_not_open_the_import_form(client):
+    client.force_login(role_user("vera", "viewer"))
+
+    assert client.get("/admin/hubspot/dealimport/add/").status_code == 403
+    assert client.get("/admin/hubspot/dealimport/").status_code == 200
+
+
+def test_the_token_admin_shows_a_prefix_of_each_key_never_the_key(
+    admin_user_client, django_user_model
+):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=django_user_model.objects.create_user("robot"))
+
+    page = admin_user_client.get("/admin/authtoken/tokenproxy/")
+
+    assert page.status_code == 200
+    assert token.key[:6].encode() in page.content and token.key.encode() not in page.content
+    assert admin_user_client.get("/admin/authtoken/tokenproxy/add/").status_code == 403

@@ -13,10 +13,9 @@ import pytest
 import requests
 import responses
 
-from hubspot.client import HubspotClient, HubspotDeal
+from hubspot.client import HubspotClient
 from hubspot.tests.conftest import NoWaitLimiter
 from hubspot.tests.factories import (
-    BASE_URL,
     BATCH_READ_URL,
     BATCH_UPDATE_URL,
     CHECKED_IN,
@@ -156,10 +155,10 @@ def test_it_parses_iso_and_epoch_ms_datetimes(sleeps):
     [page] = search_all(make_client(sleeps))
 
     one, two, three = page.deals
-    assert one.checked_in_at == datetime(2024, 1, 17, 19, 55, 4, 281000, tzinfo=UTC)
-    assert two.checked_in_at == datetime(2020, 1, 20, 10, 0, tzinfo=UTC)
-    assert two.created_at == datetime(2020, 1, 14, 11, 6, 40, tzinfo=UTC)
-    assert three.checked_in_at == datetime(2024, 1, 17, 19, 55, 4, tzinfo=UTC)
+    assert one.hubspot_checked_in_at == datetime(2024, 1, 17, 19, 55, 4, 281000, tzinfo=UTC)
+    assert two.hubspot_checked_in_at == datetime(2020, 1, 20, 10, 0, tzinfo=UTC)
+    assert two.hubspot_created_at == datetime(2020, 1, 14, 11, 6, 40, tzinfo=UTC)
+    assert three.hubspot_checked_in_at == datetime(2024, 1, 17, 19, 55, 4, tzinfo=UTC)
     assert one.amount == Decimal("1000.50")
     assert one.name == "Deal 1" and one.deal_stage == "qualifiedtobuy"
     assert one.updated_at == datetime(2024, 1, 17, 20, 0, tzinfo=UTC)
@@ -226,25 +225,6 @@ def test_each_search_request_waits_for_a_rate_limiter_slot(sleeps):
 
 
 @responses.activate
-def test_read_deal_returns_the_deal_and_none_when_missing(sleeps):
-    responses.get(BASE_URL + "/crm/objects/2026-09/deals/42", json=deal_json(42))
-    responses.get(
-        BASE_URL + "/crm/objects/2026-09/deals/43",
-        status=404,
-        json={"status": "error", "message": "Object not found.", "category": "OBJECT_NOT_FOUND"},
-    )
-    client = make_client(sleeps)
-
-    deal = client.read_deal("42")
-    missing = client.read_deal("43")
-
-    assert isinstance(deal, HubspotDeal) and deal.hubspot_deal_id == "42"
-    assert missing is None
-    query = responses.calls[0].request.params["properties"].split(",")  # type: ignore[attr-defined]  # set by responses
-    assert CHECKED_IN in query and "dealname" in query
-
-
-@responses.activate
 def test_read_deals_splits_batches_of_100_and_reports_missing_ids(sleeps):
     wanted = [str(1000 + i) for i in range(250)]
     absent = {"1005", "1150", "1249"}
@@ -280,6 +260,38 @@ def test_read_deals_splits_batches_of_100_and_reports_missing_ids(sleeps):
     assert sorted(result.missing_ids) == sorted(absent)
     assert len(result.deals) == 247
     assert result.request_count == 3
+
+
+@responses.activate
+def test_read_deals_names_merged_away_ids_and_returns_their_survivor_once(sleeps):
+    survivor = deal_json("3000", hs_merged_object_ids="1001;1002")
+    body = {"status": "COMPLETE", "results": [survivor, survivor, deal_json("1003")]}
+    body |= {"startedAt": iso(T0), "completedAt": iso(T0)}
+    responses.add(responses.POST, BATCH_READ_URL, json=body)
+
+    result = make_client(sleeps).read_deals(["1001", "1002", "1003", "1004"])
+
+    assert result.merged == {"1001": "3000", "1002": "3000"}
+    assert [deal.hubspot_deal_id for deal in result.deals] == ["3000", "1003"]
+    assert result.deals[0].merged_from == ("1001", "1002")
+    assert result.missing_ids == ["1004"]
+    asked = _json_body(responses.calls[0].request)["properties"]
+    assert "hs_merged_object_ids" in asked
+
+
+@responses.activate
+def test_read_deals_tells_ids_not_found_from_ids_hubspot_failed_to_read(sleeps):
+    body = {"status": "COMPLETE", "results": [deal_json("1001")]}
+    body |= {"startedAt": iso(T0), "completedAt": iso(T0)}
+    body["errors"] = [
+        {"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": ["1002"]}},
+        {"status": "error", "category": "INTERNAL_ERROR", "context": {"ids": ["1003"]}},
+    ]
+    responses.add(responses.POST, BATCH_READ_URL, status=207, json=body)
+
+    result = make_client(sleeps).read_deals(["1001", "1002", "1003"])
+
+    assert (result.missing_ids, result.failed_ids) == (["1002"], ["1003"])
 
 
 @responses.activate

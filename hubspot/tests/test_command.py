@@ -31,7 +31,7 @@ def test_it_syncs_and_prints_one_summary_line(simulator):
     out = _sync()
 
     lines = out.strip().splitlines()
-    assert lines[-1] == "fetched=250 new=250 updated=0 rerun=0 unchanged=0 invalid=0"
+    assert lines[-1] == "fetched=250 new=250 updated=0 restarted=0 unchanged=0 invalid=0"
     assert lines[:-1] == [
         "page 1: 200 deals fetched, 200 new",
         "page 2: 250 deals fetched, 250 new",
@@ -43,7 +43,8 @@ def test_it_syncs_and_prints_one_summary_line(simulator):
 def test_a_window_makes_it_a_backfill(simulator):
     out = _sync("--since", "2000-01-01T00:00:00Z", "--until", "2000-01-02")
 
-    assert out.strip().splitlines()[-1] == "fetched=0 new=0 updated=0 rerun=0 unchanged=0 invalid=0"
+    last_line = out.strip().splitlines()[-1]
+    assert last_line == "fetched=0 new=0 updated=0 restarted=0 unchanged=0 invalid=0"
     run = SyncRun.objects.get()
     assert run.trigger == "backfill"
     assert run.window_start is not None

@@ -214,17 +214,6 @@ def test_the_clients_batch_update_request_matches_hubspots_spec(captured, sleeps
     assert_request_matches_spec(request)
 
 
-def test_the_clients_single_read_request_matches_hubspots_spec(captured, sleeps):
-    captured.get(f"https://api.hubapi.test{DEALS}/42", json=deal_json(42))
-
-    make_client(sleeps).read_deal("42")
-
-    (request,) = _sent(captured)
-    assert (request.method, request.path) == ("get", DEALS + "/42")
-    assert request.query["properties"] and set(request.query) == {"properties"}
-    assert_request_matches_spec(request)
-
-
 def _hand_made(body: dict[str, Any], url: str = HUBSPOT + DEALS + "/search") -> _Request:
     headers = {"Authorization": "Bearer x", "Content-Type": "application/json"}
     return _Request("POST", url, headers, json.dumps(body))

@@ -39,7 +39,7 @@ def test_every_deal_arrives_exactly_once_and_goes_through_the_pipeline(
     call_command("sync_hubspot", stdout=out)
 
     assert out.getvalue().strip().splitlines()[-1] == (
-        f"fetched={DEALS} new={DEALS} updated=0 rerun=0 unchanged=0 invalid=0"
+        f"fetched={DEALS} new={DEALS} updated=0 restarted=0 unchanged=0 invalid=0"
     )
     run = SyncRun.objects.get()
     assert Deal.objects.count() == DEALS

@@ -11,6 +11,7 @@ from hubspot.models import SyncRun
 from hubspot.quota import build_daily_quota
 from hubspot.services import sync_run_execute, sync_run_start
 from hubspot.tests.factories import BATCH_READ_URL, SEARCH_URL, make_client
+from vcc.testing import role_user
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def five_minute_polls(settings):
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("op", is_staff=True))
+    client.force_login(role_user("op", "operator"))
     return client
 
 
@@ -49,14 +50,14 @@ def test_before_any_sync_it_says_so_without_alarm(staff_client):
 
 
 def test_a_recent_success_shows_what_it_brought_and_when_the_next_is_due(staff_client):
-    run = _run("succeeded", 2, new=3, updated=5, rerun=1, invalid=2)
+    run = _run("succeeded", 2, new=3, updated=5, restarted=1, invalid=2)
     _run("skipped", 1)  # a tick that found another sync in flight: not "the last sync"
 
     body = staff_client.get(URL).json()
 
     last = body["last_sync"]
     assert (last["id"], last["status"]) == (str(run.id), "succeeded")
-    assert (last["new"], last["updated"], last["rerun"], last["invalid"]) == (3, 5, 1, 2)
+    assert (last["new"], last["updated"], last["restarted"], last["invalid"]) == (3, 5, 1, 2)
     assert body["failing"] is False
     skipped = SyncRun.objects.get(status="skipped")
     assert body["next_due_at"].startswith(
@@ -133,12 +134,14 @@ def test_it_is_cheap_to_poll(staff_client, django_assert_max_num_queries):
     _run("succeeded", 30)
     _run("failed", 1, error="boom")
 
-    # The session and user, then a few indexed reads of small tables.
-    with django_assert_max_num_queries(7):
+    # The session and user, then a few indexed reads of small tables (and the pipeline's
+    # side of the health: the oldest pending deal and write-back errors, webhook reads).
+    with django_assert_max_num_queries(9):
         assert staff_client.get(URL).status_code == 200
 
 
 @responses.activate
+@pytest.mark.usefixtures("account_at_noon")
 def test_a_sync_stopped_by_hubspots_daily_limit_fails_saying_so_and_when_calls_resume(
     staff_client, sleeps
 ):

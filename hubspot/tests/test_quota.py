@@ -29,6 +29,7 @@ def search(client) -> list:
 
 
 @responses.activate
+@pytest.mark.usefixtures("account_at_noon")
 def test_a_daily_429_stops_every_process_until_the_limit_resets(sleeps):
     responses.post(SEARCH_URL, status=429, json=DAILY_429)
     first = make_client(sleeps, quota=build_daily_quota())
@@ -51,13 +52,15 @@ def test_a_daily_429_stops_every_process_until_the_limit_resets(sleeps):
 
 
 @responses.activate
+@pytest.mark.usefixtures("account_at_noon")
 def test_calls_resume_once_the_reset_has_passed(sleeps):
     quota = build_daily_quota()
     quota.stop()
     responses.post(SEARCH_URL, json=page_json([]))
     with pytest.raises(HubspotError):
         search(make_client(sleeps, quota=quota))
-    assert quota.stopped_until(now=next_reset(now=datetime.now(UTC), time_zone="UTC")) is None
+    reset = next_reset(now=datetime.now(UTC), time_zone=quota.time_zone)  # the account's
+    assert quota.stopped_until(now=reset) is None
 
     # The reset: the flag says a time now past (Redis expires the key at that time).
     quota._redis.set(STOP_KEY, f"{datetime.now(UTC).timestamp() - 1:.3f}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -41,28 +41,13 @@ def key(redis_client):
     redis_client.delete(name)
 
 
-def assert_spaced(samples: list[tuple[float, float, float]], *, rate: float) -> None:
-    """Check the slots reserved through a shared key against the rate.
-
-    Each sample is (clock before acquire, wait, clock after acquire): Redis reserved the slot
-    at its clock (the same system clock) somewhere in between, plus the wait. Samples whose
-    call was slow (the worker was descheduled) bracket the slot too loosely and are left
-    out, which only makes the remaining slots sparser. Among the rest, any two slots k
-    apart must be at least k intervals apart, measured generously (latest end to earliest
-    start): a limiter that lets two sends through together fails this.
-    """
-    precise = sorted(
-        (before + wait, after + wait) for before, wait, after in samples if after - before < 0.005
-    )
-    assert len(precise) >= len(samples) // 2, "too few precise samples to judge"
-    interval = 1 / rate
-    for i, (earliest, _) in enumerate(precise):
-        for k in (1, int(rate)):
-            if i + k < len(precise):
-                latest = precise[i + k][1]
-                assert latest - earliest >= k * interval, (
-                    f"{k + 1} slots within {latest - earliest:.3f}s"
-                )
+def assert_spaced(slots_us: list[int], *, rate: float) -> None:
+    """The slots reserved through a shared key, on Redis's one clock: any two are at least
+    an interval apart (a limiter that lets two sends through together fails this)."""
+    interval_us = 1_000_000 / rate
+    ordered = sorted(slots_us)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ordered)]
+    assert min(gaps) >= interval_us - 1, f"two slots {min(gaps)} us apart"
 
 
 def test_the_local_limiter_spaces_requests_by_the_interval():
@@ -93,38 +78,31 @@ def test_bad_rates_are_refused(rate, burst):
 
 
 def test_the_redis_limiter_reserves_consecutive_slots(redis_client, key):
-    limiter = RedisRateLimiter(redis_client=redis_client, key=key, rate=10)
+    # One slot per 100 s: the calls below take far less, so each slot follows the last.
+    limiter = RedisRateLimiter(redis_client=redis_client, key=key, rate=0.01)
 
-    started = time.monotonic()
-    waits, elapsed = [], []
-    for _ in range(3):
-        waits.append(limiter.acquire())
-        elapsed.append(time.monotonic() - started)
+    reserved = [limiter.reserve() for _ in range(3)]
 
-    # Slot n is n intervals after the first; the wait is that, less the time that passed
-    # between the calls (however long a loaded machine made it), so the bounds come from
-    # the clock, not a fixed tolerance.
-    assert waits[0] == 0.0
-    for n in (1, 2):
-        assert n * 0.1 - elapsed[n] - 0.001 <= waits[n] <= n * 0.1
-    assert 0 < redis_client.pttl(key) <= 1000 + 300  # the key cleans itself up
+    waits = [wait for wait, _ in reserved]
+    slots = [slot for _, slot in reserved if slot is not None]  # None only without Redis
+    assert waits[0] == 0.0 and 0 < waits[1] < waits[2] <= 200
+    assert [slot - slots[0] for slot in slots] == [0, 100_000_000, 200_000_000]
+    assert redis_client.pttl(key) > 0  # the key cleans itself up
 
 
 def test_two_limiters_sharing_a_key_in_two_threads_never_exceed_the_rate(redis_url, key):
     rate, per_thread = 10.0, 10
-    sends: list[tuple[float, float, float]] = []
+    slots: list[int] = []
     lock = threading.Lock()
 
     def worker() -> None:
         client = redis.Redis.from_url(redis_url)
         limiter = RedisRateLimiter(redis_client=client, key=key, rate=rate)
         for _ in range(per_thread):
-            before = time.time()
-            wait = limiter.acquire()
-            sample = (before, wait, time.time())
-            time.sleep(wait)
+            _, slot = limiter.reserve()
+            assert slot is not None  # Redis answered
             with lock:
-                sends.append(sample)
+                slots.append(slot)
         client.close()
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
@@ -133,23 +111,17 @@ def test_two_limiters_sharing_a_key_in_two_threads_never_exceed_the_rate(redis_u
     for thread in threads:
         thread.join(timeout=30)
 
-    assert len(sends) == 2 * per_thread
-    assert_spaced(sends, rate=rate)
+    assert len(slots) == 2 * per_thread
+    assert_spaced(slots, rate=rate)
 
 
 _WORKER = """
-import json, sys, time
+import json, sys
 import redis
 from hubspot.ratelimit import RedisRateLimiter
 url, key, rate, count = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 limiter = RedisRateLimiter(redis_client=redis.Redis.from_url(url), key=key, rate=rate)
-sends = []
-for _ in range(count):
-    before = time.time()
-    wait = limiter.acquire()
-    sends.append((before, wait, time.time()))
-    time.sleep(wait)
-print(json.dumps(sends))
+print(json.dumps([limiter.reserve()[1] for _ in range(count)]))
 """
 
 
@@ -164,25 +136,26 @@ def test_two_processes_sharing_a_key_never_exceed_the_rate(redis_url, key):
         )
         for _ in range(2)
     ]
-    sends: list[tuple[float, float, float]] = []
+    slots: list[int] = []
     for process in processes:
         out, _ = process.communicate(timeout=60)
         assert process.returncode == 0
-        sends += [tuple(sample) for sample in json.loads(out)]
+        slots += json.loads(out)
 
-    assert len(sends) == 2 * per_process
-    assert_spaced(sends, rate=rate)
+    assert len(slots) == 2 * per_process
+    assert_spaced(slots, rate=rate)
 
 
 def test_an_unreachable_redis_falls_back_to_spacing_in_process(caplog):
     dead = redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
-    limiter = RedisRateLimiter(redis_client=dead, key="unused", rate=4)
+    limiter = RedisRateLimiter(redis_client=dead, key="unused", rate=0.01)
 
     with caplog.at_level(logging.WARNING, logger="hubspot.ratelimit"):
         waits = [limiter.acquire() for _ in range(3)]
 
+    # One slot per 100 s, in process: the calls take far less, so each waits for the next.
     assert waits[0] == 0.0
-    assert 0.2 <= waits[1] <= 0.25 and 0.45 <= waits[2] <= 0.5
+    assert 0 < waits[1] <= 100 < waits[2] <= 200
     assert repr(limiter).startswith("RedisRateLimiter(")
     warnings = [
         r for r in caplog.records if r.getMessage() == "hubspot_rate_limiter_redis_unavailable"

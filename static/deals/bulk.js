@@ -1,10 +1,14 @@
 // Bulk actions on every deal the filters select: a preview of how many, then one POST.
 import { getJson, post } from "./api.js";
 import { plural, setButton, setHidden } from "./format.js";
-import { el, filterParams, filtersSet, poll, state, urls } from "./page.js";
+import { allowed, el, filterParams, filtersSet, hubspotState, poll, state, urls } from "./page.js";
+
+// Deals HubSpot deleted or merged away are never started again: in the operator's words.
+const INACTIVE_VIEW =
+  "Only deals active in HubSpot are started again: restore a deleted deal in HubSpot first; act on the deal a merged one went into.";
 
 export async function fetchPreview() {
-  if (!filtersSet()) return;
+  if (!filtersSet() || !allowed.size) return;
   const generation = state.generation;
   const params = filterParams();
   params.delete("limit");
@@ -47,7 +51,13 @@ function bulkButton(action, n, limit) {
 }
 
 export function renderBulk(problem) {
-  setHidden(el.bulk, !filtersSet());
+  setHidden(el.bulk, !filtersSet() || !allowed.size);
+  if (hubspotState() === "archived" || hubspotState() === "merged") {
+    const never = { enabled: false, reason: INACTIVE_VIEW };
+    setButton(el.bulkRetry, { label: "Retry all failed", ...never });
+    setButton(el.bulkRerun, { label: "Re-run all", ...never });
+    return;
+  }
   const preview = state.preview;
   if (!preview) {
     const waiting = { enabled: false, reason: problem || "Counting the deals these filters select…" };
@@ -59,6 +69,14 @@ export function renderBulk(problem) {
   setButton(el.bulkRerun, bulkButton("rerun", preview.rerun, preview.limit));
 }
 
+// The deals the filters selected that HubSpot deleted or merged away (an "All" view).
+function leftAlone(skipped) {
+  const parts = [];
+  if (skipped && skipped.archived) parts.push(`${skipped.archived.toLocaleString()} deleted in HubSpot`);
+  if (skipped && skipped.merged) parts.push(`${skipped.merged.toLocaleString()} merged into another deal`);
+  return parts.length ? ` Left alone: ${parts.join(", ")}.` : "";
+}
+
 export async function bulkAct(action) {
   const n = state.preview ? state.preview[action] : 0;
   const question = action === "retry"
@@ -66,13 +84,20 @@ export async function bulkAct(action) {
     : `Re-run all ${plural(n, "deal", "deals")} these filters select from scratch? They run ahead of the backlog; their earlier runs stay in their timelines.`;
   if (!n || !window.confirm(question)) return;
   el.bulkOutcome.textContent = "Sending…";
-  const body = { action, status: el.status.value, stage: el.stage.value, q: el.q.value.trim() };
+  const body = {
+    action,
+    status: el.status.value,
+    stage: el.stage.value,
+    q: el.q.value.trim(),
+    hubspot_state: hubspotState(),
+  };
   const result = await post(urls.actions, body, urls.csrf);
   if (result.ok) {
     const count = result.answer.count;
-    el.bulkOutcome.textContent = count
+    el.bulkOutcome.textContent = (count
       ? `${action === "retry" ? "Retry" : "Re-run"} started for ${plural(count, "deal", "deals")}, ahead of the backlog.`
-      : "Nothing started: no deal these filters select could be started again any more.";
+      : "Nothing started: no deal these filters select could be started again any more.") +
+      leftAlone(result.answer.skipped);
   } else {
     el.bulkOutcome.textContent = result.message;
   }

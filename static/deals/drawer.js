@@ -1,12 +1,14 @@
 // The deal drawer: its facts, its timeline of passes and runs, and its two actions.
 import { ApiError, getJson, post } from "./api.js";
 import { duration, node, setButton, setText, stamp } from "./format.js";
-import { el, poll, state, urls, writeUrl } from "./page.js";
+import { allowed, dealHref, el, poll, state, urls, writeUrl } from "./page.js";
+import { forgetRuns, runDetail } from "./runs.js";
 import { render } from "./table.js";
 
 export function openDrawer(id, { push = true } = {}) {
   if (state.dealId !== id) {
     state.deal = null;
+    forgetRuns();
     el.outcome.textContent = "";
     el.facts.replaceChildren();
     el.timeline.replaceChildren();
@@ -14,7 +16,8 @@ export function openDrawer(id, { push = true } = {}) {
     renderActions(null);
   }
   state.dealId = id;
-  state.lastFocus = document.activeElement;
+  // From one drawer to another (a merged deal's): focus goes back where it was before both.
+  if (!el.drawer.contains(document.activeElement)) state.lastFocus = document.activeElement;
   el.drawer.hidden = false;
   writeUrl({ push });
   render();
@@ -26,6 +29,7 @@ export function closeDrawer({ push = true } = {}) {
   if (!state.dealId) return;
   state.dealId = null;
   state.deal = null;
+  forgetRuns();
   el.drawer.hidden = true;
   writeUrl({ push });
   render();
@@ -54,9 +58,41 @@ export async function loadDeal(id) {
   renderDrawer(deal);
 }
 
+// A link to another deal's drawer (queue.js opens it in place).
+function dealLink(id, hubspotDealId) {
+  const link = node("a", { href: dealHref(id), textContent: hubspotDealId });
+  link.dataset.dealId = id;
+  return link;
+}
+
+// Where the deal stands in HubSpot: active, deleted, or merged into another (a link).
+function inHubspot(deal) {
+  const when = deal.hubspot_state_at ? ` on ${stamp(deal.hubspot_state_at)}` : "";
+  if (deal.hubspot_state === "archived") return `deleted in HubSpot${when}`;
+  if (deal.hubspot_state !== "merged") return "active";
+  if (!deal.merged_into_id) return `merged in HubSpot${when}`;
+  return node(
+    "span",
+    {},
+    "merged into ",
+    dealLink(deal.merged_into_id, deal.merged_into_hubspot_deal_id),
+    when
+  );
+}
+
+function mergedFrom(deal) {
+  const links = deal.merged_from.flatMap((other, n) => [
+    n ? ", " : null,
+    dealLink(other.id, other.hubspot_deal_id),
+  ]);
+  return node("span", {}, ...links);
+}
+
 function renderDrawer(deal) {
   el.drawerTitle.textContent = `${deal.hubspot_deal_id} ${deal.name}`.trim();
   const facts = [
+    ["In HubSpot", inHubspot(deal)],
+    deal.merged_from.length ? ["Merged from", mergedFrom(deal)] : null,
     ["Status", node("span", { className: `pill pill-${deal.status}`, textContent: deal.status })],
     ["Current stage", deal.current_stage],
     ["HubSpot deal stage", deal.deal_stage || "—"],
@@ -72,7 +108,9 @@ function renderDrawer(deal) {
     ],
   ];
   el.facts.replaceChildren(
-    ...facts.flatMap(([term, value]) => [node("dt", { textContent: term }), node("dd", {}, value)])
+    ...facts
+      .filter(Boolean)
+      .flatMap(([term, value]) => [node("dt", { textContent: term }), node("dd", {}, value)])
   );
   el.timeline.replaceChildren(...deal.passes.map((pass, n) => passItem(deal, pass, n === 0)));
   if (!deal.passes.length) el.timeline.append(node("li", { textContent: "No pass yet." }));
@@ -103,6 +141,7 @@ function passItem(deal, pass, current) {
 }
 
 function runItem(run) {
+  const detail = runDetail(run); // its output and log lines, on demand (runs.js)
   const took = run.ended_at
     ? ` · took ${duration(new Date(run.ended_at) - new Date(run.started_at))}`
     : " · still running";
@@ -114,37 +153,34 @@ function runItem(run) {
     ` attempt ${run.attempt} · `,
     node("span", { className: "run-status", textContent: run.status }),
     ` · started ${stamp(run.started_at)}${took}`,
-    run.error ? node("pre", { className: "error", textContent: run.error }) : null
+    detail.button,
+    run.error ? node("pre", { className: "error", textContent: run.error }) : null,
+    detail.panel
   );
+  item.dataset.runId = run.id;
   item.dataset.stage = run.stage;
   item.dataset.status = run.status;
   return item;
 }
 
-// What the deal's state allows, and why not: the buttons say it before anyone clicks.
+// What the deal allows and why not, as the API says it (deals/rules.py): the buttons
+// say it before anyone clicks.
 function actionStates(deal) {
   if (!deal) {
     const loading = { enabled: false, reason: "Loading the deal…" };
     return { rerun: loading, retry: loading };
   }
-  const busy = "The deal is being processed; wait until it has finished.";
-  const rerun = deal.status === "running"
-    ? { enabled: false, reason: busy }
-    : { enabled: true, reason: "Start the deal again at intake, ahead of the backlog." };
-  const retry = {
-    failed: { enabled: true, reason: `Resume at ${deal.current_stage}, ahead of the backlog.` },
-    running: { enabled: false, reason: busy },
-    pending: { enabled: false, reason: "The deal is waiting for a worker; only a failed deal can be retried." },
-    done: { enabled: false, reason: "The deal is done; only a failed deal can be retried." },
-  }[deal.status];
-  return { rerun, retry };
+  const state = (action) => ({ enabled: action.allowed, reason: action.reason });
+  return { rerun: state(deal.actions.rerun), retry: state(deal.actions.retry) };
 }
 
 function renderActions(deal) {
   const states = actionStates(deal);
   setButton(el.rerun, states.rerun);
   setButton(el.retry, states.retry);
-  const why = [states.rerun, states.retry].filter((s) => !s.enabled).map((s) => s.reason);
+  const why = ["rerun", "retry"]
+    .filter((action) => allowed.has(action) && !states[action].enabled)
+    .map((action) => states[action].reason);
   setText(el.actionReason, deal ? [...new Set(why)].join(" ") : "");
 }
 

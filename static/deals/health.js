@@ -1,7 +1,27 @@
 // The ingestion strip: how the HubSpot sync is doing, and a banner when it is failing.
 import { getJson } from "./api.js";
-import { clock, plural, setHidden, setText, stamp } from "./format.js";
-import { el, urls } from "./page.js";
+import { clock, node, plural, setHidden, setText, stamp } from "./format.js";
+import { $, el, urls } from "./page.js";
+
+const HEALTH_WORDS = { ok: "Health: ok", degraded: "Health: degraded", failing: "Health: failing" };
+
+// The system's health beside the strip, and what is wrong (each reason, worst first).
+function renderHealth(health) {
+  const status = $("health-status");
+  if (status.dataset.status !== health.status) status.dataset.status = health.status;
+  setText(status, HEALTH_WORDS[health.status] || `Health: ${health.status}`);
+  const list = $("health-reasons");
+  const key = JSON.stringify(health.reasons);
+  if (list.dataset.key !== key) {
+    list.dataset.key = key;
+    list.replaceChildren(...health.reasons.map((reason) => {
+      const item = node("li", { textContent: reason.message });
+      item.dataset.severity = reason.severity;
+      return item;
+    }));
+  }
+  setHidden(list, health.reasons.length === 0);
+}
 
 export async function fetchHealth() {
   const health = await (await getJson(urls.health)).json();
@@ -13,7 +33,7 @@ export async function fetchHealth() {
     const brought = [
       plural(last.new, "new deal", "new deals"),
       `${last.updated.toLocaleString()} updated`,
-      last.rerun ? `${last.rerun.toLocaleString()} re-run after a change` : null,
+      last.restarted ? `${last.restarted.toLocaleString()} restarted after a HubSpot change` : null,
       last.invalid ? `${last.invalid.toLocaleString()} rejected` : null,
     ].filter(Boolean).join(", ");
     text = `Last sync ${last.status} at ${clock(new Date(last.finished_at || last.started_at))}: ${brought}.`;
@@ -27,6 +47,10 @@ export async function fetchHealth() {
       ? `The next sync is overdue (was due at ${clock(due)}).`
       : `Next sync due at ${clock(due)} (${health.schedule}).`;
   }
+  const rec = health.last_reconcile;
+  if (rec && rec.status === "succeeded") {
+    next += ` Last reconcile at ${clock(new Date(rec.finished_at))}: ${rec.checked.toLocaleString()} checked, ${rec.archived} deleted, ${rec.restored} restored, ${rec.merged} merged.`;
+  }
   setText(el.syncNext, next);
   const since = health.last_success_at
     ? ` The last successful sync finished at ${stamp(health.last_success_at)}.`
@@ -38,6 +62,7 @@ export async function fetchHealth() {
       : ""
   );
   setHidden(el.syncBanner, !health.failing);
+  renderHealth(health);
 }
 
 export function showHealthError(error) {

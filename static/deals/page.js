@@ -9,7 +9,9 @@ export const urls = {
   counts: root.dataset.countsUrl,
   actions: root.dataset.actionsUrl,
   health: root.dataset.healthUrl,
+  insights: root.dataset.insightsUrl,
   deal: root.dataset.dealUrl,
+  run: root.dataset.runUrl,
   csrf: root.dataset.csrfToken,
 };
 
@@ -17,7 +19,7 @@ export const $ = (id) => document.getElementById(id);
 export const el = {
   rows: $("rows"), empty: $("empty"), more: $("more"), banner: $("banner"),
   live: $("live"), lastUpdated: $("last-updated"), filters: $("filters"),
-  status: $("f-status"), stage: $("f-stage"), q: $("f-q"),
+  status: $("f-status"), stage: $("f-stage"), q: $("f-q"), hubspot: $("f-hubspot"),
   drawer: $("drawer"), drawerTitle: $("drawer-title"), drawerClose: $("drawer-close"),
   facts: $("drawer-facts"), timeline: $("timeline"), outcome: $("action-outcome"),
   drawerError: $("drawer-error"), rerun: $("rerun"), retry: $("retry"),
@@ -25,6 +27,17 @@ export const el = {
   syncBanner: $("sync-banner"), bulk: $("bulk"), bulkRetry: $("bulk-retry"),
   bulkRerun: $("bulk-rerun"), bulkOutcome: $("bulk-outcome"),
 };
+
+// The actions this user may take (the server renders the names it allows): the others'
+// buttons are taken off the page, and the API would refuse them with 403 anyway.
+export const allowed = new Set((root.dataset.allowedActions || "").split(" ").filter(Boolean));
+for (const action of ["rerun", "retry"]) {
+  if (!allowed.has(action)) {
+    $(`${action}-wrap`).remove();
+    $(`bulk-${action}-wrap`).remove();
+  }
+}
+if (!allowed.size) $("drawer-actions").remove();
 
 export const state = {
   first: [], // the newest `limit` deals, refreshed by every poll
@@ -46,8 +59,15 @@ export const state = {
 // The poll, set by queue.js: an action calls it so its outcome shows at once, not in 2 s.
 export const poll = { now: () => {} };
 
+// Filters that narrow the deals, as bulk actions need (the HubSpot state alone does not:
+// only active deals are ever started again).
 export function filtersSet() {
   return Boolean(el.status.value || el.stage.value || el.q.value.trim());
+}
+
+// The HubSpot state asked for: empty is the API's default, the active deals.
+export function hubspotState() {
+  return el.hubspot.value || "active";
 }
 
 // Filters and the open deal live in the URL, so a copied link opens the same view.
@@ -56,6 +76,8 @@ export function readUrl() {
   el.status.value = params.get("status") || "";
   el.stage.value = params.get("stage") || "";
   el.q.value = params.get("q") || "";
+  el.hubspot.value = params.get("hubspot_state") || "";
+  if (el.hubspot.selectedIndex < 0) el.hubspot.value = ""; // an unknown one: the default
   // Only a deal id: the value goes into API URLs, so nothing else may come through.
   const deal = params.get("deal");
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(deal || "")
@@ -68,6 +90,7 @@ export function writeUrl({ push } = {}) {
   if (el.status.value) params.set("status", el.status.value);
   if (el.stage.value) params.set("stage", el.stage.value);
   if (el.q.value.trim()) params.set("q", el.q.value.trim());
+  if (el.hubspot.value) params.set("hubspot_state", el.hubspot.value);
   if (state.dealId) params.set("deal", state.dealId);
   const query = params.toString();
   const url = `${location.pathname}${query ? "?" + query : ""}`;
@@ -81,6 +104,7 @@ export function filterParams(limit = state.limit) {
   if (el.status.value) params.set("status", el.status.value);
   if (el.stage.value) params.set("stage", el.stage.value);
   if (el.q.value.trim()) params.set("q", el.q.value.trim());
+  if (el.hubspot.value) params.set("hubspot_state", el.hubspot.value);
   return params;
 }
 

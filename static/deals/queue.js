@@ -115,6 +115,7 @@ let searchTimer = null;
 el.filters.addEventListener("submit", (event) => event.preventDefault());
 el.status.addEventListener("change", () => { writeUrl(); restart(); });
 el.stage.addEventListener("change", () => { writeUrl(); restart(); });
+el.hubspot.addEventListener("change", () => { writeUrl(); restart(); });
 el.q.addEventListener("input", () => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(() => { writeUrl(); restart(); }, 300);
@@ -131,6 +132,14 @@ el.rows.addEventListener("click", (event) => {
   if (!tr || event.ctrlKey || event.metaKey || event.shiftKey) return; // new-tab clicks
   event.preventDefault();
   openDrawer(tr.dataset.id);
+});
+// A deal named in the drawer (the one it was merged into, the ones merged into it): its
+// own drawer, in place.
+el.facts.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-deal-id]");
+  if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return; // new-tab clicks
+  event.preventDefault();
+  openDrawer(link.dataset.dealId);
 });
 el.drawerClose.addEventListener("click", () => closeDrawer());
 document.addEventListener("keydown", (event) => {

@@ -14,6 +14,18 @@ function stepTitle(step) {
   return `${step.stage}: ${step.status} (${times})${error}`;
 }
 
+// A deal HubSpot no longer has as it was: a small badge beside its status.
+export function hubspotBadge(deal) {
+  if (deal.hubspot_state === "archived") {
+    return node("span", { className: "badge badge-archived", textContent: "deleted in HubSpot" });
+  }
+  if (deal.hubspot_state === "merged") {
+    const into = deal.merged_into_hubspot_deal_id;
+    return node("span", { className: "badge badge-merged", textContent: into ? `merged into ${into}` : "merged" });
+  }
+  return null;
+}
+
 function rowCells(deal) {
   const link = node("a", { href: dealHref(deal.id), className: "open", textContent: deal.hubspot_deal_id });
   link.setAttribute("aria-label", `Open deal ${deal.hubspot_deal_id} ${deal.name}`.trim());
@@ -36,6 +48,7 @@ function rowCells(deal) {
     (deal.status === "pending" && deal.current_stage !== "intake")
     ? node("span", { className: "where", textContent: deal.current_stage })
     : null;
+  const badge = hubspotBadge(deal);
   return [
     node("td", {}, link),
     node("td", { className: "name", textContent: deal.name, title: deal.name }),
@@ -44,7 +57,9 @@ function rowCells(deal) {
       { className: "status" },
       node("span", { className: `pill pill-${deal.status}`, textContent: deal.status }),
       where ? " " : null,
-      where
+      where,
+      badge ? " " : null,
+      badge
     ),
     node("td", {}, dots),
     dur,
@@ -67,6 +82,7 @@ export function render() {
     if (tr.dataset.signature !== signature) {
       tr.dataset.signature = signature;
       tr.dataset.status = deal.status;
+      tr.dataset.hubspotState = deal.hubspot_state;
       tr.replaceChildren(...rowCells(deal));
     }
     tr.classList.toggle("selected", deal.id === state.dealId);
@@ -75,7 +91,7 @@ export function render() {
     else cursor = cursor.nextElementSibling;
   }
   for (const tr of existing.values()) tr.remove();
-  const filtered = el.status.value || el.stage.value || el.q.value.trim();
+  const filtered = el.status.value || el.stage.value || el.q.value.trim() || el.hubspot.value;
   el.empty.textContent = filtered
     ? "No deals match these filters."
     : "No deals yet. Deals appear here as HubSpot check-ins arrive.";

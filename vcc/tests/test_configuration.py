@@ -49,8 +49,8 @@ def _names_documented() -> set[str]:
 def test_the_scan_sees_the_ways_the_code_reads_the_environment():
     read = _names_read()
     # One of each kind: settings (env.*), a multi-line read, a script, compose, os.environ.
-    assert read["DATABASE_URL"] == "vcc/settings.py"
-    assert read["DJANGO_ALLOWED_HOSTS"] == "vcc/settings.py"
+    assert read["DATABASE_URL"] == "vcc/settings/base.py"
+    assert read["DJANGO_ALLOWED_HOSTS"] == "vcc/settings/base.py"
     assert read["PORT"] == "bin/run"
     assert read["FLOWER_BASIC_AUTH"] == "docker-compose.yml"
     assert "TEST_E2E_DEALS" in read

@@ -121,3 +121,38 @@ def test_the_write_back_properties_are_a_comma_list_or_a_json_object():
     assert mapped.stdout.strip() == "{'status': 'outcome'}", mapped.stderr
     assert wrong.returncode != 0
     assert "HUBSPOT_WRITEBACK_PROPERTIES: three comma-separated names" in wrong.stderr
+
+
+def test_hubspot_must_be_reached_over_https_but_on_this_machine():
+    refused = _manage("check", env={**PRODUCTION, "HUBSPOT_BASE_URL": "http://api.hubapi.com"})
+    local = _manage("check", env={**PRODUCTION, "HUBSPOT_BASE_URL": "http://127.0.0.1:8765"})
+
+    assert refused.returncode != 0
+    assert "HUBSPOT_BASE_URL must be https://" in refused.stderr
+    assert local.returncode == 0, local.stderr
+
+
+def test_the_settings_never_read_var_env_unless_told_and_manage_py_says_when_it_does():
+    dot_env = Path(settings.BASE_DIR) / "var" / ".env"  # bin/run's, or one like it
+    made = not dot_env.exists()
+    if made:
+        dot_env.write_text("DJANGO_DEBUG=true\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HUBSPOT_"))}
+    env = {**env, **PRODUCTION, "DJANGO_SETTINGS_MODULE": "vcc.settings"}
+    code = "from django.conf import settings; print(settings.DEBUG)"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *args], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
+        )
+
+    try:
+        alone = run("-c", f"import django; django.setup(); {code}")  # as celery loads them
+        managed = run("manage.py", "shell", "--no-imports", "-c", code)
+    finally:
+        if made:
+            dot_env.unlink()
+
+    assert alone.stdout.strip() == "False", alone.stderr  # a deploy from this checkout
+    assert managed.stdout.strip() == "True", managed.stderr
+    assert managed.stderr.count("manage.py: reading var/.env") == 1

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deals.models import Deal, DealWriteback
+from deals.models import DealWriteback
 from deals.pipeline import deal_process
 from deals.services import deal_rerun, deal_retry, deals_archive, deals_restore
+from deals.services.writeback import deal_writeback_queue
+from deals.stages import StageContext
 from deals.tests.factories import DealFactory
-from deals.writeback import deal_writeback_queue
 from vcc.errors import Conflict
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +24,9 @@ def test_a_deletion_mid_pipeline_stops_at_the_next_stage_boundary_and_a_restore_
     deal = DealFactory.create()
     deleted_at = timezone.now()
 
-    def segmentation(deal: Deal) -> None:
+    def segmentation(context: StageContext) -> None:
         # HubSpot deletes the deal while this stage runs: the stage still finishes.
-        deals_archive(hubspot_deal_ids=[deal.hubspot_deal_id], at=deleted_at)
+        deals_archive(hubspot_deal_ids=[context.deal.hubspot_deal_id], at=deleted_at)
 
     use_stage("segmentation", segmentation)
     deal_process(deal_id=deal.id)
@@ -69,9 +70,14 @@ def test_a_deletion_drops_the_unsent_outcome(settings):
     deal_writeback_queue(deal_id=deal.id, deal_status="done", stage="done", now=timezone.now())
     assert DealWriteback.objects.filter(deal=deal, state="queued").exists()
 
-    deals_archive(hubspot_deal_ids=[deal.hubspot_deal_id], at=timezone.now())
+    deleted_at = timezone.now()
+    deals_archive(hubspot_deal_ids=[deal.hubspot_deal_id], at=deleted_at)
 
     assert not DealWriteback.objects.filter(deal=deal).exists()
+
+    # Restored: HubSpot's deal is back, and our outcome is queued for it again.
+    deals_restore(hubspot_deal_ids=[deal.hubspot_deal_id], at=deleted_at + timedelta(seconds=1))
+    assert DealWriteback.objects.get(deal=deal).state == "queued"
 
 
 def test_operators_actions_on_a_deleted_deal_are_refused_saying_why():
@@ -81,7 +87,7 @@ def test_operators_actions_on_a_deleted_deal_are_refused_saying_why():
     for action in (deal_rerun, deal_retry):
         with pytest.raises(Conflict) as refused:
             action(deal_id=deal.id, requested_by="op")
-        assert "deleted in HubSpot on " in refused.value.message
+        assert refused.value.message == "The deal was deleted in HubSpot; restore it there first."
     deal.refresh_from_db()
     assert deal.status == "failed"
 

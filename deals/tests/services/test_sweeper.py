@@ -5,8 +5,8 @@ from django.utils import timezone
 
 from deals.broker import SENT_AT_HEADER
 from deals.models import Deal
-from deals.pipeline import WORKER_LOST
 from deals.services import deals_sweep_stuck
+from deals.services.runs import WORKER_LOST
 from deals.tests.factories import DealFactory, PipelinePassFactory, PipelineRunFactory
 from vcc.celery import app as celery_app
 

@@ -1,5 +1,5 @@
-"""The write-back outbox: outcomes queued with the status change (deals/writeback.py, the
-runner), claimed and settled by the loop (deals/services/writeback.py)."""
+"""The write-back outbox (deals/services/writeback.py): outcomes queued with the status
+change by the runner, claimed and settled by the loop."""
 
 import threading
 from datetime import timedelta
@@ -9,25 +9,23 @@ from django.db import connections
 from django.utils import timezone
 
 from deals.models import Deal, DealWriteback, Stage
-from deals.pipeline import WORKER_LOST, deal_close_lost_runs, deal_process
+from deals.pipeline import deal_process
 from deals.services import (
     deal_rerun,
     deal_writebacks_claim,
     deal_writebacks_mark_failed,
     deal_writebacks_mark_sent,
     deal_writebacks_retry,
+    deals_archive,
+    deals_restore,
 )
+from deals.services.runs import WORKER_LOST, deal_close_lost_runs
 from deals.stages import StageError
 from deals.tests.factories import DealFactory, PipelineRunFactory
 
 pytestmark = pytest.mark.django_db
 
 LEASE = 600.0
-
-
-@pytest.fixture
-def writeback_on(settings):
-    settings.HUBSPOT_WRITEBACK_ENABLED = True
 
 
 def _claim(limit: int = 100, now=None):
@@ -227,3 +225,24 @@ def test_two_loops_claiming_at_once_never_take_the_same_outcomes(writeback_on):
     assert first and second  # both loops got work
     assert not set(first) & set(second)
     assert sorted(first + second) == sorted(d.id for d in deals)
+
+
+def test_a_lapsed_claim_on_a_deal_deleted_since_is_dropped_and_a_restore_queues_it_again(
+    writeback_on,
+):
+    deal = DealFactory.create()
+    deal_process(deal_id=deal.id)
+    claimed_at = timezone.now()
+    assert [o.deal_id for o in _claim(now=claimed_at).outcomes] == [deal.id]
+    # Deleted in HubSpot while the outcome was in flight, and its sender dies mid-send.
+    deals_archive(hubspot_deal_ids=[deal.hubspot_deal_id], at=claimed_at)
+    assert DealWriteback.objects.get(deal=deal).state == "processing"
+
+    within = _claim(now=claimed_at + timedelta(seconds=LEASE - 1))
+    assert DealWriteback.objects.filter(deal=deal).exists()  # the send may still settle
+    after = _claim(now=claimed_at + timedelta(seconds=LEASE + 1))
+
+    assert within.outcomes == after.outcomes == []
+    assert not DealWriteback.objects.filter(deal=deal).exists()
+    deals_restore(hubspot_deal_ids=[deal.hubspot_deal_id], at=timezone.now())
+    assert DealWriteback.objects.get(deal=deal).state == "queued"

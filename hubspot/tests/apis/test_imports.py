@@ -8,16 +8,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from hubspot.models import DealImport, DealImportItem
 
-pytestmark = pytest.mark.django_db
+# Import jobs are recorded (run_jobs), never sent.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_jobs")]
 
 URL = "/api/imports/"
-
-
-@pytest.fixture(autouse=True)
-def run_jobs(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr("hubspot.tasks.run_import.delay", sent.append)
-    return sent
 
 
 def upload(name: str, content: str, content_type: str = "text/csv") -> SimpleUploadedFile:
@@ -158,6 +152,7 @@ def test_the_status_gives_totals_and_the_items_a_page_at_a_time(staff_client):
         "status": "failed",
         "error": "boom",
         "deal_id": None,
+        "merged_into": "",
     }
 
 

@@ -115,6 +115,18 @@ def test_deletions_and_restores_are_recorded(client, jobs):
     }
 
 
+def test_a_merge_is_recorded_under_its_new_deal_with_the_ids_it_absorbed(client, jobs):
+    merge = event(
+        9, subscriptionType="deal.merge", primaryObjectId=1, mergedObjectIds=[2, 3], newObjectId=9
+    )
+
+    response = post(client, [merge])
+
+    assert response.status_code == 200 and response.json() == {"recorded": 1}
+    recorded = WebhookEvent.objects.get()
+    assert (recorded.hubspot_deal_id, recorded.property_value) == ("9", "1;2;3")
+
+
 @pytest.mark.parametrize(
     ("how", "detail"),
     [
@@ -163,6 +175,8 @@ def test_the_signature_checks_the_url_registered_with_hubspot_when_set(client, s
         (json.dumps([event(), {"eventId": 2}]).encode(), "Event 1: subscriptionType"),
         (json.dumps([event(objectId="abc")]).encode(), "Event 0: objectId"),
         (json.dumps([event()] * 1001).encode(), "At most 1000 events"),
+        (json.dumps([event(mergedObjectIds=["x"])]).encode(), "Event 0: mergedObjectIds"),
+        (json.dumps([event(mergedObjectIds=5)]).encode(), "Event 0: mergedObjectIds"),
     ],
 )
 def test_a_malformed_body_gets_400_naming_the_problem_and_stores_nothing(

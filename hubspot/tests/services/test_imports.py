@@ -19,13 +19,6 @@ from hubspot.tests.simulator.helpers import sim_client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def run_jobs(monkeypatch) -> list[str]:
-    sent: list[str] = []
-    monkeypatch.setattr("hubspot.tasks.run_import.delay", sent.append)
-    return sent
-
-
 def statuses(deal_import: DealImport) -> dict[str, str]:
     return dict(deal_import.items.values_list("hubspot_deal_id", "status"))
 
@@ -122,3 +115,22 @@ def test_an_import_whose_job_was_lost_is_sent_again(run_jobs):
     assert deal_imports_resume_stalled() == 1
     assert run_jobs == [str(stalled.id)]
     assert DealImportItem.objects.filter(deal_import=fresh, status="pending").count() == 1
+
+
+def test_importing_a_merged_away_id_brings_in_its_survivor_once_and_says_so(
+    hubspot_simulator, enqueued, run_jobs, django_capture_on_commit_callbacks
+):
+    sim = hubspot_simulator
+    a, b = sim.add_deals(count=2)
+    c = sim.merge_deals(primary=a, merged=[b])
+    deal_import = deal_import_create(hubspot_deal_ids=[a, b])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deal_import_run(import_id=deal_import.id, client=sim_client(sim))
+
+    survivor = Deal.objects.get(hubspot_deal_id=c)
+    items = {i.hubspot_deal_id: i for i in DealImportItem.objects.filter(deal_import=deal_import)}
+    assert {i.merged_into for i in items.values()} == {c}
+    assert {i.deal_id for i in items.values()} == {survivor.id}
+    assert sorted(i.status for i in items.values()) == ["already_present", "imported"]
+    assert Deal.objects.count() == 1 and enqueued == [str(survivor.id)]

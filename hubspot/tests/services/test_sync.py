@@ -228,7 +228,7 @@ def test_a_fix_in_hubspot_reruns_the_failed_deal_and_an_unchanged_repoll_does_no
     deal.refresh_from_db()
     assert (deal.status, deal.current_stage, deal.amount) == ("pending", "intake", 1500)
     assert [p.trigger for p in deal.passes.all()] == ["hubspot_change", "new"]
-    assert (fixed.updated, fixed.rerun) == (1, 1)
+    assert (fixed.updated, fixed.restarted) == (1, 1)
     assert enqueued == [str(deal.id)]
     deal_process(deal_id=deal.id)
     assert Deal.objects.get(id=deal.id).status == "done"
@@ -236,7 +236,7 @@ def test_a_fix_in_hubspot_reruns_the_failed_deal_and_an_unchanged_repoll_does_no
     enqueued.clear()
     again = _sync(client, capture=django_capture_on_commit_callbacks)
 
-    assert (again.updated, again.rerun, again.new) == (0, 0, 0)
+    assert (again.updated, again.restarted, again.new) == (0, 0, 0)
     assert enqueued == []
     assert deal.passes.count() == 2
 

@@ -4,11 +4,14 @@
 import time
 
 import pytest
+from django.utils import timezone
 
 from deals.models import Deal
 from hubspot.models import DealPayload, WebhookEvent
+from hubspot.selectors import sync_health
 from hubspot.services import webhook_events_process, webhook_events_record
 from hubspot.tests.simulator.helpers import sim_client
+from hubspot.types import HubspotError
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +134,43 @@ def test_a_deletion_archives_the_deal_and_a_restore_reads_it_again_in_any_order(
     deal.refresh_from_db()
     assert deal.hubspot_state == "active"
     assert WebhookEvent.objects.get(event_id=4).outcome == "already_present"
+
+
+def _refusing(client, poison: str):
+    """The client, but HubSpot refuses (400, not transient) any batch read naming `poison`."""
+    read = client.read_deals
+
+    def read_deals(ids):
+        if poison in ids:
+            raise HubspotError(status=400, category="VALIDATION_ERROR", message="bad id")
+        return read(ids)
+
+    client.read_deals = read_deals
+    return client
+
+
+def test_a_poison_event_is_retried_a_few_times_then_failed_and_never_blocks_the_others(
+    hubspot_simulator, enqueued, settings, monkeypatch
+):
+    monkeypatch.setattr("hubspot.tasks.process_webhook_events.delay", lambda: None)
+    settings.HUBSPOT_WEBHOOK_MAX_ATTEMPTS = 2
+    [good, later] = hubspot_simulator.add_deals(count=2)
+    webhook_events_record(events=[creation("123", 1), creation(good, 2)])
+    client = _refusing(sim_client(hubspot_simulator), poison="123")
+
+    first = webhook_events_process(client=client)  # the poison first in the batch
+    poison = WebhookEvent.objects.get(event_id=1)
+    assert (first.error, poison.status, poison.attempts) == ("", "pending", 1)
+    assert WebhookEvent.objects.get(event_id=2).status == "done"
+
+    webhook_events_record(events=[creation(later, 3)])
+    webhook_events_process(client=client)
+
+    poison.refresh_from_db()
+    assert (poison.status, poison.attempts) == ("failed", 2)
+    assert "bad id" in poison.error
+    assert WebhookEvent.objects.get(event_id=3).status == "done"
+    assert Deal.objects.filter(hubspot_deal_id__in=[good, later]).count() == 2
+    assert sync_health(now=timezone.now()).failed_webhook_events == 1
+    webhook_events_process(client=client)
+    assert WebhookEvent.objects.get(event_id=1).attempts == 2  # failed: never read again

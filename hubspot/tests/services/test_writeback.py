@@ -13,27 +13,17 @@ from django.utils import timezone
 
 from deals.models import Deal, DealWriteback
 from deals.services import deal_writebacks_claim
+from deals.services.writeback import deal_writeback_queue
 from deals.tests.factories import DealFactory
-from deals.writeback import deal_writeback_queue
 from hubspot.quota import build_daily_quota
 from hubspot.services import writeback_pass
 from hubspot.tests.factories import BATCH_UPDATE_URL, make_client
 from hubspot.tests.simulator.helpers import sim_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("writeback_on")]
 
 FINISHED = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 FINISHED_MS = "1772368200000"
-
-
-@pytest.fixture(autouse=True)
-def writeback_on(settings):
-    settings.HUBSPOT_WRITEBACK_ENABLED = True
-    settings.HUBSPOT_WRITEBACK_PROPERTIES = {
-        "status": "vcc_pipeline_status",
-        "stage": "vcc_pipeline_stage",
-        "finished_at": "vcc_pipeline_finished_at",
-    }
 
 
 def finished(hubspot_ids, *, status="done", stage="done") -> list[Deal]:
@@ -299,6 +289,7 @@ def test_the_command_says_when_write_back_is_off(settings):
     )
 
 
+@pytest.mark.usefixtures("account_at_noon")
 def test_while_hubspots_daily_limit_is_reached_a_pass_claims_nothing(hubspot_simulator):
     quota = build_daily_quota()
     quota.stop()

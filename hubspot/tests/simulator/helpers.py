@@ -51,8 +51,8 @@ def sim_client(sim: RunningSimulator, **kwargs) -> HubspotClient:
     kwargs.setdefault("search_limiter", NoWaitLimiter())
     kwargs.setdefault("sleep", RecordedSleeps())
     kwargs.setdefault("general_limiter", NoWaitLimiter())
+    kwargs.setdefault("access_token", sim.token)
     return HubspotClient(
-        access_token=sim.token,
         base_url=sim.base_url,
         timeout_seconds=5,
         checked_in_property=CHECKED_IN,

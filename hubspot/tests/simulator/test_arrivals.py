@@ -21,7 +21,7 @@ def test_deals_added_at_run_time_are_read_and_searched(hubspot_simulator):
 
     assert len(ids) == 3
     assert [d.hubspot_deal_id for p in pages for d in p.deals] == ids
-    assert all(d.checked_in_at == when and d.amount is None for p in pages for d in p.deals)
+    assert all(d.hubspot_checked_in_at == when and d.amount is None for p in pages for d in p.deals)
     assert sim.stats()["deals"] == 303
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from .models import Deal, PipelinePass
+from ..models import Deal, PipelinePass
 
 
 def deal_pass_start(

@@ -1,27 +1,30 @@
 """The deal counts kept by triggers stay exact whoever moves a deal, and however."""
 
-import threading
+import importlib
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deals.models import Deal
-from deals.pipeline import WORKER_LOST, deal_process
+from deals.pipeline import deal_process
 from deals.selectors import deal_counts
 from deals.services import (
     deal_counts_fold,
     deal_enqueue,
     deal_rerun,
     deal_retry,
+    deals_archive,
+    deals_restore,
     deals_sweep_stuck,
     deals_upsert_from_hubspot,
 )
-from deals.stages import RetryableStageError, StageError
+from deals.services.runs import WORKER_LOST
+from deals.stages import RetryableStageError, StageContext, StageError
 from deals.tests.counts import assert_deal_counts_exact
 from deals.tests.factories import DealFactory, PipelineRunFactory, deal_from_hubspot
-from vcc.testing import wait_until
+from vcc.testing import run_in_threads, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -68,10 +71,10 @@ def test_the_pipeline_moves_the_counts_with_every_step(use_stage, settings):
     settings.PIPELINE_MAX_ATTEMPTS = 3
     done, failed, waiting = DealFactory.create(), DealFactory.create(), DealFactory.create()
 
-    def appraisal(deal: Deal) -> None:
-        if deal.id == failed.id:
+    def appraisal(context: StageContext) -> None:
+        if context.deal.id == failed.id:
             raise StageError("no comparables")
-        if deal.id == waiting.id:
+        if context.deal.id == waiting.id:
             raise RetryableStageError("appraisal service busy")
 
     use_stage("appraisal", appraisal)
@@ -87,7 +90,7 @@ def test_the_pipeline_moves_the_counts_with_every_step(use_stage, settings):
 def test_reruns_retries_and_their_second_pass_keep_the_counts_exact(use_stage, enqueued):
     flaky = {"fail": True}
 
-    def categorization(deal: Deal) -> None:
+    def categorization(context: StageContext) -> None:
         if flaky["fail"]:
             raise StageError("categories unavailable")
 
@@ -163,33 +166,18 @@ def test_a_rolled_back_move_leaves_the_counts_as_they_were():
 def test_concurrent_moves_and_folds_neither_lose_a_count_nor_deadlock():
     deals = DealFactory.create_batch(24)
     cycle = ["running", "failed", "pending", "done"]
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
 
     def mover(mine: list[Deal]) -> None:
-        try:
-            start.wait()
-            for round_ in range(25):
-                deal_counts_fold()  # folds racing with the moves and with each other
-                for deal in mine:
-                    # One transaction moving several deals, as a bulk action's batch does.
-                    with transaction.atomic():
-                        Deal.objects.filter(id=deal.id).update(status=cycle[round_ % 4])
-                        Deal.objects.filter(id=mine[0].id).update(current_stage="review")
-                        Deal.objects.filter(id=mine[0].id).update(current_stage="intake")
-        except BaseException as exc:  # reported below, with the thread's failure
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        for round_ in range(25):
+            deal_counts_fold()  # folds racing with the moves and with each other
+            for deal in mine:
+                # One transaction moving several deals, as a bulk action's batch does.
+                with transaction.atomic():
+                    Deal.objects.filter(id=deal.id).update(status=cycle[round_ % 4])
+                    Deal.objects.filter(id=mine[0].id).update(current_stage="review")
+                    Deal.objects.filter(id=mine[0].id).update(current_stage="intake")
 
-    threads = [threading.Thread(target=mover, args=(deals[n::4],)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-
-    assert not errors, errors
-    assert not any(thread.is_alive() for thread in threads)
+    run_in_threads(mover, [deals[n::4] for n in range(4)])
     assert_deal_counts_exact()
 
 
@@ -227,7 +215,7 @@ def test_a_fold_keeps_the_counts_and_empties_the_changes():
 
 
 def test_a_counts_read_folds_once_many_changes_wait(staff_client, monkeypatch):
-    monkeypatch.setattr("deals.apis.FOLD_AFTER_CHANGES", 5)
+    monkeypatch.setattr("deals.queue_apis.FOLD_AFTER_CHANGES", 5)
     DealFactory.create_batch(6)
     Deal.objects.update(status="running")
 
@@ -245,4 +233,95 @@ def test_truncating_the_deals_empties_the_counts():
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("TRUNCATE deals CASCADE")
     assert deal_counts().total == 0
+    assert_deal_counts_exact()
+
+
+# ------------------------------------------------------------------------------ HubSpot states
+def test_archived_and_merged_deals_are_counted_apart_from_the_statuses(staff_client):
+    survivor = DealFactory.create(status="done", current_stage="done")
+    DealFactory.create(status="failed", current_stage="appraisal")
+    DealFactory.create_batch(
+        2, status="failed", current_stage="appraisal", hubspot_state="archived"
+    )
+    DealFactory.create(status="pending", hubspot_state="merged", merged_into=survivor)
+
+    counts = deal_counts()
+    body = staff_client.get("/api/queue/counts/").json()
+
+    assert counts.by_status == {"pending": 0, "running": 0, "done": 1, "failed": 1}
+    assert counts.inactive == {"archived": 2, "merged": 1}
+    assert counts.total == 2  # active deals
+    assert counts.by_stage["appraisal"] == 1  # the archived ones are not at a stage here
+    assert {key: body[key] for key in ("failed", "total", "archived", "merged")} == {
+        "failed": 1,
+        "total": 2,
+        "archived": 2,
+        "merged": 1,
+    }
+    assert_deal_counts_exact()
+
+
+def test_archive_restore_and_merge_by_plain_updates_keep_the_counts_exact():
+    deals = DealFactory.create_batch(6, status="failed", current_stage="appraisal")
+    ids = [deal.id for deal in deals]
+    survivor = DealFactory.create(status="done", current_stage="done")
+
+    Deal.objects.filter(id__in=ids[:3]).update(hubspot_state="archived")
+    assert deal_counts().inactive == {"archived": 3, "merged": 0}
+    assert deal_counts().by_status["failed"] == 3
+    assert_deal_counts_exact()
+
+    Deal.objects.filter(id=ids[0]).update(hubspot_state="active")  # restored
+    Deal.objects.filter(id__in=ids[3:5]).update(hubspot_state="merged", merged_into=survivor)
+    assert deal_counts().by_status == {"pending": 0, "running": 0, "done": 1, "failed": 2}
+    assert deal_counts().inactive == {"archived": 2, "merged": 2}
+    assert_deal_counts_exact()
+
+    # An archived deal's pipeline stopping, or being moved at all, stays archived; its
+    # state and status changed in one statement move it once.
+    Deal.objects.filter(id=ids[1]).update(status="pending", current_stage="review")
+    Deal.objects.filter(id=ids[2]).update(hubspot_state="active", status="pending")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE deals SET hubspot_state = 'merged' WHERE id = %s", [ids[5]])
+        cursor.execute("UPDATE deals SET hubspot_state = hubspot_state")  # no move
+    assert deal_counts().by_status == {"pending": 1, "running": 0, "done": 1, "failed": 1}
+    assert deal_counts().inactive == {"archived": 1, "merged": 3}
+    assert_deal_counts_exact()
+
+    Deal.objects.filter(id__in=ids[3:5]).delete()  # merged deals deleted, inserted archived
+    Deal.objects.bulk_create(
+        Deal(hubspot_deal_id=f"49{n}", hubspot_state="archived") for n in range(4)
+    )
+    assert deal_counts().inactive == {"archived": 5, "merged": 1}
+    assert_deal_counts_exact()
+
+
+def test_the_lifecycle_services_keep_the_counts_exact(enqueued):
+    deal = DealFactory.create(status="pending")
+    at = timezone.now()
+
+    deals_archive(hubspot_deal_ids=[deal.hubspot_deal_id], at=at)
+    assert deal_counts().inactive["archived"] == 1
+    assert deal_counts().by_status["pending"] == 0
+    deals_restore(hubspot_deal_ids=[deal.hubspot_deal_id], at=at + timedelta(seconds=1))
+
+    assert deal_counts().inactive["archived"] == 0
+    assert deal_counts().by_status["pending"] == 1
+    assert_deal_counts_exact()
+
+
+def test_the_migration_rebuilds_the_counters_by_hubspot_state():
+    DealFactory.create_batch(2, status="failed")
+    DealFactory.create(status="done", hubspot_state="archived")
+    with connection.cursor() as cursor:
+        # As if the counters were 0007's, by status alone, and wrong besides.
+        cursor.execute("DELETE FROM deal_count_changes")
+        cursor.execute("UPDATE deal_counts SET deals = deals + 7")
+    migration = importlib.import_module("deals.migrations.0011_deal_counts_by_hubspot_state")
+
+    with connection.cursor() as cursor:
+        cursor.execute(migration.FORWARD)
+
+    assert deal_counts().inactive == {"archived": 1, "merged": 0}
+    assert deal_counts().by_status["failed"] == 2
     assert_deal_counts_exact()
