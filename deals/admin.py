@@ -11,22 +11,12 @@ from django.utils.timezone import localtime
 
 from vcc.errors import ApplicationError
 
-from .models import Deal, DealWriteback, PipelinePass, PipelineRun
+from .models import RUN_RECORDED_FIELDS, Deal, DealWriteback, PipelinePass, PipelineRun
 from .rules import Action, skipped_because
 from .selectors import RUN_DETAIL_FIELDS
 from .services import BULK_LIMIT, deal_writebacks_retry, deals_restart_selected
 
 _RUN_FIELDS = ["stage", "attempt", "status", "started_at", "ended_at", "error"]
-# A run's own page also shows what its stage recorded.
-_RUN_DETAIL_FIELDS = [
-    "stage_version",
-    "params",
-    "output",
-    "output_truncated",
-    "log_lines",
-    "log_lines_dropped",
-    "log_lines_cleared",
-]
 
 
 def _short(moment: datetime | None) -> str:
@@ -270,7 +260,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
     list_filter = ["status", "stage"]
     search_fields = ["deal__hubspot_deal_id", "deal__name"]
     list_select_related = ["deal"]
-    readonly_fields = ("id", "deal", "pipeline_pass", *_RUN_FIELDS, *_RUN_DETAIL_FIELDS)
+    readonly_fields = ("id", "deal", "pipeline_pass", *_RUN_FIELDS, *RUN_RECORDED_FIELDS)
     fields = readonly_fields
     show_full_result_count = False
 

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from vcc.api import AUTH_ERRORS, ErrorSerializer
 from vcc.errors import NotFound
 
-from .models import Deal, DealWriteback, PipelinePass, PipelineRun
+from .models import RUN_RECORDED_FIELDS, Deal, DealWriteback, PipelinePass, PipelineRun
 from .rules import deal_actions
 from .selectors import deal_get_with_runs, deal_writeback_of, pipeline_run_get
 from .services import deal_rerun, deal_retry
@@ -67,13 +67,7 @@ class PipelineRunDetailSerializer(PipelineRunSerializer):
             *PipelineRunSerializer.Meta.fields,
             "deal_id",
             "retry_at",
-            "stage_version",
-            "params",
-            "output",
-            "output_truncated",
-            "log_lines",
-            "log_lines_dropped",
-            "log_lines_cleared",
+            *RUN_RECORDED_FIELDS,
         ]
 
 

@@ -243,6 +243,18 @@ class PipelineRun(models.Model):
         return f"{self.stage} #{self.attempt} {self.status}"
 
 
+# What a run's stage recorded, shown on the run's own page, the API's and the admin's.
+RUN_RECORDED_FIELDS = (
+    "stage_version",
+    "params",
+    "output",
+    "output_truncated",
+    "log_lines",
+    "log_lines_dropped",
+    "log_lines_cleared",
+)
+
+
 class DealWriteback(models.Model):
     """A deal's latest outcome (done or failed), waiting for or sent to HubSpot: the
     outbox of the write-back. One row per deal.

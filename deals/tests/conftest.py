@@ -7,8 +7,10 @@ from rest_framework.test import APIClient
 
 from deals import stages
 from deals.models import Deal
+from deals.selectors import deal_counts
+from deals.services import deal_enqueue
 from deals.tests.factories import DealFactory
-from vcc.testing import role_user
+from vcc.testing import role_user, wait_until
 
 
 @pytest.fixture
@@ -119,3 +121,19 @@ def page(browser, live_server, settings) -> Iterator:
 def operator(django_user_model):
     """The staff account the browser tests log in with (deals.tests.browser.log_in)."""
     return role_user("operator", "operator", password="pw")
+
+
+@pytest.fixture
+def deals_run_by_two_workers(celery_worker) -> None:
+    """24 deals done and 6 failed at intake (no amount) by a worker of two processes,
+    racing each other on every shared row."""
+    celery_worker(concurrency=2)
+    good = DealFactory.create_batch(24)
+    bad = DealFactory.create_batch(6, amount=None)
+    for deal in good + bad:
+        deal_enqueue(deal_id=deal.id, hubspot_deal_id=deal.hubspot_deal_id, reason="test")
+    wait_until(
+        lambda: deal_counts().by_status == {"pending": 0, "running": 0, "done": 24, "failed": 6},
+        timeout=90,
+        what="24 deals done and 6 failed",
+    )

@@ -4,7 +4,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from deals.models import Deal, PipelinePass, PipelineRun, Stage
+from deals.models import Deal, DealWriteback, PipelinePass, PipelineRun, Stage
 from deals.services import DealFromHubspot
 
 
@@ -68,6 +68,20 @@ class PipelineRunFactory(factory.django.DjangoModelFactory[PipelineRun]):
     attempt = factory.Sequence(lambda n: n + 1)
     started_at = factory.LazyFunction(timezone.now)
     ended_at = factory.LazyFunction(timezone.now)
+
+
+class DealWritebackFactory(factory.django.DjangoModelFactory[DealWriteback]):
+    """A deal's outcome queued for HubSpot, as the pipeline leaves a failed intake."""
+
+    class Meta:
+        model = DealWriteback
+
+    deal = factory.SubFactory(DealFactory, status=Deal.Status.FAILED)
+    outcome_status = factory.LazyAttribute(lambda w: w.deal.status)
+    outcome_stage = Stage.INTAKE
+    finished_at = factory.LazyFunction(timezone.now)
+    queued_at = factory.LazyAttribute(lambda w: w.finished_at)
+    updated_at = factory.LazyAttribute(lambda w: w.finished_at)
 
 
 def deal_from_hubspot(hubspot_deal_id: str = "4001", **changes) -> DealFromHubspot:

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from deals.models import Deal, DealWriteback
 from deals.tests.browser import ARTIFACTS, browser_test, log_in
 from deals.tests.counts import assert_deal_counts_exact
-from deals.tests.factories import DealFactory, PipelineRunFactory
+from deals.tests.factories import DealFactory, DealWritebackFactory, PipelineRunFactory
 from vcc.testing import role_user
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_broker")]
@@ -243,16 +243,12 @@ def test_write_backs_filter_on_errors_and_retry_now_queues_them_again(admin_user
     gave_up = DealFactory.create(hubspot_deal_id="880001", status="failed")
     sent = DealFactory.create(hubspot_deal_id="880002", status="done")
     for deal, state in ((gave_up, "error"), (sent, "complete")):
-        DealWriteback.objects.create(
+        DealWritebackFactory.create(
             deal=deal,
-            outcome_status=deal.status,
-            outcome_stage="intake",
             finished_at=now,
             state=state,
             retry_count=6 if state == "error" else 0,
             last_error="HubSpot error (502)" if state == "error" else "",
-            queued_at=now,
-            updated_at=now,
         )
 
     errors = admin_user_client.get("/admin/deals/dealwriteback/", {"state__exact": "error"})

@@ -36,6 +36,7 @@ from ..client import BATCH_SIZE, HubspotClient
 from ..ingest import hubspot_deals_upsert
 from ..models import SyncRun
 from ..types import HubspotError
+from .sync import sync_run_finish
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +102,23 @@ def reconcile_run_execute(*, run: SyncRun, client: HubspotClient | None = None) 
             )
     except (HubspotError, SoftTimeLimitExceeded) as exc:
         error = str(exc) or "the job's time limit was reached"
-        _finish(run, client, before, status=SyncRun.Status.FAILED, error=error)
+        sync_run_finish(
+            run=run,
+            status=SyncRun.Status.FAILED,
+            client=client,
+            before=before,
+            error=error,
+            counters=_COUNTERS,
+        )
         logger.warning("hubspot_reconcile_failed", extra={"error": error})
         return run
-    _finish(run, client, before, status=SyncRun.Status.SUCCEEDED)
+    sync_run_finish(
+        run=run,
+        status=SyncRun.Status.SUCCEEDED,
+        client=client,
+        before=before,
+        counters=_COUNTERS,
+    )
     logger.info("hubspot_reconcile_done", extra={"summary": run.summary})
     return run
 
@@ -124,26 +138,3 @@ def _reconcile_batch(run: SyncRun, states: dict[str, str], client: HubspotClient
     run.merged += upsert.merged
     run.new += len(upsert.created)
     run.updated += upsert.updated
-
-
-def _finish(
-    run: SyncRun,
-    client: HubspotClient,
-    before: tuple[int, int],
-    *,
-    status: str,
-    error: str = "",
-) -> None:
-    run.status, run.error, run.finished_at = status, error, timezone.now()
-    run.requests = client.request_count - before[0]
-    run.rate_limited = client.rate_limited_count - before[1]
-    run.progress_message = f"done: {run.summary}" if not error else run.progress_message
-    SyncRun.objects.filter(id=run.id).update(
-        status=status,
-        error=error,
-        finished_at=run.finished_at,
-        active=None,
-        progress_message=run.progress_message,
-        rate_limited=run.rate_limited,
-        **{name: getattr(run, name) for name in _COUNTERS},
-    )

@@ -247,18 +247,24 @@ def sync_run_execute(
     except HubspotError as exc:
         # Refusals a person must act on read as one line naming the cause.
         error = exc.message if exc.status in (401, 403) or exc.category == DAILY_LIMIT else str(exc)
-        _finish(run, SyncRun.Status.FAILED, error=error, client=client, before=before)
+        sync_run_finish(
+            run=run, status=SyncRun.Status.FAILED, error=error, client=client, before=before
+        )
         logger.error("sync_failed", extra={**fields, "error": error})
     except (SyncLockLost, SoftTimeLimitExceeded) as exc:
         error = str(exc) or "the sync passed its time limit"
-        _finish(run, SyncRun.Status.FAILED, error=error, client=client, before=before)
+        sync_run_finish(
+            run=run, status=SyncRun.Status.FAILED, error=error, client=client, before=before
+        )
         logger.error("sync_failed", extra={**fields, "error": error})
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        _finish(run, SyncRun.Status.FAILED, error=error, client=client, before=before)
+        sync_run_finish(
+            run=run, status=SyncRun.Status.FAILED, error=error, client=client, before=before
+        )
         logger.exception("sync_failed", extra=fields)
     else:
-        _finish(run, SyncRun.Status.SUCCEEDED, client=client, before=before)
+        sync_run_finish(run=run, status=SyncRun.Status.SUCCEEDED, client=client, before=before)
         logger.info("sync_finished", extra={**fields, "summary": run.summary, "pages": run.pages})
     return run
 
@@ -303,30 +309,36 @@ def _keep_rejections(run: SyncRun, rejected: list[tuple[str, str]]) -> None:
 _PROGRESS_FIELDS = (*COUNT_FIELDS, "progress_current", "progress_total", "progress_message")
 
 
-def _finish(
+def sync_run_finish(
+    *,
     run: SyncRun,
     status: str,
-    *,
     client: HubspotClient | None,
     before: tuple[int, int],
     error: str = "",
+    counters: tuple[str, ...] = (),
 ) -> None:
+    """Ends a run, the sync's or the reconcile's: its status, its requests and, for the
+    kinds that count as they go, `counters` as the run holds them."""
     run.status, run.error, run.finished_at = status, error, timezone.now()
     if client is not None:
-        # Every request the sync sent: pages only count what they wrote, and a failing
+        # Every request the run sent: pages only count what they wrote, and a failing
         # page's requests (its retries, the 429s waited out) matter most.
         run.requests = client.request_count - before[0]
         run.rate_limited = client.rate_limited_count - before[1]
     if status == SyncRun.Status.SUCCEEDED:
         run.progress_message = f"done: {run.summary}"
+    fields = {
+        "status": status,
+        "error": error,
+        "finished_at": run.finished_at,
+        "active": None,
+        "progress_message": run.progress_message,
+        "requests": run.requests,
+        "rate_limited": run.rate_limited,
+    }
     SyncRun.objects.filter(id=run.id).update(
-        status=status,
-        error=error,
-        finished_at=run.finished_at,
-        active=None,
-        progress_message=run.progress_message,
-        requests=run.requests,
-        rate_limited=run.rate_limited,
+        **fields, **{name: getattr(run, name) for name in counters if name not in fields}
     )
 
 

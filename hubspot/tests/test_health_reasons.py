@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deals.models import Deal, DealWriteback
-from deals.tests.factories import DealFactory
+from deals.models import Deal
+from deals.tests.factories import DealFactory, DealWritebackFactory
 from hubspot.models import SyncRun, WebhookEvent
 from hubspot.quota import build_daily_quota
 
@@ -79,16 +79,7 @@ def test_a_pending_deal_older_than_the_alert_is_failing(staff_client):
 def test_write_backs_in_error_degrade(staff_client):
     _run("succeeded", 1)
     deal = DealFactory.create(status="failed")
-    now = timezone.now()
-    DealWriteback.objects.create(
-        deal=deal,
-        outcome_status="failed",
-        outcome_stage="intake",
-        finished_at=now,
-        state="error",
-        queued_at=now,
-        updated_at=now,
-    )
+    DealWritebackFactory.create(deal=deal, state="error")
 
     status, reasons, messages = _health(staff_client)
 

@@ -31,8 +31,7 @@ from django_celery_beat.models import (
 )
 from rest_framework.authtoken.models import Token
 
-from deals.models import DealWriteback
-from deals.tests.factories import DealFactory, PipelineRunFactory
+from deals.tests.factories import DealFactory, DealWritebackFactory, PipelineRunFactory
 from hubspot.models import DealImport, DealPayload, SyncRun, WebhookEvent
 from vcc.testing import role_user
 
@@ -167,10 +166,7 @@ def samples(django_user_model) -> dict[str, str]:
     now = timezone.now()
     deal = DealFactory.create(status="failed")
     run = PipelineRunFactory.create(deal=deal)
-    writeback = DealWriteback.objects.create(
-        deal=deal, outcome_status="failed", outcome_stage="intake", finished_at=now,
-        queued_at=now, updated_at=now,
-    )  # fmt: skip
+    writeback = DealWritebackFactory.create(deal=deal, outcome_status="failed", finished_at=now)
     event = WebhookEvent.objects.create(
         dedupe_key="k", event_id=1, subscription_type="deal.creation", hubspot_deal_id="1",
         occurred_at=now,

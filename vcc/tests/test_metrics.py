@@ -7,10 +7,14 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from deals.models import DealWriteback
 from deals.pipeline import deal_process
 from deals.services import deals_upsert_from_hubspot, insights_fold
-from deals.tests.factories import DealFactory, PipelineRunFactory, deal_from_hubspot
+from deals.tests.factories import (
+    DealFactory,
+    DealWritebackFactory,
+    PipelineRunFactory,
+    deal_from_hubspot,
+)
 from hubspot.models import SyncRun
 from hubspot.quota import build_daily_quota
 from hubspot.ratelimit import shared_redis
@@ -49,16 +53,7 @@ def test_metrics_after_a_known_workload(client, enqueued):
         deal_process(deal_id=deal.id)
     bad = DealFactory.create(amount=None)
     deal_process(deal_id=bad.id)  # fails at intake
-    now = timezone.now()
-    DealWriteback.objects.create(
-        deal=bad,
-        outcome_status="failed",
-        outcome_stage="intake",
-        finished_at=now,
-        state="error",
-        queued_at=now,
-        updated_at=now,
-    )
+    DealWritebackFactory.create(deal=bad, state="error")
     started = timezone.now() - timedelta(seconds=40)
     run = SyncRun.objects.create(
         trigger="scheduled", kind="changes", status="running", started_at=started

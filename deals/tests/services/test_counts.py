@@ -12,7 +12,6 @@ from deals.pipeline import deal_process
 from deals.selectors import deal_counts
 from deals.services import (
     deal_counts_fold,
-    deal_enqueue,
     deal_rerun,
     deal_retry,
     deals_archive,
@@ -24,7 +23,7 @@ from deals.services.runs import WORKER_LOST
 from deals.stages import RetryableStageError, StageContext, StageError
 from deals.tests.counts import assert_deal_counts_exact
 from deals.tests.factories import DealFactory, PipelineRunFactory, deal_from_hubspot
-from vcc.testing import run_in_threads, wait_until
+from vcc.testing import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -183,18 +182,7 @@ def test_concurrent_moves_and_folds_neither_lose_a_count_nor_deadlock():
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_counts_stay_exact_with_two_worker_processes(celery_worker):
-    celery_worker(concurrency=2)
-    good = DealFactory.create_batch(24)
-    bad = DealFactory.create_batch(6, amount=None)  # intake fails: no amount
-    for deal in good + bad:
-        deal_enqueue(deal_id=deal.id, hubspot_deal_id=deal.hubspot_deal_id, reason="test")
-
-    wait_until(
-        lambda: deal_counts().by_status == {"pending": 0, "running": 0, "done": 24, "failed": 6},
-        timeout=90,
-        what="24 deals done and 6 failed",
-    )
+def test_counts_stay_exact_with_two_worker_processes(deals_run_by_two_workers):
     assert_deal_counts_exact()
 
 

@@ -11,9 +11,7 @@ from deals.insights_models import DURATION_BOUNDS, BacklogSample, DealEventRollu
 from deals.insights_selectors import deal_event_totals
 from deals.models import Deal
 from deals.pipeline import deal_process
-from deals.selectors import deal_counts
 from deals.services import (
-    deal_enqueue,
     deals_upsert_from_hubspot,
     insights_fold,
     insights_summaries_rebuild,
@@ -22,7 +20,7 @@ from deals.services.insights import histogram_quantile
 from deals.stages import RetryableStageError
 from deals.tests.factories import DealFactory, PipelineRunFactory, deal_from_hubspot
 from deals.tests.insights import assert_insights_exact
-from vcc.testing import run_in_threads, wait_until
+from vcc.testing import run_in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -157,18 +155,7 @@ def test_concurrent_pipelines_and_folds_lose_no_run(use_stage):
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_rollups_stay_exact_with_two_worker_processes(celery_worker):
-    celery_worker(concurrency=2)
-    good = DealFactory.create_batch(24)
-    bad = DealFactory.create_batch(6, amount=None)
-    for deal in good + bad:
-        deal_enqueue(deal_id=deal.id, hubspot_deal_id=deal.hubspot_deal_id, reason="test")
-
-    wait_until(
-        lambda: deal_counts().by_status == {"pending": 0, "running": 0, "done": 24, "failed": 6},
-        timeout=90,
-        what="24 deals done and 6 failed",
-    )
+def test_rollups_stay_exact_with_two_worker_processes(deals_run_by_two_workers):
     assert_insights_exact()
 
 

@@ -29,8 +29,9 @@ def test_it_closes_the_run_a_dead_worker_left_and_runs_the_stage_again():
     assert deal.pipeline_runs.get(stage="appraisal", attempt=2).status == "succeeded"
 
 
-def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
-    settings.PIPELINE_MAX_LOST_WORKERS = 3
+def _lost_twice_and_running_again():
+    """A deal whose segmentation lost its worker twice and whose third attempt was
+    left running, as a third lost worker leaves it."""
     deal = DealFactory.create(status="running", current_stage="segmentation")
     PipelineRunFactory.create(deal=deal, stage="intake", attempt=1)
     for attempt in (1, 2):
@@ -40,6 +41,12 @@ def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
     PipelineRunFactory.create(
         deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None
     )
+    return deal
+
+
+def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
+    settings.PIPELINE_MAX_LOST_WORKERS = 3
+    deal = _lost_twice_and_running_again()
 
     deal_process(deal_id=deal.id)
 
@@ -53,15 +60,7 @@ def test_it_fails_a_deal_whose_stage_keeps_killing_its_worker(settings):
 
 def test_after_a_retry_the_lost_worker_count_starts_again(settings):
     settings.PIPELINE_MAX_LOST_WORKERS = 3
-    deal = DealFactory.create(status="running", current_stage="segmentation")
-    PipelineRunFactory.create(deal=deal, stage="intake", attempt=1)
-    for attempt in (1, 2):
-        PipelineRunFactory.create(
-            deal=deal, stage="segmentation", attempt=attempt, status="failed", error=WORKER_LOST
-        )
-    PipelineRunFactory.create(
-        deal=deal, stage="segmentation", attempt=3, status="running", ended_at=None
-    )
+    deal = _lost_twice_and_running_again()
     deal_process(deal_id=deal.id)  # gives up: the third lost worker in a row
     deal_retry(deal_id=deal.id, requested_by="alice")
     # The retried attempt loses its worker once more: one loss, not a fourth in a row.
