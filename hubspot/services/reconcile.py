@@ -102,24 +102,16 @@ def reconcile_run_execute(*, run: SyncRun, client: HubspotClient | None = None) 
             )
     except (HubspotError, SoftTimeLimitExceeded) as exc:
         error = str(exc) or "the job's time limit was reached"
-        sync_run_finish(
-            run=run,
-            status=SyncRun.Status.FAILED,
-            client=client,
-            before=before,
-            error=error,
-            counters=_COUNTERS,
-        )
-        logger.warning("hubspot_reconcile_failed", extra={"error": error})
-        return run
+    else:
+        error = ""
+    status = SyncRun.Status.FAILED if error else SyncRun.Status.SUCCEEDED
     sync_run_finish(
-        run=run,
-        status=SyncRun.Status.SUCCEEDED,
-        client=client,
-        before=before,
-        counters=_COUNTERS,
+        run=run, status=status, client=client, before=before, error=error, counters=_COUNTERS
     )
-    logger.info("hubspot_reconcile_done", extra={"summary": run.summary})
+    if error:
+        logger.warning("hubspot_reconcile_failed", extra={"error": error})
+    else:
+        logger.info("hubspot_reconcile_done", extra={"summary": run.summary})
     return run
 
 
